@@ -1,0 +1,129 @@
+import { randomUUID } from 'node:crypto';
+import { STATUS_CODES } from 'node:http';
+import cors from '@fastify/cors';
+import { MemoryLocker } from '@tus/server';
+import Fastify, { type FastifyBaseLogger, type FastifyError, type FastifyInstance } from 'fastify';
+import { resolveConfig } from './config/load.js';
+import type { ResolvedConfig, TusportConfig } from './config/schema.js';
+import { completionFor } from './endpoints/complete.js';
+import { mountEndpoint } from './endpoints/routes.js';
+import type { EndpointRuntime } from './endpoints/runtime.js';
+import { parseUrlTemplate } from './endpoints/template.js';
+import { registerHealth } from './observability/health.js';
+import { DiskBackend } from './stores/disk.js';
+import { EndpointStore } from './stores/endpoint-store.js';
+
+export interface BuildOptions {
+  /** A pino logger to use instead of the one built from `server.logLevel`. */
+  logger?: FastifyBaseLogger;
+}
+
+/** Headers a browser client must be allowed to send and to read (tus over CORS). */
+const TUS_REQUEST_HEADERS = [
+  'Authorization',
+  'Content-Type',
+  'Tus-Resumable',
+  'Upload-Concat',
+  'Upload-Defer-Length',
+  'Upload-Length',
+  'Upload-Metadata',
+  'Upload-Offset',
+  'X-HTTP-Method-Override',
+  'X-Requested-With',
+];
+const TUS_RESPONSE_HEADERS = [
+  'Location',
+  'Upload-Offset',
+  'Upload-Length',
+  'Upload-Metadata',
+  'Upload-Expires',
+  'Upload-Defer-Length',
+  'Upload-Concat',
+  'Tus-Version',
+  'Tus-Resumable',
+  'Tus-Max-Size',
+  'Tus-Extension',
+  'X-Request-Id',
+];
+const REQUEST_ID = /^[A-Za-z0-9._-]{1,64}$/;
+/** How long a lock holder gets to finish when another request asks for its upload. */
+const LOCK_DRAIN_MS = 3000;
+
+/**
+ * Build a tusport server for a config: a Fastify instance with every endpoint mounted, not yet
+ * listening. Throws `ConfigError` for an invalid config.
+ */
+export function buildApp(input: TusportConfig | ResolvedConfig = {}, options: BuildOptions = {}): FastifyInstance {
+  const config = resolveConfig(input);
+  const app = Fastify({
+    ...(options.logger
+      ? { loggerInstance: options.logger }
+      : { logger: { level: config.server.logLevel, redact: ['req.headers.authorization', 'req.headers.cookie'] } }),
+    trustProxy: config.server.trustProxy.length > 0 ? config.server.trustProxy : false,
+    connectionTimeout: config.server.idleTimeout,
+    requestTimeout: 0,
+    routerOptions: { ignoreTrailingSlash: true, maxParamLength: 512 },
+    genReqId: (req) => {
+      const given = req.headers['x-request-id'];
+      return typeof given === 'string' && REQUEST_ID.test(given) ? given : randomUUID();
+    },
+  });
+
+  app.decorateRequest('uploadContext', null);
+  app.addHook('onSend', async (request, reply) => {
+    reply.header('X-Request-Id', request.id);
+  });
+  app.setErrorHandler((error: FastifyError, request, reply) => {
+    const status = error.statusCode ?? 500;
+    if (status >= 500) request.log.error({ err: error }, 'request failed');
+    const known = error.statusCode !== undefined;
+    return reply.code(status).send({
+      statusCode: status,
+      code: known ? error.code : 'TUSPORT_ERR_INTERNAL',
+      error: STATUS_CODES[status] ?? 'Error',
+      message: known ? error.message : 'Something went wrong on our side; the request id is in X-Request-Id',
+    });
+  });
+
+  app.register(cors, {
+    origin: config.cors.origins === '*' ? '*' : config.cors.origins,
+    credentials: config.cors.credentials,
+    methods: ['GET', 'HEAD', 'POST', 'PATCH', 'DELETE', 'OPTIONS'],
+    allowedHeaders: TUS_REQUEST_HEADERS,
+    exposedHeaders: TUS_RESPONSE_HEADERS,
+    maxAge: Math.round(config.cors.maxAge / 1000),
+  });
+
+  registerHealth(
+    app,
+    config.endpoints.map((endpoint) => endpoint.path),
+  );
+
+  // One locker for the process: upload ids are unique across endpoints.
+  const locker = new MemoryLocker();
+  const disk = new DiskBackend();
+  app.register(async (tus) => {
+    // tus bodies are streams we read ourselves (or hand to @tus/server): Fastify must not parse them.
+    tus.removeAllContentTypeParsers();
+    tus.addContentTypeParser('*', (_request, _payload, done) => done(null));
+    for (const endpoint of config.endpoints) {
+      const template = parseUrlTemplate(endpoint.path);
+      const store = new EndpointStore({
+        endpoint: template.source,
+        backend: disk,
+        maxChunkSize: endpoint.maxChunkSize,
+        expireMs: endpoint.expire,
+      });
+      const runtime: EndpointRuntime = {
+        config: endpoint,
+        template,
+        store,
+        locker,
+        lockDrainMs: LOCK_DRAIN_MS,
+        complete: completionFor(endpoint, store),
+      };
+      mountEndpoint(tus, runtime);
+    }
+  });
+  return app;
+}

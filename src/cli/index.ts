@@ -1,0 +1,52 @@
+import { Command, CommanderError } from 'commander';
+import { ConfigError } from '../config/load.js';
+import { ENV_PREFIX } from '../config/load.js';
+import { ListenError, serve } from './serve.js';
+
+/** Exit codes: 0 ok, 1 runtime failure, 2 usage or configuration error. */
+export async function main(argv: string[]): Promise<void> {
+  const program = new Command('tusport')
+    .description('A tus.io resumable-upload server.')
+    .exitOverride()
+    .showHelpAfterError();
+
+  program
+    .command('serve')
+    .description('Serve the tus endpoints of a config file (default: /files on http://127.0.0.1:1080, stored in ./data/files).')
+    .option('-c, --config <file>', 'YAML or JSON config file (env: TUSPORT_CONFIG)')
+    .option('-H, --host <host>', 'address to listen on (env: TUSPORT_HOST; default 127.0.0.1)')
+    .option('-p, --port <port>', 'port to listen on, 0 for any free one (env: TUSPORT_PORT; default 1080)')
+    .addHelpText(
+      'after',
+      `\nAny other config key can be set from the environment: ${ENV_PREFIX}<KEY>__<KEY>=value,\n` +
+        `e.g. ${ENV_PREFIX}SERVER__LOGLEVEL=debug or ${ENV_PREFIX}ENDPOINTS__0__MAXSIZE=1GB (values may be JSON).`,
+    )
+    .action(async (options: { config?: string; host?: string; port?: string }) => {
+      await serve(options);
+    });
+
+  if (argv.length <= 2) {
+    program.outputHelp({ error: true });
+    process.exitCode = 2;
+    return;
+  }
+  try {
+    await program.parseAsync(argv);
+  } catch (error) {
+    if (error instanceof CommanderError) {
+      process.exitCode = error.exitCode === 0 ? 0 : 2;
+      return;
+    }
+    if (error instanceof ConfigError) {
+      process.stderr.write(`tusport: ${error.message}\n`);
+      process.exitCode = 2;
+      return;
+    }
+    if (error instanceof ListenError) {
+      process.stderr.write(`tusport: ${error.message}\n`);
+      process.exitCode = 1;
+      return;
+    }
+    throw error;
+  }
+}

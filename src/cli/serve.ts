@@ -1,0 +1,61 @@
+import type { FastifyInstance } from 'fastify';
+import { buildApp } from '../app.js';
+import { loadConfig } from '../config/load.js';
+
+export interface ServeOptions {
+  config?: string;
+  host?: string;
+  port?: string;
+}
+
+/**
+ * `tusport serve`: load the config, listen, and shut down gracefully on SIGTERM/SIGINT: stop
+ * accepting, let in-flight requests finish for up to `server.shutdownTimeout`, then close the
+ * connections that remain (bytes they already wrote stay on disk and resumable) and exit 0.
+ */
+export async function serve(options: ServeOptions): Promise<FastifyInstance> {
+  const config = loadConfig({
+    file: options.config,
+    flags: { ...(options.host !== undefined ? { host: options.host } : {}), ...(options.port !== undefined ? { port: options.port } : {}) },
+  });
+  const app = buildApp(config);
+  const { host, port } = config.server;
+  try {
+    await app.listen({ host, port });
+  } catch (error) {
+    const code = (error as NodeJS.ErrnoException).code;
+    const reason = code === 'EADDRINUSE' ? 'the address is already in use' : code === 'EACCES' ? 'permission denied' : (error as Error).message;
+    throw new ListenError(`Cannot listen on ${host}:${port}: ${reason}`);
+  }
+  const address = app.server.address();
+  const bound = typeof address === 'object' && address ? `${address.address.includes(':') ? `[${address.address}]` : address.address}:${address.port}` : `${host}:${port}`;
+  app.log.info({ endpoints: config.endpoints.map((e) => e.path) }, `tusport listening on http://${bound}`);
+
+  let closing = false;
+  const shutdown = (signal: NodeJS.Signals) => {
+    if (closing) {
+      app.log.warn(`${signal} again: closing every connection now`);
+      app.server.closeAllConnections();
+      return;
+    }
+    closing = true;
+    app.log.info(`${signal}: shutting down (in-flight requests get ${config.server.shutdownTimeout} ms)`);
+    const force = setTimeout(() => {
+      app.log.warn('shutdown timeout: closing the connections still open');
+      app.server.closeAllConnections();
+    }, config.server.shutdownTimeout);
+    force.unref();
+    app.close().then(
+      () => process.exit(0),
+      (error: unknown) => {
+        app.log.error({ err: error }, 'error while shutting down');
+        process.exit(1);
+      },
+    );
+  };
+  process.on('SIGTERM', shutdown);
+  process.on('SIGINT', shutdown);
+  return app;
+}
+
+export class ListenError extends Error {}

@@ -1,0 +1,185 @@
+import { z } from 'zod';
+import { parseUrlTemplate, placeholdersOf, TemplateError } from '../endpoints/template.js';
+import type { UploadDoneHandler } from '../hooks/types.js';
+import { parseByteSize, parseDuration } from './units.js';
+
+/**
+ * The one description of tusport's configuration: TypeScript types (`TusportConfig`,
+ * `ResolvedConfig`), validation with messages that name the key, defaults, and the README's
+ * config reference (generated from the `description`s below by `npm run docs:config`).
+ */
+
+const BYTE_SIZE_HINT = 'a byte size: a whole number of bytes or a string like "100MB" or "5MiB"';
+const DURATION_HINT = 'a duration: milliseconds or a string like "30s", "10m", "24h"';
+
+function byteSize() {
+  return z.union([z.number(), z.string()], { error: `expected ${BYTE_SIZE_HINT}` }).transform((value, ctx) => {
+    const bytes = parseByteSize(value);
+    if (bytes === undefined) {
+      ctx.issues.push({ code: 'custom', message: `expected ${BYTE_SIZE_HINT}, got ${JSON.stringify(value)}`, input: value });
+      return z.NEVER;
+    }
+    return bytes;
+  });
+}
+
+function duration() {
+  return z.union([z.number(), z.string()], { error: `expected ${DURATION_HINT}` }).transform((value, ctx) => {
+    const millis = parseDuration(value);
+    if (millis === undefined) {
+      ctx.issues.push({ code: 'custom', message: `expected ${DURATION_HINT}, got ${JSON.stringify(value)}`, input: value });
+      return z.NEVER;
+    }
+    return millis;
+  });
+}
+
+const DiskStoreSchema = z.strictObject({
+  type: z.literal('disk').meta({ description: 'Store uploads as files on local disk.' }),
+  directory: z
+    .string({ error: 'expected a directory path (may use the endpoint\'s {params})' })
+    .min(1)
+    .meta({
+      description:
+        'Directory for data files and their `<id>.json` sidecars; may use the URL template\'s params (`./data/{username}`). Relative paths are resolved against the working directory.',
+    }),
+});
+
+const StoreSchema = z.discriminatedUnion('type', [DiskStoreSchema], {
+  error: (issue) =>
+    issue.code === 'invalid_union' ? 'expected a store: { type: "disk", directory: "..." }' : undefined,
+});
+
+const EndpointSchema = z.strictObject({
+  path: z.string({ error: 'expected a URL template such as "/files" or "/users/{username}/uploads"' }).meta({
+    description: 'URL template the endpoint is mounted at; `{param}` segments match one path segment each.',
+  }),
+  store: StoreSchema.meta({ description: 'Where uploads are stored.' }),
+  maxSize: byteSize().optional().meta({ description: 'Largest upload accepted (sent as `Tus-Max-Size`; 413 at creation). Unlimited when unset.' }),
+  maxChunkSize: byteSize().optional().meta({
+    description:
+      'Largest request body of one PATCH/POST. 413 before reading when Content-Length says so; a chunked body is cut at the limit (bytes before it are kept).',
+  }),
+  maxMetadataSize: byteSize().default(8 * 1024).meta({ description: 'Largest `Upload-Metadata` header accepted (400 above it).' }),
+  expire: duration().optional().meta({
+    description: 'Unfinished uploads older than this are refused (410) and removed by the cleanup sweep. Finished uploads never expire.',
+  }),
+  onUploadDone: z
+    .custom<UploadDoneHandler>((value) => typeof value === 'function', { error: 'expected a function (library use only)' })
+    .optional()
+    .meta({ description: 'Library only: `async (upload) => {}` called once per finished upload. Errors are logged; the upload stays stored.' }),
+});
+
+const ServerSchema = z.strictObject({
+  host: z.string().default('127.0.0.1').meta({ description: 'Address to listen on (`TUSPORT_HOST`).' }),
+  port: z.coerce
+    .number({ error: 'expected a TCP port number' })
+    .int()
+    .min(0)
+    .max(65535)
+    .default(1080)
+    .meta({ description: 'Port to listen on; 0 picks a free one (`TUSPORT_PORT`).' }),
+  trustProxy: z
+    .array(z.string())
+    .default([])
+    .meta({
+      description:
+        'Addresses/CIDRs of reverse proxies whose `X-Forwarded-*` headers are honoured (e.g. `["127.0.0.1", "10.0.0.0/8"]`). Empty: forwarded headers are ignored.',
+    }),
+  idleTimeout: duration().default(60_000).meta({ description: 'A connection that sends nothing for this long is closed (slow or dead clients).' }),
+  shutdownTimeout: duration().default(10_000).meta({
+    description: 'On SIGTERM/SIGINT, how long in-flight requests may run before their connections are closed. Bytes already written stay resumable.',
+  }),
+  logLevel: z
+    .enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'])
+    .default('info')
+    .meta({ description: 'Log level (JSON logs on stdout).' }),
+});
+
+const CorsSchema = z.strictObject({
+  origins: z
+    .union([z.literal('*'), z.array(z.string().min(1))], { error: 'expected "*" or a list of origins like ["https://app.example.com"]' })
+    .default('*')
+    .meta({ description: 'Origins allowed to upload from a browser: `"*"` or a list.' }),
+  credentials: z.boolean().default(false).meta({ description: 'Send `Access-Control-Allow-Credentials: true` (needs an explicit `origins` list).' }),
+  maxAge: duration().default(86_400_000).meta({ description: 'How long browsers may cache a preflight answer.' }),
+});
+
+export const DEFAULT_ENDPOINTS = [{ path: '/files', store: { type: 'disk' as const, directory: './data/files' } }];
+
+export const ConfigSchema = z
+  .strictObject({
+    server: ServerSchema.prefault({}).meta({ description: 'Listening and process settings.' }),
+    cors: CorsSchema.prefault({}).meta({ description: 'Cross-origin settings for browser clients.' }),
+    endpoints: z
+      .array(EndpointSchema, { error: 'expected a list of endpoints' })
+      .min(1, { error: 'expected at least one endpoint' })
+      .prefault(DEFAULT_ENDPOINTS)
+      .meta({ description: 'The tus endpoints this server mounts.' }),
+  })
+  .superRefine((config, ctx) => {
+    if (config.cors.credentials && config.cors.origins === '*') {
+      ctx.addIssue({
+        code: 'custom',
+        path: ['cors', 'credentials'],
+        message: 'credentials need an explicit cors.origins list: "*" with credentials would let any site upload as your users',
+      });
+    }
+    checkEndpoints(config.endpoints, ctx);
+  });
+
+type EndpointInput = z.output<typeof EndpointSchema>;
+
+function checkEndpoints(endpoints: EndpointInput[], ctx: z.RefinementCtx): void {
+  const parsed: { index: number; shape: string[] }[] = [];
+  endpoints.forEach((endpoint, index) => {
+    let template;
+    try {
+      template = parseUrlTemplate(endpoint.path);
+    } catch (error) {
+      if (!(error instanceof TemplateError)) throw error;
+      ctx.addIssue({ code: 'custom', path: ['endpoints', index, 'path'], message: `${JSON.stringify(endpoint.path)} ${error.message}` });
+      return;
+    }
+    for (const name of placeholdersOf(endpoint.store.directory)) {
+      if (!template.params.includes(name)) {
+        ctx.addIssue({
+          code: 'custom',
+          path: ['endpoints', index, 'store', 'directory'],
+          message: `uses {${name}}, which the endpoint path ${JSON.stringify(endpoint.path)} does not have (it has: ${
+            template.params.map((p) => `{${p}}`).join(', ') || 'no params'
+          })`,
+        });
+      }
+    }
+    if (endpoint.maxChunkSize !== undefined && endpoint.maxChunkSize < 1) {
+      ctx.addIssue({ code: 'custom', path: ['endpoints', index, 'maxChunkSize'], message: 'must be at least 1 byte' });
+    }
+    const shape = template.shape.split('/').slice(1);
+    for (const other of parsed) {
+      const clash = overlap(shape, other.shape) ? 'the same URLs' : overlap(shape, [...other.shape, '*']) || overlap([...shape, '*'], other.shape) ? "each other's upload URLs" : undefined;
+      if (clash) {
+        ctx.addIssue({
+          code: 'custom',
+          path: ['endpoints', index, 'path'],
+          message: `${JSON.stringify(endpoint.path)} collides with endpoints[${other.index}].path ${JSON.stringify(
+            endpoints[other.index]?.path,
+          )}: they match ${clash}`,
+        });
+      }
+    }
+    parsed.push({ index, shape });
+  });
+}
+
+/** Two path shapes overlap when some URL matches both: equal length, each segment equal or a param. */
+function overlap(a: string[], b: string[]): boolean {
+  return a.length === b.length && a.every((segment, i) => segment === b[i] || segment === '*' || b[i] === '*');
+}
+
+/** What users write (sizes and durations may be strings; everything but `endpoints` optional). */
+export type TusportConfig = z.input<typeof ConfigSchema>;
+/** The validated config with defaults filled in and units converted to bytes and milliseconds. */
+export type ResolvedConfig = z.output<typeof ConfigSchema>;
+export type EndpointConfig = ResolvedConfig['endpoints'][number];
+export type EndpointConfigInput = z.input<typeof EndpointSchema>;

@@ -1,0 +1,47 @@
+import { AsyncLocalStorage } from 'node:async_hooks';
+import type { FastifyBaseLogger } from 'fastify';
+import type { TemplateParams } from './template.js';
+
+/**
+ * What one tus request resolved before the protocol layer runs: which endpoint, which template
+ * params, where its uploads live, and who is asking.
+ *
+ * Fastify code reads it from `request.uploadContext`. @tus/server does not pass our request
+ * through to its hooks and store calls (it builds a web Request of its own), so for the
+ * duration of its handler the same object is also held in AsyncLocalStorage; that is the only
+ * way @tus/server's `namingFunction`, `onUploadCreate` and store calls can see it.
+ */
+export interface UploadContext {
+  /** The endpoint's URL template, e.g. `/users/{username}/uploads`. */
+  endpoint: string;
+  params: TemplateParams;
+  /** Resolved store location for these params (disk: absolute directory). */
+  place: string;
+  /** URL path of the endpoint for these params: `/users/alice/uploads`. */
+  basePath: string;
+  /** `proto://host` as the client reached us (forwarded headers only from trusted proxies). */
+  origin: string;
+  /** Upload id from the URL, for requests on an upload URL. */
+  uploadId?: string | undefined;
+  /** Principal id once auth has run; null on anonymous endpoints. */
+  owner: string | null;
+  log: FastifyBaseLogger;
+}
+
+const storage = new AsyncLocalStorage<UploadContext>();
+
+export function runWithUploadContext<T>(context: UploadContext, fn: () => T): T {
+  return storage.run(context, fn);
+}
+
+export function currentUploadContext(): UploadContext {
+  const context = storage.getStore();
+  if (!context) throw new Error('tusport: no upload context (store called outside a tus request)');
+  return context;
+}
+
+declare module 'fastify' {
+  interface FastifyRequest {
+    uploadContext: UploadContext | null;
+  }
+}

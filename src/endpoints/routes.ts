@@ -1,0 +1,83 @@
+import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import { Errors } from '../errors.js';
+import { handleGet } from '../protocol/get.js';
+import { handleHead } from '../protocol/head.js';
+import { handleMethodOverride } from '../protocol/method-override.js';
+import { handlePatch } from '../protocol/patch.js';
+import { checkTusPreconditions } from '../protocol/preconditions.js';
+import type { UploadContext } from './context.js';
+import type { EndpointRuntime, ProtocolHandler } from './runtime.js';
+import { checkParamValue, renderUrlPath, resolveDirectory, TemplateError, type TemplateParams } from './template.js';
+import { delegateTo, createTusServer } from './tus-server.js';
+
+/** What a URL may carry as an upload id; anything else is simply not found. */
+export const UPLOAD_ID = /^[A-Za-z0-9_-]{1,128}$/;
+const VALID_HOST = /^[A-Za-z0-9.-]+(:\d{1,5})?$|^\[[0-9A-Fa-f:.]+\](:\d{1,5})?$/;
+
+/**
+ * Mount one endpoint: the collection URL (POST to create) and upload URLs (HEAD, PATCH,
+ * DELETE, GET). Each request first resolves its upload context (params validated, store
+ * location rendered inside the store root), then passes the tus header checks, then reaches a
+ * protocol handler: ours for HEAD, PATCH and GET, @tus/server's for POST, DELETE and OPTIONS.
+ */
+export function mountEndpoint(app: FastifyInstance, runtime: EndpointRuntime): void {
+  const base = runtime.template.routePath;
+  const uploadUrl = `${base}/:uploadId`;
+  const tus = delegateTo(createTusServer(runtime));
+
+  const route = (handler: ProtocolHandler) => async (request: FastifyRequest, reply: FastifyReply) => {
+    const context = request.uploadContext;
+    if (!context) throw new Error('upload context missing');
+    return handler(runtime, context, request, reply);
+  };
+  const preHandler = async (request: FastifyRequest, reply: FastifyReply) => {
+    request.uploadContext = resolveUploadContext(runtime, request);
+    checkTusPreconditions(request, reply, runtime.config);
+  };
+  const options = { preHandler, exposeHeadRoute: false };
+
+  app.post(base, options, route(tus));
+  app.options(base, options, route(tus));
+  app.options(uploadUrl, options, route(tus));
+  app.head(uploadUrl, options, route(handleHead));
+  app.patch(uploadUrl, options, route(handlePatch));
+  app.delete(uploadUrl, options, route(tus));
+  app.get(uploadUrl, options, route(handleGet));
+  // Clients behind proxies that only pass GET/POST send X-HTTP-Method-Override.
+  app.post(uploadUrl, options, route(handleMethodOverride({ PATCH: handlePatch, HEAD: handleHead, DELETE: tus })));
+}
+
+function resolveUploadContext(runtime: EndpointRuntime, request: FastifyRequest): UploadContext {
+  const raw = request.params as Record<string, string | undefined>;
+  const params: TemplateParams = {};
+  for (const name of runtime.template.params) {
+    const value = raw[name] ?? '';
+    const problem = checkParamValue(value);
+    if (problem) throw new Errors.INVALID_PARAM(name, problem);
+    params[name] = value;
+  }
+  const uploadId = raw.uploadId;
+  if (uploadId !== undefined && !UPLOAD_ID.test(uploadId)) throw new Errors.UPLOAD_NOT_FOUND();
+  const host = request.host;
+  if (!VALID_HOST.test(host)) throw new Errors.INVALID_HEADER('Host', JSON.stringify(host.slice(0, 64)));
+  return {
+    endpoint: runtime.template.source,
+    params,
+    place: resolvePlace(runtime, params),
+    basePath: renderUrlPath(runtime.template, params),
+    origin: `${request.protocol}://${host}`,
+    uploadId,
+    owner: null,
+    log: request.log,
+  };
+}
+
+function resolvePlace(runtime: EndpointRuntime, params: TemplateParams): string {
+  try {
+    return resolveDirectory(runtime.config.store.directory, params);
+  } catch (error) {
+    // Validated params cannot leave the store root; if a template still manages to, refuse.
+    if (error instanceof TemplateError) throw new Errors.INVALID_PARAM(runtime.template.params.join(','), 'leads outside the store');
+    throw error;
+  }
+}

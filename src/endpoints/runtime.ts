@@ -1,0 +1,35 @@
+import type { Locker } from '@tus/server';
+import type { FastifyReply, FastifyRequest } from 'fastify';
+import type { EndpointConfig } from '../config/schema.js';
+import type { StoredUpload } from '../stores/backend.js';
+import type { EndpointStore } from '../stores/endpoint-store.js';
+import type { UploadContext } from './context.js';
+import type { UrlTemplate } from './template.js';
+
+/** Everything one mounted endpoint needs at request time, built once in `buildApp`. */
+export interface EndpointRuntime {
+  config: EndpointConfig;
+  template: UrlTemplate;
+  store: EndpointStore;
+  locker: Locker;
+  /** How long a lock holder gets to wrap up when another request asks for the upload. */
+  lockDrainMs: number;
+  /** Mark an upload done and run its done-hooks (once per upload, never throws). */
+  complete(context: UploadContext, stored: StoredUpload): Promise<void>;
+}
+
+export type ProtocolHandler = (runtime: EndpointRuntime, context: UploadContext, request: FastifyRequest, reply: FastifyReply) => Promise<unknown>;
+
+/** A signal that fires when the client goes away before we have answered. */
+export function clientGoneSignal(reply: FastifyReply): AbortSignal {
+  const controller = new AbortController();
+  const response = reply.raw;
+  if (response.destroyed) {
+    controller.abort(new Error('client disconnected'));
+  } else {
+    response.once('close', () => {
+      if (!response.writableFinished) controller.abort(new Error('client disconnected'));
+    });
+  }
+  return controller.signal;
+}

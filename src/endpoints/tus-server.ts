@@ -1,0 +1,71 @@
+import { randomBytes } from 'node:crypto';
+import { ERRORS, Server } from '@tus/server';
+import type { FastifyReply, FastifyRequest } from 'fastify';
+import { NodeRequest } from 'srvx/node';
+import { isCodedError, isTusErrorShape } from '../errors.js';
+import { currentUploadContext, runWithUploadContext } from './context.js';
+import type { EndpointRuntime, ProtocolHandler } from './runtime.js';
+
+/** Opaque, unguessable, one URL segment: 128 random bits. */
+export function newUploadId(): string {
+  return randomBytes(16).toString('hex');
+}
+
+/**
+ * The @tus/server instance behind one endpoint: it does creation (POST, metadata, creation-with-
+ * upload), termination (DELETE), download (GET) and discovery (OPTIONS). It learns which
+ * endpoint params and principal it serves from the upload context, because it never sees our
+ * Fastify request.
+ */
+export function createTusServer(runtime: Omit<EndpointRuntime, 'tusServer'>): Server {
+  const { config, store } = runtime;
+  return new Server({
+    path: runtime.template.source,
+    datastore: store,
+    locker: runtime.locker,
+    lockDrainTimeout: runtime.lockDrainMs,
+    ...(config.maxSize !== undefined ? { maxSize: config.maxSize } : {}),
+    respectForwardedHeaders: false,
+    namingFunction: newUploadId,
+    getFileIdFromRequest: () => currentUploadContext().uploadId,
+    generateUrl: (_req, { id }) => {
+      const context = currentUploadContext();
+      return `${context.origin}${context.basePath}/${id}`;
+    },
+    // It must return an object, and its `metadata` replaces the upload's: hand it back as is.
+    onUploadCreate: async (_req, upload) => ({ metadata: upload.metadata }),
+    onUploadFinish: async (_req, upload) => {
+      const context = currentUploadContext();
+      const stored = await store.find(upload.id, context);
+      if (stored) await runtime.complete(context, stored);
+      return {};
+    },
+    onResponseError: (_req, error) => {
+      if (isCodedError(error) && isTusErrorShape(error)) return { status_code: error.status_code, body: error.body };
+      if (isTusErrorShape(error)) {
+        // MemoryLocker's lock timeout is answered 500 by @tus/server; it is contention, not a fault.
+        if (error === ERRORS.ERR_LOCK_TIMEOUT) return { status_code: 423, body: 'Another request holds this upload; retry shortly\n' };
+        if (error.status_code >= 500) currentUploadContext().log.error({ err: error }, 'tus request failed');
+        return undefined;
+      }
+      const code = (error as NodeJS.ErrnoException).code;
+      if (code === 'ENOSPC' || code === 'EDQUOT') return { status_code: 507, body: 'The upload store is out of space; retry later\n' };
+      currentUploadContext().log.error({ err: error }, 'tus request failed');
+      return { status_code: 503, body: 'The upload store failed; retry later\n' };
+    },
+  });
+}
+
+/** Let @tus/server answer, within the upload context, and send its answer through Fastify. */
+export function delegateTo(server: Server): ProtocolHandler {
+  return async (_runtime, context, request: FastifyRequest, reply: FastifyReply) => {
+    const webRequest = new NodeRequest({ req: request.raw, res: reply.raw });
+    const response = await runWithUploadContext(context, () => server.handleWeb(webRequest));
+    // @tus/server sets CORS headers of its own; @fastify/cors already set ours on the reply, and
+    // exactly one Access-Control-Allow-Origin may go out.
+    for (const name of [...response.headers.keys()]) {
+      if (name.startsWith('access-control-')) response.headers.delete(name);
+    }
+    return reply.send(response);
+  };
+}

@@ -1,0 +1,58 @@
+import createError from '@fastify/error';
+
+/**
+ * Every error tusport answers with has a stable code and an HTTP status, so clients, logs and
+ * tests can tell them apart without parsing messages. `%s` placeholders are filled by the caller.
+ *
+ * @tus/server throws plain `{ status_code, body }` objects; `toTusError` converts ours to that
+ * shape where we hand errors back into @tus/server.
+ */
+export const Errors = {
+  MISSING_TUS_RESUMABLE: createError('TUSPORT_ERR_TUS_RESUMABLE', 'Tus-Resumable header must be 1.0.0', 412),
+  INVALID_HEADER: createError('TUSPORT_ERR_INVALID_HEADER', 'Invalid %s header: %s', 400),
+  INVALID_PARAM: createError('TUSPORT_ERR_INVALID_PARAM', "Invalid value for URL parameter '%s': %s", 400),
+  METADATA_TOO_LARGE: createError('TUSPORT_ERR_METADATA_TOO_LARGE', 'Upload-Metadata is %s bytes; the limit is %s bytes', 400),
+  UPLOAD_NOT_FOUND: createError('TUSPORT_ERR_NOT_FOUND', 'Upload not found', 404),
+  UPLOAD_EXPIRED: createError('TUSPORT_ERR_EXPIRED', 'Upload has expired', 410),
+  OFFSET_MISMATCH: createError('TUSPORT_ERR_OFFSET_MISMATCH', 'Upload-Offset %s does not match the current offset %s', 409),
+  INVALID_CONTENT_TYPE: createError('TUSPORT_ERR_CONTENT_TYPE', 'PATCH requests must have Content-Type: application/offset+octet-stream', 415),
+  CHUNK_TOO_LARGE: createError('TUSPORT_ERR_CHUNK_TOO_LARGE', 'Request body exceeds this endpoint\'s maxChunkSize of %s bytes', 413),
+  UPLOAD_TOO_LARGE: createError('TUSPORT_ERR_UPLOAD_TOO_LARGE', 'Upload-Length %s exceeds this endpoint\'s maxSize of %s bytes', 413),
+  PAST_UPLOAD_LENGTH: createError('TUSPORT_ERR_PAST_UPLOAD_LENGTH', 'Request body goes past Upload-Length: %s bytes remain, %s sent', 413),
+  LENGTH_ALREADY_SET: createError('TUSPORT_ERR_LENGTH_ALREADY_SET', 'Upload-Length is already set for this upload', 400),
+  LOCKED: createError('TUSPORT_ERR_LOCKED', 'Another request holds this upload; retry shortly', 423),
+  STORAGE_FULL: createError('TUSPORT_ERR_STORAGE_FULL', 'The upload store is out of space; bytes received so far are kept, retry later', 507),
+  STORAGE_FAILED: createError('TUSPORT_ERR_STORAGE', 'The upload store failed; retry later', 503),
+} as const;
+
+export type TusportErrorCode = keyof typeof Errors;
+
+/** The shape @tus/server expects thrown from its hooks and stores. */
+export interface TusErrorShape {
+  status_code: number;
+  body: string;
+}
+
+export function isTusErrorShape(value: unknown): value is TusErrorShape {
+  return (
+    typeof value === 'object' &&
+    value !== null &&
+    typeof (value as TusErrorShape).status_code === 'number' &&
+    typeof (value as TusErrorShape).body === 'string'
+  );
+}
+
+/** An error created from `Errors`, carrying its `code` and `statusCode`. */
+export interface CodedError extends Error {
+  code: string;
+  statusCode: number;
+}
+
+export function isCodedError(value: unknown): value is CodedError {
+  return value instanceof Error && typeof (value as CodedError).statusCode === 'number' && typeof (value as CodedError).code === 'string';
+}
+
+/** Convert one of our errors into the object @tus/server knows how to answer with. */
+export function toTusError(error: CodedError): TusErrorShape & CodedError {
+  return Object.assign(error, { status_code: error.statusCode, body: `${error.message}\n` });
+}

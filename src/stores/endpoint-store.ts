@@ -1,0 +1,151 @@
+import type { Readable } from 'node:stream';
+import { DataStore, ERRORS, Upload } from '@tus/server';
+import { currentUploadContext, type UploadContext } from '../endpoints/context.js';
+import { Errors, toTusError } from '../errors.js';
+import type { StorageBackend, StoredUpload, WriteResult } from './backend.js';
+import type { Sidecar } from './sidecar.js';
+
+export interface EndpointStoreOptions {
+  /** The endpoint's URL template: recorded in sidecars and checked on every access. */
+  endpoint: string;
+  backend: StorageBackend;
+  maxChunkSize?: number | undefined;
+  expireMs?: number | undefined;
+}
+
+/**
+ * One endpoint's uploads, wherever its templated location puts them. This is the DataStore
+ * @tus/server talks to, and the store our own PATCH handler uses. Every lookup checks that the
+ * upload was created by this endpoint under the same template params as the request, so a URL
+ * under /users/alice/... can never reach an upload made under /users/bob/..., even if two
+ * templates render to the same directory.
+ */
+export class EndpointStore extends DataStore {
+  constructor(readonly options: EndpointStoreOptions) {
+    super();
+    this.extensions = ['creation', 'creation-with-upload', 'creation-defer-length', 'termination'];
+    if (options.expireMs) this.extensions.push('expiration');
+  }
+
+  /** Find an upload for the current request's endpoint and params; undefined if not visible. */
+  async find(id: string, context: UploadContext = currentUploadContext()): Promise<StoredUpload | undefined> {
+    const stored = await this.options.backend.get(context.place, id);
+    if (!stored) return undefined;
+    const { tusport } = stored.sidecar;
+    if (tusport.endpoint !== this.options.endpoint || !sameParams(tusport.params, context.params)) return undefined;
+    return stored;
+  }
+
+  async require(id: string, context?: UploadContext): Promise<StoredUpload> {
+    const stored = await this.find(id, context);
+    if (!stored) throw toTusError(new Errors.UPLOAD_NOT_FOUND());
+    return stored;
+  }
+
+  isExpired(stored: StoredUpload, now = Date.now()): boolean {
+    const expireMs = this.options.expireMs;
+    if (!expireMs || isComplete(stored)) return false;
+    return Date.parse(stored.sidecar.creation_date) + expireMs < now;
+  }
+
+  expiresAt(stored: StoredUpload): Date | undefined {
+    if (!this.options.expireMs || isComplete(stored)) return undefined;
+    return new Date(Date.parse(stored.sidecar.creation_date) + this.options.expireMs);
+  }
+
+  override async create(upload: Upload): Promise<Upload> {
+    const context = currentUploadContext();
+    const sidecar: Sidecar = {
+      id: upload.id,
+      size: upload.size,
+      offset: 0,
+      metadata: upload.metadata,
+      creation_date: upload.creation_date ?? new Date().toISOString(),
+      tusport: { version: 1, endpoint: this.options.endpoint, params: context.params, owner: context.owner },
+    };
+    const stored = await this.options.backend.create(context.place, sidecar);
+    upload.creation_date = sidecar.creation_date;
+    upload.storage = { type: this.options.backend.kind, path: stored.location };
+    return upload;
+  }
+
+  override async getUpload(id: string): Promise<Upload> {
+    return toUpload(await this.require(id));
+  }
+
+  /**
+   * @tus/server's path for creation-with-upload bodies. It already caps the body at the upload's
+   * length; we add the endpoint's chunk limit.
+   */
+  override async write(stream: Readable, id: string, offset: number): Promise<number> {
+    const context = currentUploadContext();
+    const limit = this.options.maxChunkSize ?? Number.MAX_SAFE_INTEGER;
+    const result = await this.options.backend.write(context.place, id, stream, offset, { limit });
+    if (result.kind === 'limit') throw toTusError(new Errors.CHUNK_TOO_LARGE(limit));
+    return result.offset;
+  }
+
+  /** Our PATCH handler's write: the caller computed the limit and handles each outcome. */
+  writeChunk(context: UploadContext, id: string, source: Readable, offset: number, limit: number, stop?: AbortSignal): Promise<WriteResult> {
+    return this.options.backend.write(context.place, id, source, offset, { limit }, stop);
+  }
+
+  truncate(context: UploadContext, id: string, offset: number): Promise<void> {
+    return this.options.backend.truncate(context.place, id, offset);
+  }
+
+  override async remove(id: string): Promise<void> {
+    const context = currentUploadContext();
+    await this.require(id, context);
+    await this.options.backend.remove(context.place, id);
+  }
+
+  override async declareUploadLength(id: string, length: number): Promise<void> {
+    const context = currentUploadContext();
+    await this.setLength(context, await this.require(id, context), length);
+  }
+
+  async setLength(context: UploadContext, stored: StoredUpload, length: number): Promise<void> {
+    stored.sidecar.size = length;
+    await this.options.backend.updateSidecar(context.place, stored.sidecar);
+  }
+
+  async markCompleted(context: UploadContext, stored: StoredUpload): Promise<void> {
+    stored.sidecar.tusport.completed_at = new Date().toISOString();
+    await this.options.backend.updateSidecar(context.place, stored.sidecar);
+  }
+
+  readStored(context: UploadContext, id: string): Readable {
+    return this.options.backend.read(context.place, id);
+  }
+
+  override getExpiration(): number {
+    return this.options.expireMs ?? 0;
+  }
+
+  override async deleteExpired(): Promise<number> {
+    // Expiry is swept per location by tusport's cleanup, not through @tus/server (whose stores
+    // also delete finished uploads).
+    throw ERRORS.UNSUPPORTED_EXPIRATION_EXTENSION;
+  }
+}
+
+export function isComplete(stored: StoredUpload): boolean {
+  return stored.sidecar.size !== undefined && stored.offset === stored.sidecar.size;
+}
+
+export function toUpload(stored: StoredUpload): Upload {
+  return new Upload({
+    id: stored.sidecar.id,
+    size: stored.sidecar.size,
+    offset: stored.offset,
+    metadata: stored.sidecar.metadata,
+    creation_date: stored.sidecar.creation_date,
+    storage: { type: 'tusport', path: stored.location },
+  });
+}
+
+function sameParams(a: Record<string, string>, b: Record<string, string>): boolean {
+  const keys = Object.keys(a);
+  return keys.length === Object.keys(b).length && keys.every((key) => a[key] === b[key]);
+}

@@ -1,0 +1,97 @@
+import { randomBytes } from 'node:crypto';
+import fs from 'node:fs/promises';
+import path from 'node:path';
+
+/**
+ * The JSON sidecar stored beside each upload's data. Its top-level fields are the ones
+ * @tus/file-store writes (so its tools can still read it); tusport's own go under `tusport`.
+ * The template params and the owner live here so an upload found by id alone, or by walking the
+ * store, carries everything needed to place and authorize it.
+ */
+export interface Sidecar {
+  id: string;
+  /** Declared length; absent while the length is deferred. */
+  size?: number | undefined;
+  /** Always 0 on disk: the data file's size is the true offset (@tus/file-store convention). */
+  offset: number;
+  metadata?: Record<string, string | null> | undefined;
+  creation_date: string;
+  tusport: SidecarTusport;
+}
+
+export interface SidecarTusport {
+  version: 1;
+  /** The endpoint's URL template. */
+  endpoint: string;
+  /** The resolved template params. */
+  params: Record<string, string>;
+  /** Principal id of the creator; null for anonymous endpoints. */
+  owner: string | null;
+  /** Set once the last byte has been received and the upload was marked done. */
+  completed_at?: string;
+}
+
+export function sidecarPath(dataPath: string): string {
+  return `${dataPath}.json`;
+}
+
+/**
+ * Write the sidecar so that a crash leaves either the old or the new version, never a torn
+ * file: write a temp file, fsync it, rename over the target, fsync the directory.
+ */
+export async function writeSidecar(file: string, sidecar: Sidecar): Promise<void> {
+  const temp = `${file}.${randomBytes(6).toString('hex')}.tmp`;
+  const handle = await fs.open(temp, 'wx', 0o640);
+  try {
+    await handle.writeFile(`${JSON.stringify(sidecar, null, 2)}\n`);
+    await handle.sync();
+  } finally {
+    await handle.close();
+  }
+  try {
+    await fs.rename(temp, file);
+  } catch (error) {
+    await fs.rm(temp, { force: true });
+    throw error;
+  }
+  await syncDirectory(path.dirname(file));
+}
+
+export async function syncDirectory(directory: string): Promise<void> {
+  const handle = await fs.open(directory, 'r');
+  try {
+    await handle.sync();
+  } finally {
+    await handle.close();
+  }
+}
+
+/** Read a sidecar; undefined when it does not exist or is not one of ours. */
+export async function readSidecar(file: string): Promise<Sidecar | undefined> {
+  let text: string;
+  try {
+    text = await fs.readFile(file, 'utf8');
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code === 'ENOENT' || (error as NodeJS.ErrnoException).code === 'ENOTDIR') return undefined;
+    throw error;
+  }
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(text);
+  } catch {
+    return undefined;
+  }
+  return isSidecar(parsed) ? parsed : undefined;
+}
+
+function isSidecar(value: unknown): value is Sidecar {
+  if (typeof value !== 'object' || value === null) return false;
+  const candidate = value as Partial<Sidecar>;
+  return (
+    typeof candidate.id === 'string' &&
+    typeof candidate.tusport === 'object' &&
+    candidate.tusport !== null &&
+    typeof candidate.tusport.endpoint === 'string' &&
+    typeof candidate.tusport.params === 'object'
+  );
+}
