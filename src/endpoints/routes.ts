@@ -1,3 +1,4 @@
+import { TUS_RESUMABLE } from '@tus/server';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { Errors } from '../errors.js';
 import { handleGet } from '../protocol/get.js';
@@ -31,6 +32,7 @@ export function mountEndpoint(app: FastifyInstance, runtime: EndpointRuntime): v
     return handler(runtime, context, request, reply);
   };
   const preHandler = async (request: FastifyRequest, reply: FastifyReply) => {
+    reply.header('Tus-Resumable', TUS_RESUMABLE);
     request.uploadContext = resolveUploadContext(runtime, request);
     checkTusPreconditions(request, reply, runtime.config);
   };

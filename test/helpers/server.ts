@@ -1,0 +1,50 @@
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import type { FastifyInstance } from 'fastify';
+import pino from 'pino';
+import { buildApp, type TusportConfig } from '../../src/index.js';
+
+export interface RunningTusport {
+  app: FastifyInstance;
+  /** `http://127.0.0.1:<port>` */
+  url: string;
+  /** A temp dir owned by this server; store directories in the config may point into it. */
+  dir: string;
+  close(): Promise<void>;
+}
+
+/** A temp directory removed by the returned function. */
+export async function tempDir(prefix = 'tusport-test-'): Promise<{ dir: string; remove: () => Promise<void> }> {
+  const dir = await mkdtemp(path.join(tmpdir(), prefix));
+  return { dir, remove: () => rm(dir, { recursive: true, force: true }) };
+}
+
+/**
+ * Start a real tusport listening on an ephemeral loopback port. `config` may be a function of
+ * the temp dir so store directories live inside it. Logs go nowhere unless TUSPORT_TEST_LOG is set.
+ */
+export async function startTusport(config: TusportConfig | ((dir: string) => TusportConfig), options: { dir?: string } = {}): Promise<RunningTusport> {
+  const owned = options.dir ? undefined : await tempDir();
+  const dir = options.dir ?? owned!.dir;
+  const resolved = typeof config === 'function' ? config(dir) : config;
+  const logger = pino({ level: process.env.TUSPORT_TEST_LOG ?? 'silent' });
+  const app = buildApp({ ...resolved, server: { ...resolved.server, host: '127.0.0.1', port: 0 } }, { logger });
+  await app.listen({ host: '127.0.0.1', port: 0 });
+  const address = app.server.address();
+  if (typeof address !== 'object' || !address) throw new Error('no address');
+  return {
+    app,
+    url: `http://127.0.0.1:${address.port}`,
+    dir,
+    async close() {
+      await app.close();
+      await owned?.remove();
+    },
+  };
+}
+
+/** The one-endpoint config most tests use: `/files` stored under `<dir>/files`. */
+export function filesEndpoint(dir: string, extra: Record<string, unknown> = {}): TusportConfig {
+  return { endpoints: [{ path: '/files', store: { type: 'disk', directory: path.join(dir, 'files') }, ...extra }] };
+}
