@@ -1,8 +1,8 @@
 import { randomUUID } from 'node:crypto';
 import { STATUS_CODES } from 'node:http';
-import cors from '@fastify/cors';
+import cors, { type FastifyCorsOptions } from '@fastify/cors';
 import { MemoryLocker } from '@tus/server';
-import Fastify, { type FastifyBaseLogger, type FastifyError, type FastifyInstance } from 'fastify';
+import Fastify, { type FastifyBaseLogger, type FastifyError, type FastifyInstance, type FastifyRequest } from 'fastify';
 import { resolveConfig } from './config/load.js';
 import type { ResolvedConfig, TusportConfig } from './config/schema.js';
 import { completionFor } from './endpoints/complete.js';
@@ -85,13 +85,19 @@ export function buildApp(input: TusportConfig | ResolvedConfig = {}, options: Bu
     });
   });
 
-  app.register(cors, {
+  const corsOptions = {
     origin: config.cors.origins === '*' ? '*' : config.cors.origins,
     credentials: config.cors.credentials,
     methods: ['GET', 'HEAD', 'POST', 'PATCH', 'DELETE', 'OPTIONS'],
     allowedHeaders: TUS_REQUEST_HEADERS,
     exposedHeaders: TUS_RESPONSE_HEADERS,
     maxAge: Math.round(config.cors.maxAge / 1000),
+  };
+  // Only a real preflight (it names Access-Control-Request-Method) is answered by @fastify/cors;
+  // a plain OPTIONS is tus discovery and must reach the endpoint for Tus-Version/Tus-Extension.
+  app.register(cors, () => (request: FastifyRequest, callback: (error: Error | null, options: FastifyCorsOptions) => void) => {
+    const preflight = request.headers['access-control-request-method'] !== undefined;
+    callback(null, { ...corsOptions, preflight });
   });
 
   registerHealth(

@@ -1,7 +1,7 @@
 import { readFileSync } from 'node:fs';
 import YAML from 'yaml';
 import type { z } from 'zod';
-import { ConfigSchema, type ResolvedConfig, type TusportConfig } from './schema.js';
+import { ConfigSchema, DEFAULT_ENDPOINTS, type ResolvedConfig, type TusportConfig } from './schema.js';
 import { childSchema, objectKeys, schemaAt } from './schema-walk.js';
 
 /** A configuration the user has to fix. The CLI prints `message` and exits 2, without a stack. */
@@ -103,7 +103,14 @@ function setByPath(config: Record<string, unknown>, segments: string[], value: u
     }
     const next = node[child.key];
     if (typeof next !== 'object' || next === null) {
-      node[child.key] = typeof childSchema(child.schema, '0')?.key === 'number' ? [] : {};
+      // Without a config file, `TUSPORT__ENDPOINTS__0__MAXSIZE=1GB` (the example in --help) must
+      // change the default /files endpoint, not create an endpoint with no path and no store.
+      node[child.key] =
+        i === 0 && child.key === 'endpoints' && next === undefined
+          ? structuredClone(DEFAULT_ENDPOINTS)
+          : typeof childSchema(child.schema, '0')?.key === 'number'
+            ? []
+            : {};
     }
     node = node[child.key] as Record<string | number, unknown>;
     schema = child.schema;

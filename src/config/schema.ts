@@ -72,11 +72,14 @@ const EndpointSchema = z.strictObject({
 
 const ServerSchema = z.strictObject({
   host: z.string().default('127.0.0.1').meta({ description: 'Address to listen on (`TUSPORT_HOST`).' }),
-  port: z.coerce
-    .number({ error: 'expected a TCP port number' })
-    .int()
-    .min(0)
-    .max(65535)
+  // Numeric strings (TUSPORT_PORT, --port) become numbers; nothing else is coerced. `z.coerce`
+  // turned '' / null / [] into 0 (a random port: an empty TUSPORT_PORT bound somewhere unknown)
+  // and `true` into 1.
+  port: z
+    .preprocess(
+      (value) => (typeof value === 'string' && /^\s*\d+\s*$/.test(value) ? Number(value) : value),
+      z.number({ error: 'expected a TCP port number' }).int().min(0).max(65535),
+    )
     .default(1080)
     .meta({ description: 'Port to listen on; 0 picks a free one (`TUSPORT_PORT`).' }),
   trustProxy: z

@@ -1,6 +1,7 @@
 import { TUS_RESUMABLE } from '@tus/server';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { Errors } from '../errors.js';
+import { handleDelete } from '../protocol/delete.js';
 import { handleGet } from '../protocol/get.js';
 import { handleHead } from '../protocol/head.js';
 import { handleMethodOverride } from '../protocol/method-override.js';
@@ -19,7 +20,7 @@ const VALID_HOST = /^[A-Za-z0-9.-]+(:\d{1,5})?$|^\[[0-9A-Fa-f:.]+\](:\d{1,5})?$/
  * Mount one endpoint: the collection URL (POST to create) and upload URLs (HEAD, PATCH,
  * DELETE, GET). Each request first resolves its upload context (params validated, store
  * location rendered inside the store root), then passes the tus header checks, then reaches a
- * protocol handler: ours for HEAD, PATCH and GET, @tus/server's for POST, DELETE and OPTIONS.
+ * protocol handler: ours for HEAD, PATCH, DELETE and GET, @tus/server's for POST and OPTIONS.
  */
 export function mountEndpoint(app: FastifyInstance, runtime: EndpointRuntime): void {
   const base = runtime.template.routePath;
@@ -43,10 +44,10 @@ export function mountEndpoint(app: FastifyInstance, runtime: EndpointRuntime): v
   app.options(uploadUrl, options, route(tus));
   app.head(uploadUrl, options, route(handleHead));
   app.patch(uploadUrl, options, route(handlePatch));
-  app.delete(uploadUrl, options, route(tus));
+  app.delete(uploadUrl, options, route(handleDelete));
   app.get(uploadUrl, options, route(handleGet));
   // Clients behind proxies that only pass GET/POST send X-HTTP-Method-Override.
-  app.post(uploadUrl, options, route(handleMethodOverride({ PATCH: handlePatch, HEAD: handleHead, DELETE: tus })));
+  app.post(uploadUrl, options, route(handleMethodOverride({ PATCH: handlePatch, HEAD: handleHead, DELETE: handleDelete })));
 }
 
 function resolveUploadContext(runtime: EndpointRuntime, request: FastifyRequest): UploadContext {

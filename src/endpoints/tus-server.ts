@@ -12,8 +12,8 @@ export function newUploadId(): string {
 }
 
 /**
- * The @tus/server instance behind one endpoint: it does creation (POST, metadata, creation-with-
- * upload), termination (DELETE), download (GET) and discovery (OPTIONS). It learns which
+ * The @tus/server instance behind one endpoint: it does creation (POST: length checks, metadata
+ * parsing, naming, creation-with-upload) and discovery (OPTIONS). It learns which
  * endpoint params and principal it serves from the upload context, because it never sees our
  * Fastify request.
  */

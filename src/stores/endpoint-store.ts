@@ -15,7 +15,8 @@ export interface EndpointStoreOptions {
 
 /**
  * One endpoint's uploads, wherever its templated location puts them. This is the DataStore
- * @tus/server talks to, and the store our own PATCH handler uses. Every lookup checks that the
+ * @tus/server talks to for creation (create, write, getUpload), and the store our own handlers
+ * (HEAD, PATCH, DELETE, GET) use. Every lookup checks that the
  * upload was created by this endpoint under the same template params as the request, so a URL
  * under /users/alice/... can never reach an upload made under /users/bob/..., even if two
  * templates render to the same directory.
@@ -94,15 +95,8 @@ export class EndpointStore extends DataStore {
     return this.options.backend.truncate(context.place, id, offset);
   }
 
-  override async remove(id: string): Promise<void> {
-    const context = currentUploadContext();
-    await this.require(id, context);
-    await this.options.backend.remove(context.place, id);
-  }
-
-  override async declareUploadLength(id: string, length: number): Promise<void> {
-    const context = currentUploadContext();
-    await this.setLength(context, await this.require(id, context), length);
+  async removeStored(context: UploadContext, stored: StoredUpload): Promise<void> {
+    await this.options.backend.remove(context.place, stored.sidecar.id);
   }
 
   async setLength(context: UploadContext, stored: StoredUpload, length: number): Promise<void> {
