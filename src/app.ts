@@ -12,6 +12,14 @@ import { parseUrlTemplate } from './endpoints/template.js';
 import { registerHealth } from './observability/health.js';
 import { DiskBackend } from './stores/disk.js';
 import { EndpointStore } from './stores/endpoint-store.js';
+import { type SweepResult, sweepStores } from './stores/sweep.js';
+
+declare module 'fastify' {
+  interface FastifyInstance {
+    /** tusport's maintenance entry points (also run on a timer while listening). */
+    tusport: { sweep(now?: number): Promise<SweepResult> };
+  }
+}
 
 export interface BuildOptions {
   /** A pino logger to use instead of the one built from `server.logLevel`. */
@@ -107,6 +115,7 @@ export function buildApp(input: TusportConfig | ResolvedConfig = {}, options: Bu
 
   // One locker for the process: upload ids are unique across endpoints.
   const locker = new MemoryLocker();
+  registerSweep(app, config, locker);
   const disk = new DiskBackend();
   app.register(async (tus) => {
     // tus bodies are streams we read ourselves (or hand to @tus/server): Fastify must not parse them.
@@ -132,4 +141,23 @@ export function buildApp(input: TusportConfig | ResolvedConfig = {}, options: Bu
     }
   });
   return app;
+}
+
+/** Sweep expired uploads and crash debris every `server.cleanupInterval` while the app runs. */
+function registerSweep(app: FastifyInstance, config: ResolvedConfig, locker: MemoryLocker): void {
+  const targets = config.endpoints.map((endpoint) => ({
+    endpoint: parseUrlTemplate(endpoint.path).source,
+    directory: endpoint.store.directory,
+    expireMs: endpoint.expire,
+  }));
+  const sweep = (now?: number) => sweepStores(targets, locker, app.log, now);
+  app.decorate('tusport', { sweep });
+  let timer: NodeJS.Timeout | undefined;
+  app.addHook('onReady', async () => {
+    timer = setInterval(() => {
+      sweep().catch((error: unknown) => app.log.error({ err: error }, 'store sweep failed'));
+    }, config.server.cleanupInterval);
+    timer.unref();
+  });
+  app.addHook('onClose', async () => clearInterval(timer));
 }

@@ -12,27 +12,23 @@ import { parseByteSize, parseDuration } from './units.js';
 const BYTE_SIZE_HINT = 'a byte size: a whole number of bytes or a string like "100MB" or "5MiB"';
 const DURATION_HINT = 'a duration: milliseconds or a string like "30s", "10m", "24h"';
 
-function byteSize() {
-  return z.union([z.number(), z.string()], { error: `expected ${BYTE_SIZE_HINT}` }).transform((value, ctx) => {
-    const bytes = parseByteSize(value);
-    if (bytes === undefined) {
-      ctx.issues.push({ code: 'custom', message: `expected ${BYTE_SIZE_HINT}, got ${JSON.stringify(value)}`, input: value });
-      return z.NEVER;
-    }
-    return bytes;
-  });
+/** A field given as a number or a string with units, parsed to a number by `parse`. */
+function withUnits(format: string, hint: string, parse: (value: unknown) => number | undefined) {
+  return z
+    .union([z.number(), z.string()], { error: `expected ${hint}` })
+    .transform((value, ctx) => {
+      const parsed = parse(value);
+      if (parsed === undefined) {
+        ctx.issues.push({ code: 'custom', message: `expected ${hint}, got ${JSON.stringify(value)}`, input: value });
+        return z.NEVER;
+      }
+      return parsed;
+    })
+    .meta({ format });
 }
 
-function duration() {
-  return z.union([z.number(), z.string()], { error: `expected ${DURATION_HINT}` }).transform((value, ctx) => {
-    const millis = parseDuration(value);
-    if (millis === undefined) {
-      ctx.issues.push({ code: 'custom', message: `expected ${DURATION_HINT}, got ${JSON.stringify(value)}`, input: value });
-      return z.NEVER;
-    }
-    return millis;
-  });
-}
+const byteSize = () => withUnits('byte size', BYTE_SIZE_HINT, parseByteSize);
+const duration = () => withUnits('duration', DURATION_HINT, parseDuration);
 
 const DiskStoreSchema = z.strictObject({
   type: z.literal('disk').meta({ description: 'Store uploads as files on local disk.' }),
@@ -92,6 +88,9 @@ const ServerSchema = z.strictObject({
   idleTimeout: duration().default(60_000).meta({ description: 'A connection that sends nothing for this long is closed (slow or dead clients).' }),
   shutdownTimeout: duration().default(10_000).meta({
     description: 'On SIGTERM/SIGINT, how long in-flight requests may run before their connections are closed. Bytes already written stay resumable.',
+  }),
+  cleanupInterval: duration().default(600_000).meta({
+    description: 'How often expired unfinished uploads (see `endpoints[].expire`) and crash debris are swept from the stores.',
   }),
   logLevel: z
     .enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'])
