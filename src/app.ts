@@ -4,6 +4,7 @@ import cors, { type FastifyCorsOptions } from '@fastify/cors';
 import { MemoryLocker } from '@tus/server';
 import Fastify, { type FastifyBaseLogger, type FastifyError, type FastifyInstance, type FastifyRequest } from 'fastify';
 import { resolveConfig } from './config/load.js';
+import { Errors } from './errors.js';
 import type { ResolvedConfig, TusportConfig } from './config/schema.js';
 import { completionFor } from './endpoints/complete.js';
 import { mountEndpoint } from './endpoints/routes.js';
@@ -103,6 +104,10 @@ export function buildApp(input: TusportConfig | ResolvedConfig = {}, options: Bu
   };
   // Only a real preflight (it names Access-Control-Request-Method) is answered by @fastify/cors;
   // a plain OPTIONS is tus discovery and must reach the endpoint for Tus-Version/Tus-Extension.
+  app.setNotFoundHandler((request) => {
+    throw new Errors.ROUTE_NOT_FOUND(request.method, request.url.split('?')[0]?.slice(0, 200));
+  });
+
   app.register(cors, () => (request: FastifyRequest, callback: (error: Error | null, options: FastifyCorsOptions) => void) => {
     const preflight = request.headers['access-control-request-method'] !== undefined;
     callback(null, { ...corsOptions, preflight });

@@ -8,7 +8,15 @@ export async function main(argv: string[]): Promise<void> {
   const program = new Command('tusport')
     .description('A tus.io resumable-upload server.')
     .exitOverride()
-    .showHelpAfterError();
+    .showHelpAfterError()
+    // `tusport --help` is what people read first: point at serve's options and the env scheme,
+    // which otherwise only `tusport serve --help` mentions.
+    .addHelpText(
+      'after',
+      `\nStart with: tusport serve [--config <file>] [--host <host>] [--port <port>] (see tusport serve --help).\n` +
+        `Config keys can also be set from the environment: TUSPORT_CONFIG, TUSPORT_HOST, TUSPORT_PORT,\n` +
+        `or any key as ${ENV_PREFIX}<KEY>__<KEY>=value, e.g. ${ENV_PREFIX}SERVER__LOGLEVEL=debug.`,
+    );
 
   program
     .command('serve')

@@ -43,7 +43,7 @@ const DiskStoreSchema = z.strictObject({
 
 const StoreSchema = z.discriminatedUnion('type', [DiskStoreSchema], {
   error: (issue) =>
-    issue.code === 'invalid_union' ? 'expected a store: { type: "disk", directory: "..." }' : undefined,
+    issue.code === 'invalid_union' || issue.code === 'invalid_type' ? 'expected a store: { type: "disk", directory: "..." }' : undefined,
 });
 
 const EndpointSchema = z.strictObject({

@@ -108,7 +108,10 @@ export function resolveDirectory(template: string, values: TemplateParams): stri
   const root = directoryRoot(template);
   const resolved = path.resolve(renderTemplate(template, values));
   const relative = path.relative(root, resolved);
-  if (relative.startsWith('..') || path.isAbsolute(relative)) {
+  // With params, the result must be strictly below the root: a value may pick a subdirectory,
+  // never the shared root itself (nor anything above it).
+  const hasParams = template.includes('{');
+  if (relative.startsWith('..') || path.isAbsolute(relative) || (hasParams && relative === '')) {
     throw new TemplateError(`resolved directory ${resolved} is outside ${root}`);
   }
   return resolved;

@@ -45,7 +45,7 @@ export const handleGet: ProtocolHandler = async (runtime, context, _request, rep
 
 /** RFC 6266: an ASCII fallback plus the exact name as RFC 5987 UTF-8. */
 function encodeFilename(name: string): string {
-  const ascii = name.replace(/[^\x20-\x7e]|["\\]/g, '_');
+  const ascii = name.replace(/[^\x20-\x7e]|["\\/]/g, '_');
   const encoded = encodeURIComponent(name).replace(/['()*]/g, (c) => `%${c.charCodeAt(0).toString(16).toUpperCase()}`);
   return `filename="${ascii}"; filename*=UTF-8''${encoded}`;
 }

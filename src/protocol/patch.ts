@@ -42,10 +42,12 @@ export const handlePatch: ProtocolHandler = async (runtime, context, request, re
     }
     const size = stored.sidecar.size;
     const remaining = size !== undefined ? size - offset : config.maxSize !== undefined ? config.maxSize - offset : Number.MAX_SAFE_INTEGER;
+    // Past what the upload may hold: its declared length, or for a deferred length, maxSize.
+    const pastEnd = () => (size !== undefined ? new Errors.PAST_UPLOAD_LENGTH(remaining, contentLength ?? 'more') : new Errors.PAST_MAX_SIZE(config.maxSize));
     const contentLength = request.headers['content-length'];
     if (contentLength !== undefined && Number(contentLength) > remaining) {
       reply.header('Connection', 'close');
-      throw new Errors.PAST_UPLOAD_LENGTH(remaining, contentLength);
+      throw pastEnd();
     }
     const limit = Math.min(remaining, config.maxChunkSize ?? Number.MAX_SAFE_INTEGER);
     try {
@@ -59,7 +61,7 @@ export const handlePatch: ProtocolHandler = async (runtime, context, request, re
         // The client meant to send more than the upload holds: its data is not what it declared.
         // Nothing of this request was acknowledged, so undo it and keep the offset where it was.
         await store.truncate(context, id, offset);
-        throw new Errors.PAST_UPLOAD_LENGTH(remaining, 'more');
+        throw pastEnd();
       }
       // Cut at the chunk limit: the bytes before it are good and stay, resumable from here.
       reply.header('Upload-Offset', String(result.offset));

@@ -3,6 +3,7 @@ import type { FastifyReply, FastifyRequest } from 'fastify';
 import { Errors } from '../errors.js';
 
 export interface PreconditionLimits {
+  maxSize?: number | undefined;
   maxChunkSize?: number | undefined;
   maxMetadataSize: number;
 }
@@ -34,6 +35,7 @@ export function checkTusPreconditions(request: FastifyRequest, reply: FastifyRep
   if (headers['upload-concat'] !== undefined) {
     throw new Errors.INVALID_HEADER('Upload-Concat', 'the concatenation extension is not supported; disable parallel uploads in the client');
   }
+  if (method === 'POST' && request.uploadContext?.uploadId === undefined) checkCreationLength(request, limits);
   const metadata = headers['upload-metadata'];
   if (metadata !== undefined && method === 'POST') {
     const size = Buffer.byteLength(String(metadata));
@@ -52,6 +54,18 @@ export function checkTusPreconditions(request: FastifyRequest, reply: FastifyRep
       reply.header('Connection', 'close');
       throw new Errors.CHUNK_TOO_LARGE(limits.maxChunkSize);
     }
+  }
+}
+
+/** Creation needs exactly one of Upload-Length and Upload-Defer-Length, within maxSize. */
+function checkCreationLength(request: FastifyRequest, limits: PreconditionLimits): void {
+  const length = request.headers['upload-length'];
+  const deferred = request.headers['upload-defer-length'] !== undefined;
+  if ((length === undefined) === !deferred) {
+    throw new Errors.INVALID_HEADER('Upload-Length', 'a new upload needs exactly one of Upload-Length and Upload-Defer-Length: 1');
+  }
+  if (length !== undefined && limits.maxSize !== undefined && Number(length) > limits.maxSize) {
+    throw new Errors.UPLOAD_TOO_LARGE(length, limits.maxSize);
   }
 }
 

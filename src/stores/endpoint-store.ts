@@ -82,7 +82,12 @@ export class EndpointStore extends DataStore {
     const context = currentUploadContext();
     const limit = this.options.maxChunkSize ?? Number.MAX_SAFE_INTEGER;
     const result = await this.options.backend.write(context.place, id, stream, offset, { limit });
-    if (result.kind === 'limit') throw toTusError(new Errors.CHUNK_TOO_LARGE(limit));
+    if (result.kind === 'limit') {
+      // The creating POST will not answer with a Location, so nobody could ever resume this
+      // upload: remove it rather than leave bytes no client knows about.
+      await this.options.backend.remove(context.place, id);
+      throw toTusError(new Errors.CHUNK_TOO_LARGE(limit));
+    }
     return result.offset;
   }
 

@@ -95,7 +95,8 @@ describe('durations', () => {
 describe('config errors name the key and what was expected', () => {
   it('an unknown top-level key lists the allowed keys', () => {
     const error = configError(() => resolveConfig({ servr: { port: 1 } }));
-    expect(error.problems).toEqual(['(top level): unknown key "servr" (allowed: server, cors, endpoints)']);
+    expect(error.problems).toHaveLength(1);
+    expect(error.problems[0]).toMatch(/^\(top level\): unknown key "servr" \(allowed: server, cors, endpoints.*\)$/);
     expect(error.message).toContain('Invalid config');
     expect(error.message).toContain('unknown key "servr"');
   });
@@ -111,9 +112,8 @@ describe('config errors name the key and what was expected', () => {
   });
 
   it('an unknown server key lists the server keys', () => {
-    expect(problemsOf({ server: { listen: 80 } })[0]).toBe(
-      'server: unknown key "listen" (allowed: host, port, trustProxy, idleTimeout, shutdownTimeout, logLevel)',
-    );
+    // Checked loosely so a new server key does not break it.
+    expect(problemsOf({ server: { listen: 80 } })[0]).toMatch(/^server: unknown key "listen" \(allowed: host, port, .*shutdownTimeout.*logLevel.*\)$/);
   });
 
   it.each([['abc'], [''], [null], [true], [[]], [1.5], [-1], [65536]])('server.port %j is refused', (port) => {

@@ -1,0 +1,388 @@
+import { type ChildProcess, spawn } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { readFile, stat, writeFile } from 'node:fs/promises';
+import net from 'node:net';
+import path from 'node:path';
+import { PassThrough } from 'node:stream';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { fileURLToPath } from 'node:url';
+import { afterAll, afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { sha256, sha256File } from '../helpers/files.js';
+import { createUpload, headOffset, patch, raw, TUS } from '../helpers/http.js';
+import { tempDir } from '../helpers/server.js';
+import { tusUpload } from '../helpers/tus-client.js';
+
+/**
+ * The real `tusport` command, as a user runs it: `node bin/tusport.js` (which loads dist/, so
+ * run `npm run build` after changing src/) in a temp working directory, so `./data` lands there.
+ */
+const BIN = fileURLToPath(new URL('../../bin/tusport.js', import.meta.url));
+const LISTENING = /tusport listening on (http:\/\/[^\s"]+)/;
+const STACK_LINE = /^\s+at /m;
+
+interface Exit {
+  code: number | null;
+  signal: NodeJS.Signals | null;
+  stdout: string;
+  stderr: string;
+}
+
+interface Running {
+  child: ChildProcess;
+  url: string;
+  /** Output so far (grows while the process runs). */
+  output: { stdout: string; stderr: string };
+  exited: Promise<Exit>;
+  /** Resolves when a stdout line contains `text`. */
+  waitForLog(text: string, timeoutMs?: number): Promise<void>;
+}
+
+const children = new Set<ChildProcess>();
+
+/** The parent's environment without any TUSPORT settings (and without test-runner node options). */
+function cleanEnv(extra: Record<string, string> = {}): NodeJS.ProcessEnv {
+  const env: NodeJS.ProcessEnv = {};
+  for (const [key, value] of Object.entries(process.env)) {
+    if (!key.startsWith('TUSPORT') && key !== 'NODE_OPTIONS') env[key] = value;
+  }
+  return { ...env, ...extra };
+}
+
+function launch(args: string[], cwd: string, env: Record<string, string> = {}) {
+  const child = spawn(process.execPath, [BIN, ...args], { cwd, env: cleanEnv(env), stdio: ['ignore', 'pipe', 'pipe'] });
+  children.add(child);
+  const output = { stdout: '', stderr: '' };
+  child.stdout?.setEncoding('utf8').on('data', (text: string) => {
+    output.stdout += text;
+  });
+  child.stderr?.setEncoding('utf8').on('data', (text: string) => {
+    output.stderr += text;
+  });
+  const exited = new Promise<Exit>((resolve) => {
+    child.on('close', (code, signal) => {
+      children.delete(child);
+      resolve({ code, signal, ...output });
+    });
+  });
+  return { child, output, exited };
+}
+
+/** Run the CLI to completion. */
+async function run(args: string[], cwd: string, env: Record<string, string> = {}, timeoutMs = 15_000): Promise<Exit> {
+  const { child, exited } = launch(args, cwd, env);
+  const timer = setTimeout(() => child.kill('SIGKILL'), timeoutMs);
+  try {
+    return await exited;
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
+/** Start `tusport serve ...` and wait for its "listening" log line. */
+async function start(args: string[], cwd: string, env: Record<string, string> = {}): Promise<Running> {
+  const { child, output, exited } = launch(args, cwd, env);
+  const waitForLog = async (text: string, timeoutMs = 15_000) => {
+    const deadline = Date.now() + timeoutMs;
+    while (!output.stdout.includes(text)) {
+      if (child.exitCode !== null || child.signalCode !== null) {
+        throw new Error(`tusport exited (${child.exitCode ?? child.signalCode}) before logging "${text}"\nstdout: ${output.stdout}\nstderr: ${output.stderr}`);
+      }
+      if (Date.now() > deadline) throw new Error(`no "${text}" in tusport's output after ${timeoutMs} ms\nstdout: ${output.stdout}\nstderr: ${output.stderr}`);
+      await sleep(20);
+    }
+  };
+  await waitForLog('tusport listening on http://');
+  const url = LISTENING.exec(output.stdout)?.[1];
+  if (!url) throw new Error(`cannot parse the listening URL from: ${output.stdout}`);
+  return { child, url, output, exited, waitForLog };
+}
+
+/** A port that was free a moment ago. */
+async function freePort(): Promise<number> {
+  const server = net.createServer();
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const { port } = server.address() as net.AddressInfo;
+  await new Promise<void>((resolve) => server.close(() => resolve()));
+  return port;
+}
+
+/** Poll until `check` holds (the server writes asynchronously). */
+async function until(check: () => Promise<boolean>, what: string, timeoutMs = 10_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!(await check())) {
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await sleep(20);
+  }
+}
+
+const sizeOf = async (file: string) => (await stat(file).catch(() => undefined))?.size ?? -1;
+
+let scratch: Awaited<ReturnType<typeof tempDir>>;
+beforeEach(async () => {
+  scratch = await tempDir('tusport-cli-');
+});
+afterEach(async () => {
+  for (const child of children) child.kill('SIGKILL');
+  await Promise.all([...children].map((child) => new Promise((resolve) => (child.exitCode !== null || child.signalCode !== null ? resolve(null) : child.once('close', resolve)))));
+  await scratch.remove();
+});
+afterAll(() => {
+  for (const child of children) child.kill('SIGKILL');
+});
+
+describe('usage', () => {
+  it('tusport --help and tusport serve --help exit 0 and describe the flags and the env scheme', async () => {
+    for (const args of [['--help'], ['serve', '--help']]) {
+      const result = await run(args, scratch.dir);
+      expect(result.code, args.join(' ')).toBe(0);
+      expect(result.stdout).toMatch(/^Usage: tusport/);
+      for (const word of ['--config', '--host', '--port', 'TUSPORT__']) expect(result.stdout, `${args.join(' ')} mentions ${word}`).toContain(word);
+    }
+  });
+
+  it('no arguments prints usage and exits 2', async () => {
+    const result = await run([], scratch.dir);
+    expect(result.code).toBe(2);
+    expect(result.stderr).toContain('Usage: tusport');
+  });
+
+  it('an unknown flag or command exits 2 and names it', async () => {
+    const flag = await run(['serve', '--prot', '1'], scratch.dir);
+    expect(flag.code).toBe(2);
+    expect(flag.stderr).toContain("unknown option '--prot'");
+    const command = await run(['srve'], scratch.dir);
+    expect(command.code).toBe(2);
+    expect(command.stderr).toContain("unknown command 'srve'");
+  });
+});
+
+describe('configuration errors exit 2 with a message, not a stack trace', () => {
+  const cases: { name: string; yaml: string | undefined; json: string | undefined; expected: RegExp[] }[] = [
+    {
+      name: 'unknown key',
+      yaml: 'server:\n  port: 0\n  prot: 8080\n',
+      json: '{"server": {"port": 0, "prot": 8080}}',
+      expected: [/server: unknown key "prot"/, /allowed: host, port/],
+    },
+    {
+      name: 'wrong type',
+      yaml: 'server:\n  port: abc\n',
+      json: '{"server": {"port": "abc"}}',
+      expected: [/server\.port: expected a TCP port number/],
+    },
+    {
+      name: 'colliding paths',
+      yaml: 'endpoints:\n  - path: /files\n    store: { type: disk, directory: ./a }\n  - path: /files/{x}\n    store: { type: disk, directory: ./b }\n',
+      json: '{"endpoints": [{"path": "/files", "store": {"type": "disk", "directory": "./a"}}, {"path": "/files/{x}", "store": {"type": "disk", "directory": "./b"}}]}',
+      expected: [/endpoints\[1\]\.path: "\/files\/\{x\}" collides with endpoints\[0\]\.path "\/files"/],
+    },
+    {
+      name: 'store param missing from the URL',
+      yaml: 'endpoints:\n  - path: /files\n    store: { type: disk, directory: "./data/{username}" }\n',
+      json: '{"endpoints": [{"path": "/files", "store": {"type": "disk", "directory": "./data/{username}"}}]}',
+      expected: [/endpoints\[0\]\.store\.directory: uses \{username\}, which the endpoint path "\/files" does not have/],
+    },
+    {
+      name: 'unparsable file',
+      yaml: 'server:\n  port: [1\n',
+      json: '{"server": {"port": 1,}',
+      expected: [/is not valid YAML\/JSON/, /line \d+/],
+    },
+    { name: 'missing file', yaml: undefined, json: undefined, expected: [/Cannot read config file .*ENOENT/] },
+  ];
+
+  it.each(cases.flatMap((c) => [{ ...c, format: 'yaml' as const }, { ...c, format: 'json' as const }]))('$name ($format)', async ({ yaml, json, format, expected }) => {
+    const file = path.join(scratch.dir, `tusport.${format}`);
+    const text = format === 'yaml' ? yaml : json;
+    if (text !== undefined) await writeFile(file, text);
+    const result = await run(['serve', '--config', file], scratch.dir);
+    expect(result.code).toBe(2);
+    expect(result.stderr).toMatch(/^tusport: /);
+    expect(result.stderr).toContain(file);
+    for (const pattern of expected) expect(result.stderr).toMatch(pattern);
+    expect(result.stderr).not.toMatch(STACK_LINE);
+    expect(result.stdout).not.toContain('listening');
+  });
+
+  it('a bad environment variable exits 2 and names the variable', async () => {
+    const result = await run(['serve', '--port', '0'], scratch.dir, { TUSPORT__SERVER__PROT: '1' });
+    expect(result.code).toBe(2);
+    expect(result.stderr).toContain('TUSPORT__SERVER__PROT');
+    expect(result.stderr).toContain('allowed: host, port');
+    expect(result.stderr).not.toMatch(STACK_LINE);
+  });
+
+  it('a bad --port exits 2', async () => {
+    const result = await run(['serve', '--port', 'http'], scratch.dir);
+    expect(result.code).toBe(2);
+    expect(result.stderr).toContain('server.port: expected a TCP port number');
+    expect(result.stderr).not.toMatch(STACK_LINE);
+  });
+});
+
+describe('serving', () => {
+  it('serve --port 0 without a config serves /files and stores into ./data/files', async () => {
+    const server = await start(['serve', '--port', '0'], scratch.dir);
+    expect(server.url).toMatch(/^http:\/\/127\.0\.0\.1:\d+$/);
+    const uploadPath = await createUpload(server.url, '/files', { 'Upload-Length': 11, 'Upload-Metadata': `filename ${Buffer.from('a.txt').toString('base64')}` });
+    expect(uploadPath).toMatch(/^\/files\/[0-9a-f]{32}$/);
+    const response = await patch(server.url, uploadPath, 0, Buffer.from('hello world'));
+    expect(response.status).toBe(204);
+    expect(response.headers['upload-offset']).toBe('11');
+    const stored = path.join(scratch.dir, 'data', 'files', path.basename(uploadPath));
+    expect(await readFile(stored, 'utf8')).toBe('hello world');
+    const sidecar = JSON.parse(await readFile(`${stored}.json`, 'utf8'));
+    expect(sidecar).toMatchObject({ size: 11, metadata: { filename: 'a.txt' }, tusport: { endpoint: '/files' } });
+    server.child.kill('SIGTERM');
+    expect((await server.exited).code).toBe(0);
+  });
+
+  it('--port beats TUSPORT_PORT, which beats the config file', async () => {
+    const [filePort, envPort, flagPort] = [await freePort(), await freePort(), await freePort()];
+    const file = path.join(scratch.dir, 'tusport.yaml');
+    await writeFile(file, `server:\n  port: ${filePort}\nendpoints:\n  - path: /up\n    store: { type: disk, directory: ./up }\n`);
+    const portOf = (server: Running) => Number(new URL(server.url).port);
+
+    const fromFile = await start(['serve', '--config', file], scratch.dir);
+    expect(portOf(fromFile)).toBe(filePort);
+    expect((await raw(fromFile.url, { method: 'OPTIONS', path: '/up', headers: TUS })).status).toBe(204);
+    fromFile.child.kill('SIGTERM');
+    expect((await fromFile.exited).code).toBe(0);
+
+    const fromEnv = await start(['serve', '--config', file], scratch.dir, { TUSPORT_PORT: String(envPort) });
+    expect(portOf(fromEnv)).toBe(envPort);
+    fromEnv.child.kill('SIGTERM');
+    expect((await fromEnv.exited).code).toBe(0);
+
+    // TUSPORT_CONFIG names the file just like --config does.
+    const fromFlag = await start(['serve', '--port', String(flagPort)], scratch.dir, { TUSPORT_PORT: String(envPort), TUSPORT_CONFIG: file });
+    expect(portOf(fromFlag)).toBe(flagPort);
+    expect((await raw(fromFlag.url, { method: 'OPTIONS', path: '/up', headers: TUS })).status).toBe(204);
+    fromFlag.child.kill('SIGTERM');
+    expect((await fromFlag.exited).code).toBe(0);
+  });
+
+  it('TUSPORT__ENDPOINTS__0__MAXSIZE=10 limits the config file endpoint (and the default one)', async () => {
+    const file = path.join(scratch.dir, 'tusport.json');
+    await writeFile(file, JSON.stringify({ endpoints: [{ path: '/up', store: { type: 'disk', directory: './up' }, maxSize: '1MB' }] }));
+    for (const [args, endpoint] of [
+      [['serve', '--config', file, '--port', '0'], '/up'],
+      [['serve', '--port', '0'], '/files'],
+    ] as const) {
+      const server = await start([...args], scratch.dir, { TUSPORT__ENDPOINTS__0__MAXSIZE: '10' });
+      const tooBig = await raw(server.url, { method: 'POST', path: endpoint, headers: { ...TUS, 'Upload-Length': '11' } });
+      expect(tooBig.status, endpoint).toBe(413);
+      const fits = await raw(server.url, { method: 'POST', path: endpoint, headers: { ...TUS, 'Upload-Length': '10' } });
+      expect(fits.status, endpoint).toBe(201);
+      const options = await raw(server.url, { method: 'OPTIONS', path: endpoint, headers: TUS });
+      expect(options.headers['tus-max-size'], endpoint).toBe('10');
+      server.child.kill('SIGTERM');
+      expect((await server.exited).code).toBe(0);
+    }
+  });
+
+  it('a port already in use exits 1 with a clear message', async () => {
+    const blocker = net.createServer();
+    await new Promise<void>((resolve) => blocker.listen(0, '127.0.0.1', resolve));
+    try {
+      const { port } = blocker.address() as net.AddressInfo;
+      const result = await run(['serve', '--port', String(port)], scratch.dir);
+      expect(result.code).toBe(1);
+      expect(result.stderr).toContain(`Cannot listen on 127.0.0.1:${port}: the address is already in use`);
+      expect(result.stderr).not.toMatch(STACK_LINE);
+    } finally {
+      await new Promise<void>((resolve) => blocker.close(() => resolve()));
+    }
+  });
+});
+
+describe('graceful shutdown', () => {
+  it('SIGTERM lets an in-flight PATCH finish, exits 0, and the upload resumes after a restart', async () => {
+    const data = randomBytes(600_000);
+    const first = 150_000;
+    const second = 100_000;
+    const server = await start(['serve', '--port', '0'], scratch.dir);
+    const uploadPath = await createUpload(server.url, '/files', { 'Upload-Length': data.length });
+    const stored = path.join(scratch.dir, 'data', 'files', path.basename(uploadPath));
+
+    const body = new PassThrough();
+    const response = patch(server.url, uploadPath, 0, body);
+    body.write(data.subarray(0, first));
+    await until(async () => (await sizeOf(stored)) === first, 'the first bytes on disk');
+
+    server.child.kill('SIGTERM');
+    await server.waitForLog('SIGTERM: shutting down');
+    // Still streaming after the signal: the request is in flight and must be let finish.
+    await sleep(200);
+    expect(server.child.exitCode).toBeNull();
+    body.write(data.subarray(first, first + second / 2));
+    await sleep(200);
+    body.end(data.subarray(first + second / 2, first + second));
+
+    const answer = await response;
+    expect(answer.status).toBe(204);
+    expect(answer.headers['upload-offset']).toBe(String(first + second));
+    const exit = await server.exited;
+    expect(exit.code).toBe(0);
+    expect(exit.stderr).toBe('');
+    expect(sha256(await readFile(stored))).toBe(sha256(data.subarray(0, first + second)));
+
+    // Same data directory, new process: the upload is where the acknowledged PATCH left it.
+    const again = await start(['serve', '--port', '0'], scratch.dir);
+    expect(await headOffset(again.url, uploadPath)).toBe(first + second);
+    let resumedFrom = -1;
+    await tusUpload(data, {
+      uploadUrl: `${again.url}${uploadPath}`,
+      chunkSize: 200_000,
+      onProgress: (sent) => {
+        if (resumedFrom < 0) resumedFrom = sent;
+      },
+    });
+    expect(resumedFrom).toBeGreaterThanOrEqual(first + second);
+    expect(await sha256File(stored)).toBe(sha256(data));
+    expect(await headOffset(again.url, uploadPath)).toBe(data.length);
+    again.child.kill('SIGTERM');
+    expect((await again.exited).code).toBe(0);
+  });
+
+  it('SIGTERM with a PATCH that never finishes still exits 0 within shutdownTimeout, keeping the bytes received', async () => {
+    const shutdownTimeout = 1000;
+    const env = { TUSPORT__SERVER__SHUTDOWNTIMEOUT: String(shutdownTimeout) };
+    const data = randomBytes(300_000);
+    const sent = 120_000;
+    const server = await start(['serve', '--port', '0'], scratch.dir, env);
+    const uploadPath = await createUpload(server.url, '/files', { 'Upload-Length': data.length });
+    const stored = path.join(scratch.dir, 'data', 'files', path.basename(uploadPath));
+
+    const body = new PassThrough();
+    const response = patch(server.url, uploadPath, 0, body).then(
+      (r) => r.status,
+      (error: Error) => error.message,
+    );
+    body.write(data.subarray(0, sent));
+    await until(async () => (await sizeOf(stored)) === sent, 'the bytes on disk');
+
+    const signalled = Date.now();
+    server.child.kill('SIGTERM');
+    const exit = await server.exited;
+    const took = Date.now() - signalled;
+    expect(exit.code).toBe(0);
+    expect(took).toBeGreaterThanOrEqual(shutdownTimeout - 50);
+    expect(took).toBeLessThan(shutdownTimeout + 3000);
+    expect(exit.stdout).toContain('shutdown timeout: closing the connections still open');
+    // The client never got a 204 for bytes it did not finish sending.
+    expect(await response).not.toBe(204);
+    body.destroy();
+
+    const again = await start(['serve', '--port', '0'], scratch.dir, env);
+    const offset = await headOffset(again.url, uploadPath);
+    expect(offset).toBeGreaterThan(0);
+    expect(offset).toBeLessThanOrEqual(sent);
+    expect(sha256((await readFile(stored)).subarray(0, offset))).toBe(sha256(data.subarray(0, offset)));
+    // And it resumes from there to a complete, identical file.
+    await tusUpload(data, { uploadUrl: `${again.url}${uploadPath}` });
+    expect(await sha256File(stored)).toBe(sha256(data));
+    again.child.kill('SIGTERM');
+    expect((await again.exited).code).toBe(0);
+  });
+});
