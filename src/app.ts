@@ -5,13 +5,17 @@ import { MemoryLocker } from '@tus/server';
 import Fastify, { type FastifyBaseLogger, type FastifyError, type FastifyInstance, type FastifyRequest } from 'fastify';
 import { resolveConfig } from './config/load.js';
 import { Errors } from './errors.js';
-import type { ResolvedConfig, TusportConfig } from './config/schema.js';
+import type { EndpointConfig, ResolvedConfig, TusportConfig } from './config/schema.js';
 import { completionFor } from './endpoints/complete.js';
 import { mountEndpoint } from './endpoints/routes.js';
 import type { EndpointRuntime } from './endpoints/runtime.js';
-import { parseUrlTemplate } from './endpoints/template.js';
+import { directoryRoot, parseUrlTemplate } from './endpoints/template.js';
+import { parseAccept } from './policy/accept.js';
+import { QuotaTracker } from './policy/quota.js';
 import { registerHealth } from './observability/health.js';
+import type { StorageBackend } from './stores/backend.js';
 import { DiskBackend } from './stores/disk.js';
+import type { Sidecar } from './stores/sidecar.js';
 import { EndpointStore } from './stores/endpoint-store.js';
 import { type SweepResult, sweepStores } from './stores/sweep.js';
 
@@ -120,42 +124,45 @@ export function buildApp(input: TusportConfig | ResolvedConfig = {}, options: Bu
 
   // One locker for the process: upload ids are unique across endpoints.
   const locker = new MemoryLocker();
-  registerSweep(app, config, locker);
   const disk = new DiskBackend();
+  const runtimes = config.endpoints.map((endpoint) => buildRuntime(endpoint, disk, locker));
+  registerSweep(app, config, locker, runtimes);
   app.register(async (tus) => {
     // tus bodies are streams we read ourselves (or hand to @tus/server): Fastify must not parse them.
     tus.removeAllContentTypeParsers();
     tus.addContentTypeParser('*', (_request, _payload, done) => done(null));
-    for (const endpoint of config.endpoints) {
-      const template = parseUrlTemplate(endpoint.path);
-      const store = new EndpointStore({
-        endpoint: template.source,
-        backend: disk,
-        maxChunkSize: endpoint.maxChunkSize,
-        expireMs: endpoint.expire,
-      });
-      const runtime: EndpointRuntime = {
-        config: endpoint,
-        template,
-        store,
-        locker,
-        lockDrainMs: LOCK_DRAIN_MS,
-        complete: completionFor(endpoint, store),
-      };
-      mountEndpoint(tus, runtime);
-    }
+    for (const runtime of runtimes) mountEndpoint(tus, runtime);
   });
   return app;
 }
 
+function buildRuntime(endpoint: EndpointConfig, backend: StorageBackend, locker: MemoryLocker): EndpointRuntime {
+  const template = parseUrlTemplate(endpoint.path);
+  const store = new EndpointStore({ endpoint: template.source, backend, maxChunkSize: endpoint.maxChunkSize, expireMs: endpoint.expire });
+  const accept = endpoint.policy.accept ? parseAccept(endpoint.policy.accept) : undefined;
+  const quota = new QuotaTracker(template.source, directoryRoot(endpoint.store.directory), endpoint.policy.quota);
+  return {
+    config: endpoint,
+    template,
+    store,
+    locker,
+    lockDrainMs: LOCK_DRAIN_MS,
+    accept,
+    quota,
+    complete: completionFor({ config: endpoint, store, accept, quota }),
+  };
+}
+
 /** Sweep expired uploads and crash debris every `server.cleanupInterval` while the app runs. */
-function registerSweep(app: FastifyInstance, config: ResolvedConfig, locker: MemoryLocker): void {
-  const targets = config.endpoints.map((endpoint) => ({
-    endpoint: parseUrlTemplate(endpoint.path).source,
-    directory: endpoint.store.directory,
-    expireMs: endpoint.expire,
+function registerSweep(app: FastifyInstance, config: ResolvedConfig, locker: MemoryLocker, runtimes: EndpointRuntime[]): void {
+  const targets = runtimes.map((runtime) => ({
+    endpoint: runtime.template.source,
+    directory: runtime.config.store.directory,
+    expireMs: runtime.config.expire,
   }));
-  const sweep = (now?: number) => sweepStores(targets, locker, app.log, now);
+  const released = (sidecar: Sidecar) =>
+    runtimes.find((r) => r.template.source === sidecar.tusport.endpoint)?.quota.release(sidecar.tusport.owner, sidecar.id);
+  const sweep = (now?: number) => sweepStores(targets, locker, app.log, now, released);
   app.decorate('tusport', { sweep });
   let timer: NodeJS.Timeout | undefined;
   app.addHook('onReady', async () => {

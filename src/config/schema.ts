@@ -1,34 +1,14 @@
 import { z } from 'zod';
 import { parseUrlTemplate, placeholdersOf, TemplateError } from '../endpoints/template.js';
 import type { UploadDoneHandler } from '../hooks/types.js';
-import { parseByteSize, parseDuration } from './units.js';
+import { PolicySchema } from '../policy/schema.js';
+import { byteSize, duration } from './units-schema.js';
 
 /**
  * The one description of tusport's configuration: TypeScript types (`TusportConfig`,
  * `ResolvedConfig`), validation with messages that name the key, defaults, and the README's
  * config reference (generated from the `description`s below by `npm run docs:config`).
  */
-
-const BYTE_SIZE_HINT = 'a byte size: a whole number of bytes or a string like "100MB" or "5MiB"';
-const DURATION_HINT = 'a duration: milliseconds or a string like "30s", "10m", "24h"';
-
-/** A field given as a number or a string with units, parsed to a number by `parse`. */
-function withUnits(format: string, hint: string, parse: (value: unknown) => number | undefined) {
-  return z
-    .union([z.number(), z.string()], { error: `expected ${hint}` })
-    .transform((value, ctx) => {
-      const parsed = parse(value);
-      if (parsed === undefined) {
-        ctx.issues.push({ code: 'custom', message: `expected ${hint}, got ${JSON.stringify(value)}`, input: value });
-        return z.NEVER;
-      }
-      return parsed;
-    })
-    .meta({ format });
-}
-
-const byteSize = () => withUnits('byte size', BYTE_SIZE_HINT, parseByteSize);
-const duration = () => withUnits('duration', DURATION_HINT, parseDuration);
 
 const DiskStoreSchema = z.strictObject({
   type: z.literal('disk').meta({ description: 'Store uploads as files on local disk.' }),
@@ -60,6 +40,7 @@ const EndpointSchema = z.strictObject({
   expire: duration().optional().meta({
     description: 'Unfinished uploads older than this are refused (410) and removed by the cleanup sweep. Finished uploads never expire.',
   }),
+  policy: PolicySchema.prefault({}).meta({ description: 'What uploads this endpoint accepts: types, metadata, quotas.' }),
   onUploadDone: z
     .custom<UploadDoneHandler>((value) => typeof value === 'function', { error: 'expected a function (library use only)' })
     .optional()

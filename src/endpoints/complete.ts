@@ -1,24 +1,48 @@
 import type { EndpointConfig } from '../config/schema.js';
 import type { FinishedUpload } from '../hooks/types.js';
+import { type AcceptRules, verifyContent } from '../policy/accept.js';
+import { PolicyErrors } from '../policy/creation.js';
+import type { QuotaTracker } from '../policy/quota.js';
 import type { StoredUpload } from '../stores/backend.js';
 import type { EndpointStore } from '../stores/endpoint-store.js';
 import type { UploadContext } from './context.js';
 
+export interface CompletionDeps {
+  config: EndpointConfig;
+  store: EndpointStore;
+  accept: AcceptRules | undefined;
+  quota: QuotaTracker;
+}
+
 /**
- * What happens once an upload's last byte is stored: the sidecar records completion, then the
- * endpoint's `onUploadDone` runs. A failing hook is logged and swallowed: the bytes are safe and
- * the client gets its success either way (durable, retried hooks are the hook system's job).
+ * What happens once an upload's last byte is stored, while the caller still holds its lock:
+ * 1. the bytes are checked against `accept` (a mismatch deletes the upload and answers 415:
+ *    the upload is not done and no hook fires);
+ * 2. the sidecar records completion;
+ * 3. `onUploadDone` runs. A failing hook is logged and swallowed: the bytes are safe and the
+ *    client gets its success either way (durable, retried hooks are the hook system's job).
  */
-export function completionFor(config: EndpointConfig, store: EndpointStore) {
+export function completionFor({ config, store, accept, quota }: CompletionDeps) {
   return async (context: UploadContext, stored: StoredUpload): Promise<void> => {
     const id = stored.sidecar.id;
+    const owner = stored.sidecar.tusport.owner;
     // Completion is recorded once; a retried final PATCH (offset already at the end) is a no-op.
     if (stored.sidecar.tusport.completed_at) return;
+    if (accept) {
+      const verdict = await verifyContent(accept, stored.location);
+      if (!verdict.ok) {
+        await store.removeStored(context, stored);
+        quota.release(owner, id);
+        context.log.warn({ uploadId: id, sniffed: verdict.sniffed }, 'upload rejected: content type not accepted; deleted');
+        throw new PolicyErrors.CONTENT_NOT_ACCEPTED(verdict.sniffed, accept.list.join(', '));
+      }
+    }
     try {
       await store.markCompleted(context, stored);
     } catch (error) {
       context.log.error({ uploadId: id, err: error }, 'could not record completion in the sidecar');
     }
+    quota.release(owner, id);
     context.log.info({ uploadId: id, size: stored.offset }, 'upload finished');
     if (!config.onUploadDone) return;
     const upload: FinishedUpload = {

@@ -23,6 +23,8 @@ export interface UploadContext {
   origin: string;
   /** Upload id from the URL, for requests on an upload URL. */
   uploadId?: string | undefined;
+  /** Id chosen for the upload a POST is creating (decided before @tus/server runs). */
+  newUploadId?: string | undefined;
   /** Principal id once auth has run; null on anonymous endpoints. */
   owner: string | null;
   log: FastifyBaseLogger;

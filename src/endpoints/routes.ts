@@ -1,6 +1,7 @@
 import { TUS_RESUMABLE } from '@tus/server';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { Errors } from '../errors.js';
+import { handleCreate } from '../protocol/create.js';
 import { handleDelete } from '../protocol/delete.js';
 import { handleGet } from '../protocol/get.js';
 import { handleHead } from '../protocol/head.js';
@@ -39,7 +40,7 @@ export function mountEndpoint(app: FastifyInstance, runtime: EndpointRuntime): v
   };
   const options = { preHandler, exposeHeadRoute: false };
 
-  app.post(base, options, route(tus));
+  app.post(base, options, route(handleCreate(tus)));
   app.options(base, options, route(tus));
   app.options(uploadUrl, options, route(tus));
   app.head(uploadUrl, options, route(handleHead));

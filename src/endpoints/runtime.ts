@@ -1,6 +1,8 @@
 import type { Locker } from '@tus/server';
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import type { EndpointConfig } from '../config/schema.js';
+import type { AcceptRules } from '../policy/accept.js';
+import type { QuotaTracker } from '../policy/quota.js';
 import type { StoredUpload } from '../stores/backend.js';
 import type { EndpointStore } from '../stores/endpoint-store.js';
 import type { UploadContext } from './context.js';
@@ -14,7 +16,9 @@ export interface EndpointRuntime {
   locker: Locker;
   /** How long a lock holder gets to wrap up when another request asks for the upload. */
   lockDrainMs: number;
-  /** Mark an upload done and run its done-hooks (once per upload, never throws). */
+  accept: AcceptRules | undefined;
+  quota: QuotaTracker;
+  /** Verify, mark done and run the done-hooks of an upload whose last byte is in (caller holds the lock). */
   complete(context: UploadContext, stored: StoredUpload): Promise<void>;
 }
 

@@ -2,7 +2,7 @@ import { randomBytes } from 'node:crypto';
 import { ERRORS, Server } from '@tus/server';
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import { NodeRequest } from 'srvx/node';
-import { isCodedError, isTusErrorShape } from '../errors.js';
+import { isCodedError, isTusErrorShape, toTusError } from '../errors.js';
 import { currentUploadContext, runWithUploadContext } from './context.js';
 import type { EndpointRuntime, ProtocolHandler } from './runtime.js';
 
@@ -26,7 +26,7 @@ export function createTusServer(runtime: Omit<EndpointRuntime, 'tusServer'>): Se
     lockDrainTimeout: runtime.lockDrainMs,
     ...(config.maxSize !== undefined ? { maxSize: config.maxSize } : {}),
     respectForwardedHeaders: false,
-    namingFunction: newUploadId,
+    namingFunction: () => currentUploadContext().newUploadId ?? newUploadId(),
     getFileIdFromRequest: () => currentUploadContext().uploadId,
     generateUrl: (_req, { id }) => {
       const context = currentUploadContext();
@@ -37,7 +37,14 @@ export function createTusServer(runtime: Omit<EndpointRuntime, 'tusServer'>): Se
     onUploadFinish: async (_req, upload) => {
       const context = currentUploadContext();
       const stored = await store.find(upload.id, context);
-      if (stored) await runtime.complete(context, stored);
+      if (stored) {
+        try {
+          await runtime.complete(context, stored);
+        } catch (error) {
+          // @tus/server answers with `status_code`/`body` of what its hooks throw.
+          throw isCodedError(error) ? toTusError(error) : error;
+        }
+      }
       return {};
     },
     onResponseError: (_req, error) => {

@@ -14,6 +14,7 @@ export const handleDelete: ProtocolHandler = async (runtime, context, _request, 
   try {
     const stored = await runtime.store.require(id, context);
     await runtime.store.removeStored(context, stored);
+    runtime.quota.release(stored.sidecar.tusport.owner, id);
   } finally {
     await lock.release();
   }

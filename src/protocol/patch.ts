@@ -39,6 +39,7 @@ export const handlePatch: ProtocolHandler = async (runtime, context, request, re
       if (declared < stored.offset) throw new Errors.INVALID_HEADER('Upload-Length', `${declared} is less than the ${stored.offset} bytes already received`);
       if (config.maxSize !== undefined && declared > config.maxSize) throw new Errors.UPLOAD_TOO_LARGE(declared, config.maxSize);
       await store.setLength(context, stored, declared);
+      runtime.quota.resize(stored.sidecar, declared);
     }
     const size = stored.sidecar.size;
     const remaining = size !== undefined ? size - offset : config.maxSize !== undefined ? config.maxSize - offset : Number.MAX_SAFE_INTEGER;
@@ -68,6 +69,8 @@ export const handlePatch: ProtocolHandler = async (runtime, context, request, re
       throw new Errors.CHUNK_TOO_LARGE(limit);
     }
     stored.offset = result.offset;
+    // Still under the lock: completion may check, move or delete the upload's bytes.
+    if (isComplete(stored)) await runtime.complete(context, stored);
   } finally {
     await lock.release();
   }
@@ -76,7 +79,6 @@ export const handlePatch: ProtocolHandler = async (runtime, context, request, re
     context.log.info({ uploadId: id, offset: result.offset, reason: String(result.reason) }, 'PATCH interrupted; received bytes kept');
     reply.header('Connection', 'close');
   }
-  if (isComplete(stored)) await runtime.complete(context, stored);
   reply.header('Upload-Offset', String(stored.offset));
   const expires = store.expiresAt(stored);
   if (expires) reply.header('Upload-Expires', expires.toUTCString());

@@ -1,10 +1,10 @@
 import fs from 'node:fs/promises';
-import path from 'node:path';
 import type { Locker } from '@tus/server';
 import type { FastifyBaseLogger } from 'fastify';
 import { directoryRoot } from '../endpoints/template.js';
 import { acquireUploadLock } from '../protocol/lock.js';
-import { readSidecar } from './sidecar.js';
+import type { Sidecar } from './sidecar.js';
+import { isFinished, walkUploads } from './walk.js';
 
 export interface SweepTarget {
   /** The endpoint's URL template, as recorded in its sidecars. */
@@ -28,7 +28,13 @@ const LEFTOVER_AGE_MS = 60 * 60 * 1000;
  * whose data file was never created). Walks each endpoint's store root; takes each upload's lock
  * first so a PATCH in progress is never cut from under it without the usual hand-over.
  */
-export async function sweepStores(targets: SweepTarget[], locker: Locker, log: FastifyBaseLogger, now = Date.now()): Promise<SweepResult> {
+export async function sweepStores(
+  targets: SweepTarget[],
+  locker: Locker,
+  log: FastifyBaseLogger,
+  now = Date.now(),
+  onRemoved?: (sidecar: Sidecar) => void,
+): Promise<SweepResult> {
   const result: SweepResult = { expired: 0, leftovers: 0 };
   const roots = new Map<string, SweepTarget[]>();
   for (const target of targets) {
@@ -36,53 +42,33 @@ export async function sweepStores(targets: SweepTarget[], locker: Locker, log: F
     roots.set(root, [...(roots.get(root) ?? []), target]);
   }
   for (const [root, rootTargets] of roots) {
-    let entries: string[];
-    try {
-      entries = await fs.readdir(root, { recursive: true });
-    } catch (error) {
-      if ((error as NodeJS.ErrnoException).code === 'ENOENT') continue;
-      throw error;
-    }
-    for (const entry of entries) {
-      const file = path.join(root, entry);
-      if (entry.endsWith('.tmp')) {
-        if (await olderThan(file, LEFTOVER_AGE_MS, now)) result.leftovers += await removeFiles(file);
+    for await (const found of walkUploads(root)) {
+      if ('leftover' in found) {
+        if (await olderThan(found.leftover, LEFTOVER_AGE_MS, now)) result.leftovers += await removeFiles(found.leftover);
         continue;
       }
-      if (!entry.endsWith('.json')) continue;
-      const sidecar = await readSidecar(file).catch(() => undefined);
-      const target = sidecar && rootTargets.find((t) => t.endpoint === sidecar.tusport.endpoint);
-      if (!sidecar || !target) continue;
-      const data = file.slice(0, -'.json'.length);
-      const size = await fileSize(data);
-      if (size === undefined) {
-        if (await olderThan(file, LEFTOVER_AGE_MS, now)) result.leftovers += await removeFiles(file);
+      const { sidecar } = found;
+      const target = rootTargets.find((t) => t.endpoint === sidecar.tusport.endpoint);
+      if (!target) continue;
+      if (found.dataSize === undefined) {
+        if (await olderThan(found.sidecarPath, LEFTOVER_AGE_MS, now)) result.leftovers += await removeFiles(found.sidecarPath);
         continue;
       }
-      const finished = sidecar.tusport.completed_at !== undefined || (sidecar.size !== undefined && size === sidecar.size);
-      if (finished || !target.expireMs) continue;
+      if (isFinished(found) || !target.expireMs) continue;
       if (Date.parse(sidecar.creation_date) + target.expireMs >= now) continue;
       const lock = await acquireUploadLock(locker, sidecar.id, 0, new AbortController().signal).catch(() => undefined);
       if (!lock) continue;
       try {
-        await removeFiles(data, file);
+        await removeFiles(found.dataPath, found.sidecarPath);
         result.expired += 1;
-        log.info({ uploadId: sidecar.id, endpoint: target.endpoint, offset: size }, 'expired unfinished upload removed');
+        onRemoved?.(sidecar);
+        log.info({ uploadId: sidecar.id, endpoint: target.endpoint, offset: found.dataSize }, 'expired unfinished upload removed');
       } finally {
         await lock.release();
       }
     }
   }
   return result;
-}
-
-async function fileSize(file: string): Promise<number | undefined> {
-  try {
-    const stats = await fs.stat(file);
-    return stats.isFile() ? stats.size : undefined;
-  } catch {
-    return undefined;
-  }
 }
 
 async function olderThan(file: string, ageMs: number, now: number): Promise<boolean> {
