@@ -2,6 +2,7 @@ import { z } from 'zod';
 import { parseUrlTemplate, placeholdersOf, TemplateError } from '../endpoints/template.js';
 import type { UploadDoneHandler } from '../hooks/types.js';
 import { PolicySchema } from '../policy/schema.js';
+import { checkFinalizeTemplate, FinalizeSchema } from '../stores/finalize.js';
 import { byteSize, duration } from './units-schema.js';
 
 /**
@@ -40,6 +41,7 @@ const EndpointSchema = z.strictObject({
   expire: duration().optional().meta({
     description: 'Unfinished uploads older than this are refused (410) and removed by the cleanup sweep. Finished uploads never expire.',
   }),
+  finalize: FinalizeSchema.optional(),
   policy: PolicySchema.prefault({}).meta({ description: 'What uploads this endpoint accepts: types, metadata, quotas.' }),
   onUploadDone: z
     .custom<UploadDoneHandler>((value) => typeof value === 'function', { error: 'expected a function (library use only)' })
@@ -135,6 +137,8 @@ function checkEndpoints(endpoints: EndpointInput[], ctx: z.RefinementCtx): void 
         });
       }
     }
+    const finalizeProblem = endpoint.finalize && checkFinalizeTemplate(endpoint.finalize.path, template.params);
+    if (finalizeProblem) ctx.addIssue({ code: 'custom', path: ['endpoints', index, 'finalize', 'path'], message: finalizeProblem });
     if (endpoint.maxChunkSize !== undefined && endpoint.maxChunkSize < 1) {
       ctx.addIssue({ code: 'custom', path: ['endpoints', index, 'maxChunkSize'], message: 'must be at least 1 byte' });
     }

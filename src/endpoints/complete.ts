@@ -1,10 +1,12 @@
 import type { EndpointConfig } from '../config/schema.js';
+import { isCodedError } from '../errors.js';
 import type { FinishedUpload } from '../hooks/types.js';
 import { type AcceptRules, verifyContent } from '../policy/accept.js';
 import { PolicyErrors } from '../policy/creation.js';
 import type { QuotaTracker } from '../policy/quota.js';
 import type { StoredUpload } from '../stores/backend.js';
 import type { EndpointStore } from '../stores/endpoint-store.js';
+import { type FinalizeConfig, finalizeOnDisk, renderFinalPath } from '../stores/finalize.js';
 import type { UploadContext } from './context.js';
 
 export interface CompletionDeps {
@@ -43,21 +45,48 @@ export function completionFor({ config, store, accept, quota }: CompletionDeps) 
       context.log.error({ uploadId: id, err: error }, 'could not record completion in the sidecar');
     }
     quota.release(owner, id);
-    context.log.info({ uploadId: id, size: stored.offset }, 'upload finished');
-    if (!config.onUploadDone) return;
-    const upload: FinishedUpload = {
-      id,
-      size: stored.offset,
-      metadata: { ...(stored.sidecar.metadata ?? {}) },
-      endpoint: context.endpoint,
-      params: { ...context.params },
-      path: stored.location,
-      url: `${context.basePath}/${id}`,
-    };
-    try {
-      await config.onUploadDone(upload);
-    } catch (error) {
-      context.log.error({ uploadId: id, err: error }, 'onUploadDone failed; the upload stays stored');
-    }
+    const finalizeError = config.finalize ? await finalize(config.finalize, context, stored) : undefined;
+    context.log.info({ uploadId: id, size: stored.offset, path: stored.location }, 'upload finished');
+    await runDoneHook(config, context, stored);
+    // The upload is complete and kept where it is; the client learns its final name was taken.
+    if (finalizeError) throw finalizeError;
   };
+}
+
+/**
+ * Move the finished file to its templated path. A name clash under `overwrite: false` leaves the
+ * bytes at the upload's own location (complete, reachable at its URL) and is reported to the
+ * client as 409; the file is never clobbered.
+ */
+async function finalize(settings: FinalizeConfig, context: UploadContext, stored: StoredUpload): Promise<Error | undefined> {
+  const id = stored.sidecar.id;
+  const relativePath = renderFinalPath(settings.path, { params: context.params, id, filename: stored.sidecar.metadata?.filename, now: new Date() });
+  try {
+    const { finalPath } = await finalizeOnDisk({ root: context.place, dataPath: stored.location, sidecar: stored.sidecar, relativePath, overwrite: settings.overwrite });
+    stored.location = finalPath;
+    return undefined;
+  } catch (error) {
+    if (!isCodedError(error) || error.statusCode !== 409) throw error;
+    context.log.warn({ uploadId: id, finalPath: relativePath }, 'final path taken; the upload stays at its upload location');
+    return error;
+  }
+}
+
+async function runDoneHook(config: EndpointConfig, context: UploadContext, stored: StoredUpload): Promise<void> {
+  const id = stored.sidecar.id;
+  if (!config.onUploadDone) return;
+  const upload: FinishedUpload = {
+    id,
+    size: stored.offset,
+    metadata: { ...(stored.sidecar.metadata ?? {}) },
+    endpoint: context.endpoint,
+    params: { ...context.params },
+    path: stored.location,
+    url: `${context.basePath}/${id}`,
+  };
+  try {
+    await config.onUploadDone(upload);
+  } catch (error) {
+    context.log.error({ uploadId: id, err: error }, 'onUploadDone failed; the upload stays stored');
+  }
 }

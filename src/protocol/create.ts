@@ -1,4 +1,8 @@
+import type { UploadContext } from '../endpoints/context.js';
 import type { EndpointRuntime, ProtocolHandler } from '../endpoints/runtime.js';
+import { placeholdersOf } from '../endpoints/template.js';
+import { FinalizeErrors } from '../stores/finalize-errors.js';
+import { finalPathTaken, renderFinalPath } from '../stores/finalize.js';
 import { newUploadId } from '../endpoints/tus-server.js';
 import { checkCreationPolicy, creationMetadata } from '../policy/creation.js';
 import { integerHeader } from './preconditions.js';
@@ -12,6 +16,7 @@ export function handleCreate(create: ProtocolHandler): ProtocolHandler {
   return async (runtime: EndpointRuntime, context, request, reply) => {
     const metadata = creationMetadata(request);
     checkCreationPolicy(runtime.config.policy, runtime.accept, metadata);
+    await refuseKnownClash(runtime, context, metadata);
     context.newUploadId = newUploadId();
     await runtime.quota.reserve(context.owner, context.newUploadId, integerHeader(request, 'upload-length') ?? 0);
     try {
@@ -23,4 +28,18 @@ export function handleCreate(create: ProtocolHandler): ProtocolHandler {
       throw error;
     }
   };
+}
+
+/**
+ * With `finalize.overwrite: false` and a final path that does not depend on the id or the date,
+ * the name is known now: refuse a clash before the client sends a byte. (Finish checks again,
+ * atomically: this is only the early, friendly answer.)
+ */
+async function refuseKnownClash(runtime: EndpointRuntime, context: UploadContext, metadata: Record<string, string | null>): Promise<void> {
+  const finalize = runtime.config.finalize;
+  if (!finalize || finalize.overwrite !== false) return;
+  const placeholders = placeholdersOf(finalize.path);
+  if (['id', 'yyyy', 'mm', 'dd'].some((name) => placeholders.includes(name))) return;
+  const relativePath = renderFinalPath(finalize.path, { params: context.params, id: '', filename: metadata.filename, now: new Date() });
+  if (await finalPathTaken(context.place, relativePath)) throw new FinalizeErrors.FINAL_PATH_TAKEN(relativePath);
 }

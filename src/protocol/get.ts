@@ -40,7 +40,7 @@ export const handleGet: ProtocolHandler = async (runtime, context, _request, rep
   reply.header('Content-Length', String(stored.offset));
   reply.header('X-Content-Type-Options', 'nosniff');
   reply.header('Cache-Control', 'private, no-cache');
-  return reply.send(runtime.store.readStored(context, id));
+  return reply.send(runtime.store.readStored(stored));
 };
 
 /** RFC 6266: an ASCII fallback plus the exact name as RFC 5987 UTF-8. */

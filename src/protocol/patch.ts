@@ -33,6 +33,7 @@ export const handlePatch: ProtocolHandler = async (runtime, context, request, re
       reply.header('Upload-Offset', String(stored.offset));
       throw new Errors.OFFSET_MISMATCH(offset, stored.offset);
     }
+    const alreadyComplete = isComplete(stored);
     const declared = integerHeader(request, 'upload-length');
     if (declared !== undefined) {
       if (stored.sidecar.size !== undefined) throw new Errors.LENGTH_ALREADY_SET();
@@ -49,6 +50,13 @@ export const handlePatch: ProtocolHandler = async (runtime, context, request, re
     if (contentLength !== undefined && Number(contentLength) > remaining) {
       reply.header('Connection', 'close');
       throw pastEnd();
+    }
+    if (alreadyComplete) {
+      // Nothing more can go in (and a finalized upload's bytes have moved): only an empty PATCH,
+      // a client re-sending its last request, gets its 204.
+      if (contentLength !== '0') throw pastEnd();
+      reply.header('Upload-Offset', String(stored.offset));
+      return reply.code(204).send();
     }
     const limit = Math.min(remaining, config.maxChunkSize ?? Number.MAX_SAFE_INTEGER);
     try {

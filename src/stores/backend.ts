@@ -32,6 +32,6 @@ export interface StorageBackend {
   /** Cut an upload back to `offset` (undo bytes that were never acknowledged). */
   truncate(place: string, id: string, offset: number): Promise<void>;
   updateSidecar(place: string, sidecar: Sidecar): Promise<void>;
-  read(place: string, id: string): Readable;
-  remove(place: string, id: string): Promise<void>;
+  read(stored: StoredUpload): Readable;
+  remove(place: string, stored: StoredUpload): Promise<void>;
 }

@@ -4,6 +4,7 @@ import path from 'node:path';
 import type { Readable } from 'node:stream';
 import type { StorageBackend, StoredUpload, WriteLimits, WriteResult } from './backend.js';
 import { readSidecar, type Sidecar, sidecarPath, syncDirectory, writeSidecar } from './sidecar.js';
+import { resolveFinalPath } from './finalize.js';
 import { copyWithLimit } from './stream-copy.js';
 
 /** Upload ids are checked before they reach a store; this is the last line of defence. */
@@ -45,15 +46,19 @@ export class DiskBackend implements StorageBackend {
     const data = this.dataPath(directory, id);
     const sidecar = await readSidecar(sidecarPath(data));
     if (!sidecar || sidecar.id !== id) return undefined;
+    // A finalized upload's bytes live at its final path (checked to be inside the store and,
+    // by the sidecar beside it, still this upload's file).
+    const location = sidecar.tusport.final_path ? await resolveFinalPath(directory, sidecar.tusport.final_path, id) : data;
+    if (!location) return undefined;
     let stats;
     try {
-      stats = await fs.stat(data);
+      stats = await fs.stat(location);
     } catch (error) {
       if ((error as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
       throw error;
     }
     if (!stats.isFile()) return undefined;
-    return { sidecar, offset: stats.size, location: data };
+    return { sidecar, offset: stats.size, location };
   }
 
   async write(directory: string, id: string, source: Readable, offset: number, limits: WriteLimits, stop?: AbortSignal): Promise<WriteResult> {
@@ -80,14 +85,18 @@ export class DiskBackend implements StorageBackend {
     await writeSidecar(sidecarPath(this.dataPath(directory, sidecar.id)), sidecar);
   }
 
-  read(directory: string, id: string): Readable {
-    return createReadStream(this.dataPath(directory, id));
+  read(stored: StoredUpload): Readable {
+    return createReadStream(stored.location);
   }
 
-  async remove(directory: string, id: string): Promise<void> {
-    const data = this.dataPath(directory, id);
-    // Data first, sidecar last: an interrupted removal leaves a sidecar (410, swept), not bytes.
-    await fs.rm(data, { force: true });
+  async remove(directory: string, stored: StoredUpload): Promise<void> {
+    const data = this.dataPath(directory, stored.sidecar.id);
+    // Data first, sidecars last: an interrupted removal leaves a sidecar (swept), not bytes.
+    await fs.rm(stored.location, { force: true });
+    if (stored.location !== data) {
+      await fs.rm(data, { force: true });
+      await fs.rm(sidecarPath(stored.location), { force: true });
+    }
     await fs.rm(sidecarPath(data), { force: true });
   }
 }

@@ -85,7 +85,8 @@ export class EndpointStore extends DataStore {
     if (result.kind === 'limit') {
       // The creating POST will not answer with a Location, so nobody could ever resume this
       // upload: remove it rather than leave bytes no client knows about.
-      await this.options.backend.remove(context.place, id);
+      const stored = await this.find(id, context);
+      if (stored) await this.options.backend.remove(context.place, stored);
       throw toTusError(new Errors.CHUNK_TOO_LARGE(limit));
     }
     return result.offset;
@@ -101,7 +102,7 @@ export class EndpointStore extends DataStore {
   }
 
   async removeStored(context: UploadContext, stored: StoredUpload): Promise<void> {
-    await this.options.backend.remove(context.place, stored.sidecar.id);
+    await this.options.backend.remove(context.place, stored);
   }
 
   async setLength(context: UploadContext, stored: StoredUpload, length: number): Promise<void> {
@@ -114,8 +115,8 @@ export class EndpointStore extends DataStore {
     await this.options.backend.updateSidecar(context.place, stored.sidecar);
   }
 
-  readStored(context: UploadContext, id: string): Readable {
-    return this.options.backend.read(context.place, id);
+  readStored(stored: StoredUpload): Readable {
+    return this.options.backend.read(stored);
   }
 
   override getExpiration(): number {

@@ -1,4 +1,5 @@
 import fs from 'node:fs/promises';
+import path from 'node:path';
 import type { Locker } from '@tus/server';
 import type { FastifyBaseLogger } from 'fastify';
 import { directoryRoot } from '../endpoints/template.js';
@@ -49,7 +50,11 @@ export async function sweepStores(
       }
       const { sidecar } = found;
       const target = rootTargets.find((t) => t.endpoint === sidecar.tusport.endpoint);
-      if (!target) continue;
+      // Only an upload's own sidecar (`<id>.json`) counts: sidecars beside finalized files, or
+      // user files that merely look like sidecars, are never acted on.
+      if (!target || path.basename(found.sidecarPath) !== `${sidecar.id}.json`) continue;
+      // Finished uploads are never swept; a finalized one has no data at its upload location.
+      if (sidecar.tusport.completed_at !== undefined) continue;
       if (found.dataSize === undefined) {
         if (await olderThan(found.sidecarPath, LEFTOVER_AGE_MS, now)) result.leftovers += await removeFiles(found.sidecarPath);
         continue;

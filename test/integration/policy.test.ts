@@ -56,7 +56,8 @@ describe('upload policy: accept, required metadata, metadata sizes', () => {
 
   it('refuses a declared type that is not accepted at creation: 415 listing the accepted types, nothing created', async () => {
     const before = await listTree(server.dir);
-    for (const metadata of [{ filename: 'notes.txt', filetype: 'text/plain' }, { filename: 'tool.exe' }, { filename: 'noext' }]) {
+    const declared: Record<string, string>[] = [{ filename: 'notes.txt', filetype: 'text/plain' }, { filename: 'tool.exe' }, { filename: 'noext' }];
+    for (const metadata of declared) {
       const response = await raw(server.url, { method: 'POST', path: '/files', headers: { ...TUS, 'Upload-Length': '10', 'Upload-Metadata': meta(metadata) } });
       expect(response.status).toBe(415);
       expect(errorOf(response).code).toBe('TUSPORT_ERR_TYPE_NOT_ACCEPTED');
