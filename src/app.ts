@@ -3,7 +3,8 @@ import { STATUS_CODES } from 'node:http';
 import cors, { type FastifyCorsOptions } from '@fastify/cors';
 import { MemoryLocker } from '@tus/server';
 import Fastify, { type FastifyBaseLogger, type FastifyError, type FastifyInstance, type FastifyRequest } from 'fastify';
-import { resolveConfig } from './config/load.js';
+import { AuthConfigError, createAuthenticator } from './auth/authenticate.js';
+import { ConfigError, resolveConfig } from './config/load.js';
 import { Errors } from './errors.js';
 import type { EndpointConfig, ResolvedConfig, TusportConfig } from './config/schema.js';
 import { completionFor } from './endpoints/complete.js';
@@ -57,6 +58,7 @@ const TUS_RESPONSE_HEADERS = [
   'Tus-Max-Size',
   'Tus-Extension',
   'X-Request-Id',
+  'WWW-Authenticate',
 ];
 const REQUEST_ID = /^[A-Za-z0-9._-]{1,64}$/;
 /** How long a lock holder gets to finish when another request asks for its upload. */
@@ -71,7 +73,13 @@ export function buildApp(input: TusportConfig | ResolvedConfig = {}, options: Bu
   const app = Fastify({
     ...(options.logger
       ? { loggerInstance: options.logger }
-      : { logger: { level: config.server.logLevel, redact: ['req.headers.authorization', 'req.headers.cookie'] } }),
+      : {
+          logger: {
+            level: config.server.logLevel,
+            redact: ['req.headers.authorization', 'req.headers.cookie'],
+            serializers: { req: serializeRequest },
+          },
+        }),
     trustProxy: config.server.trustProxy.length > 0 ? config.server.trustProxy : false,
     connectionTimeout: config.server.idleTimeout,
     requestTimeout: 0,
@@ -125,7 +133,7 @@ export function buildApp(input: TusportConfig | ResolvedConfig = {}, options: Bu
   // One locker for the process: upload ids are unique across endpoints.
   const locker = new MemoryLocker();
   const disk = new DiskBackend();
-  const runtimes = config.endpoints.map((endpoint) => buildRuntime(endpoint, disk, locker));
+  const runtimes = config.endpoints.map((endpoint, index) => buildRuntime(endpoint, index, disk, locker));
   registerSweep(app, config, locker, runtimes);
   app.register(async (tus) => {
     // tus bodies are streams we read ourselves (or hand to @tus/server): Fastify must not parse them.
@@ -136,8 +144,15 @@ export function buildApp(input: TusportConfig | ResolvedConfig = {}, options: Bu
   return app;
 }
 
-function buildRuntime(endpoint: EndpointConfig, backend: StorageBackend, locker: MemoryLocker): EndpointRuntime {
+function buildRuntime(endpoint: EndpointConfig, index: number, backend: StorageBackend, locker: MemoryLocker): EndpointRuntime {
   const template = parseUrlTemplate(endpoint.path);
+  let authenticate;
+  try {
+    authenticate = createAuthenticator(endpoint.auth, template.source);
+  } catch (error) {
+    if (error instanceof AuthConfigError) throw new ConfigError(`Invalid config:\n  - endpoints[${index}].auth: ${error.message}`);
+    throw error;
+  }
   const store = new EndpointStore({ endpoint: template.source, backend, maxChunkSize: endpoint.maxChunkSize, expireMs: endpoint.expire });
   const accept = endpoint.policy.accept ? parseAccept(endpoint.policy.accept) : undefined;
   const quota = new QuotaTracker(template.source, directoryRoot(endpoint.store.directory), endpoint.policy.quota);
@@ -147,6 +162,7 @@ function buildRuntime(endpoint: EndpointConfig, backend: StorageBackend, locker:
     store,
     locker,
     lockDrainMs: LOCK_DRAIN_MS,
+    authenticate,
     accept,
     quota,
     complete: completionFor({ config: endpoint, store, accept, quota }),
@@ -172,4 +188,14 @@ function registerSweep(app: FastifyInstance, config: ResolvedConfig, locker: Mem
     timer.unref();
   });
   app.addHook('onClose', async () => clearInterval(timer));
+}
+
+/**
+ * What a request log line says about the request. Query values are redacted: tokens may travel
+ * in the query string (auth.tokenFrom.query) and must never reach the logs.
+ */
+function serializeRequest(request: FastifyRequest) {
+  const [pathname, query] = request.url.split('?', 2);
+  const url = query === undefined ? pathname : `${pathname}?${query.replace(/=[^&]*/g, '=[redacted]')}`;
+  return { method: request.method, url, host: request.host, remoteAddress: request.ip, remotePort: request.socket?.remotePort };
 }

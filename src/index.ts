@@ -8,3 +8,7 @@ export type { EndpointConfig, EndpointConfigInput, ResolvedConfig, TusportConfig
 export { Errors, type TusportErrorCode } from './errors.js';
 export type { FinishedUpload, UploadDoneHandler } from './hooks/types.js';
 export type { Sidecar, SidecarTusport } from './stores/sidecar.js';
+export { AuthErrors } from './auth/errors.js';
+export type { AuthConfig } from './auth/schema.js';
+export { signUploadToken, verifyUploadToken, type SignUploadTokenOptions, type UploadTokenPayload } from './auth/signed-token.js';
+export type { AuthorizeFunction, AuthorizeResult, Principal, SignedScope } from './auth/types.js';

@@ -2,6 +2,7 @@ import { Command, CommanderError } from 'commander';
 import { ConfigError } from '../config/load.js';
 import { ENV_PREFIX } from '../config/load.js';
 import { ListenError, serve } from './serve.js';
+import { registerTokenCommand } from './token.js';
 
 /** Exit codes: 0 ok, 1 runtime failure, 2 usage or configuration error. */
 export async function main(argv: string[]): Promise<void> {
@@ -32,6 +33,8 @@ export async function main(argv: string[]): Promise<void> {
     .action(async (options: { config?: string; host?: string; port?: string }) => {
       await serve(options);
     });
+
+  registerTokenCommand(program);
 
   if (argv.length <= 2) {
     program.outputHelp({ error: true });

@@ -31,6 +31,7 @@ const RESOLVED_DEFAULTS: Record<string, unknown> = (() => {
     ...flatten('server', resolved.server),
     ...flatten('cors', resolved.cors),
     ...flatten('endpoints[]', { maxMetadataSize: endpoint?.maxMetadataSize }),
+    ...flatten('endpoints[].policy', { maxMetadataValueSize: endpoint?.policy.maxMetadataValueSize }),
   };
 })();
 
@@ -57,16 +58,21 @@ function formatDefault(key: string, schema: JsonSchema, required: boolean): stri
   return `\`${JSON.stringify(value)}\``;
 }
 
-function rows(schema: JsonSchema, prefix: string, out: string[], required: boolean): void {
-  const variants = schema.oneOf?.filter((s) => s.properties);
+interface Row {
+  type: string[];
+  default: string;
+  description: string;
+}
+
+/** Rows by key; keys shared by several variants of a union (auth types) are merged into one. */
+function rows(schema: JsonSchema, prefix: string, out: Map<string, Row>, required: boolean): void {
+  const variants = (schema.oneOf ?? schema.anyOf)?.filter((s) => s.properties);
   const objects = schema.properties ? [schema] : (variants ?? []);
   if (prefix) {
     const isContainer = objects.length > 0 || (schema.type === 'array' && schema.items?.properties);
-    if (!isContainer) {
-      out.push(`| \`${prefix}\` | ${typeOf(schema)} | ${formatDefault(prefix, schema, required)} | ${(schema.description ?? '').replace(/\|/g, '\\|')} |`);
-      return;
-    }
-    if (schema.description) out.push(`| \`${prefix}\` | ${schema.type === 'array' ? 'list' : 'section'} | ${formatDefault(prefix, schema, required)} | ${schema.description} |`);
+    const type = isContainer ? (schema.type === 'array' ? 'list' : 'section') : typeOf(schema);
+    if (!isContainer || schema.description) add(out, prefix, { type: [type], default: formatDefault(prefix, schema, required), description: schema.description ?? '' });
+    if (!isContainer) return;
   }
   if (schema.type === 'array' && schema.items?.properties) {
     rows(schema.items, `${prefix}[]`, out, false);
@@ -79,9 +85,24 @@ function rows(schema: JsonSchema, prefix: string, out: string[], required: boole
   }
 }
 
+function add(out: Map<string, Row>, key: string, row: Row): void {
+  const existing = out.get(key);
+  if (!existing) {
+    out.set(key, row);
+    return;
+  }
+  for (const type of row.type) if (!existing.type.includes(type)) existing.type.push(type);
+  if (!existing.description) existing.description = row.description;
+  if (existing.default !== row.default && row.default !== '*required*') existing.default ||= row.default;
+}
+
 export function configReference(): string {
   const json = z.toJSONSchema(ConfigSchema, { io: 'input', unrepresentable: 'any' }) as JsonSchema;
-  const out = ['| key | type | default | what it does |', '| --- | --- | --- | --- |'];
-  rows(json, '', out, false);
-  return `${REFERENCE_BEGIN}\n${out.join('\n')}\n${REFERENCE_END}`;
+  const table = new Map<string, Row>();
+  rows(json, '', table, false);
+  const lines = ['| key | type | default | what it does |', '| --- | --- | --- | --- |'];
+  for (const [key, row] of table) {
+    lines.push(`| \`${key}\` | ${row.type.join(' \\| ')} | ${row.default} | ${row.description.replace(/\|/g, '\\|')} |`);
+  }
+  return `${REFERENCE_BEGIN}\n${lines.join('\n')}\n${REFERENCE_END}`;
 }

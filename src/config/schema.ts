@@ -1,6 +1,7 @@
 import { z } from 'zod';
 import { parseUrlTemplate, placeholdersOf, TemplateError } from '../endpoints/template.js';
 import type { UploadDoneHandler } from '../hooks/types.js';
+import { AuthSchema } from '../auth/schema.js';
 import { PolicySchema } from '../policy/schema.js';
 import { checkFinalizeTemplate, FinalizeSchema } from '../stores/finalize.js';
 import { byteSize, duration } from './units-schema.js';
@@ -41,6 +42,7 @@ const EndpointSchema = z.strictObject({
   expire: duration().optional().meta({
     description: 'Unfinished uploads older than this are refused (410) and removed by the cleanup sweep. Finished uploads never expire.',
   }),
+  auth: AuthSchema,
   finalize: FinalizeSchema.optional(),
   policy: PolicySchema.prefault({}).meta({ description: 'What uploads this endpoint accepts: types, metadata, quotas.' }),
   onUploadDone: z
@@ -135,6 +137,13 @@ function checkEndpoints(endpoints: EndpointInput[], ctx: z.RefinementCtx): void 
             template.params.map((p) => `{${p}}`).join(', ') || 'no params'
           })`,
         });
+      }
+    }
+    if (endpoint.auth.type !== 'none') {
+      for (const name of Object.keys(endpoint.auth.bind)) {
+        if (!template.params.includes(name)) {
+          ctx.addIssue({ code: 'custom', path: ['endpoints', index, 'auth', 'bind', name], message: `binds {${name}}, which ${JSON.stringify(endpoint.path)} does not have` });
+        }
       }
     }
     const finalizeProblem = endpoint.finalize && checkFinalizeTemplate(endpoint.finalize.path, template.params);

@@ -1,5 +1,6 @@
 import { AsyncLocalStorage } from 'node:async_hooks';
 import type { FastifyBaseLogger } from 'fastify';
+import type { Principal } from '../auth/types.js';
 import type { TemplateParams } from './template.js';
 
 /**
@@ -25,7 +26,9 @@ export interface UploadContext {
   uploadId?: string | undefined;
   /** Id chosen for the upload a POST is creating (decided before @tus/server runs). */
   newUploadId?: string | undefined;
-  /** Principal id once auth has run; null on anonymous endpoints. */
+  /** Who is asking, once auth has run; null on anonymous endpoints. */
+  principal: Principal | null;
+  /** The principal's id: what new uploads record as their owner. */
   owner: string | null;
   log: FastifyBaseLogger;
 }

@@ -35,7 +35,14 @@ export function mountEndpoint(app: FastifyInstance, runtime: EndpointRuntime): v
   };
   const preHandler = async (request: FastifyRequest, reply: FastifyReply) => {
     reply.header('Tus-Resumable', TUS_RESUMABLE);
-    request.uploadContext = resolveUploadContext(runtime, request);
+    const context = resolveUploadContext(runtime, request);
+    request.uploadContext = context;
+    // Discovery (OPTIONS) is open, as browsers' preflights must be; everything else is authenticated
+    // before any tus header is looked at.
+    if (request.method !== 'OPTIONS') {
+      context.principal = await runtime.authenticate(request, reply, context.params);
+      context.owner = context.principal?.id ?? null;
+    }
     checkTusPreconditions(request, reply, runtime.config);
   };
   const options = { preHandler, exposeHeadRoute: false };
@@ -71,6 +78,7 @@ function resolveUploadContext(runtime: EndpointRuntime, request: FastifyRequest)
     basePath: renderUrlPath(runtime.template, params),
     origin: `${request.protocol}://${host}`,
     uploadId,
+    principal: null,
     owner: null,
     log: request.log,
   };

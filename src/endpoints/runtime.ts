@@ -1,5 +1,6 @@
 import type { Locker } from '@tus/server';
 import type { FastifyReply, FastifyRequest } from 'fastify';
+import type { Authenticator } from '../auth/authenticate.js';
 import type { EndpointConfig } from '../config/schema.js';
 import type { AcceptRules } from '../policy/accept.js';
 import type { QuotaTracker } from '../policy/quota.js';
@@ -16,6 +17,7 @@ export interface EndpointRuntime {
   locker: Locker;
   /** How long a lock holder gets to wrap up when another request asks for the upload. */
   lockDrainMs: number;
+  authenticate: Authenticator;
   accept: AcceptRules | undefined;
   quota: QuotaTracker;
   /** Verify, mark done and run the done-hooks of an upload whose last byte is in (caller holds the lock). */

@@ -4,7 +4,9 @@ import { placeholdersOf } from '../endpoints/template.js';
 import { FinalizeErrors } from '../stores/finalize-errors.js';
 import { finalPathTaken, renderFinalPath } from '../stores/finalize.js';
 import { newUploadId } from '../endpoints/tus-server.js';
-import { checkCreationPolicy, creationMetadata } from '../policy/creation.js';
+import { checkSignedSize } from '../auth/signed-token.js';
+import { declaredAccepted, parseAccept } from '../policy/accept.js';
+import { checkCreationPolicy, creationMetadata, PolicyErrors } from '../policy/creation.js';
 import { integerHeader } from './preconditions.js';
 
 /**
@@ -16,6 +18,7 @@ export function handleCreate(create: ProtocolHandler): ProtocolHandler {
   return async (runtime: EndpointRuntime, context, request, reply) => {
     const metadata = creationMetadata(request);
     checkCreationPolicy(runtime.config.policy, runtime.accept, metadata);
+    checkTokenScope(context, metadata, integerHeader(request, 'upload-length'));
     await refuseKnownClash(runtime, context, metadata);
     context.newUploadId = newUploadId();
     await runtime.quota.reserve(context.owner, context.newUploadId, integerHeader(request, 'upload-length') ?? 0);
@@ -42,4 +45,14 @@ async function refuseKnownClash(runtime: EndpointRuntime, context: UploadContext
   if (['id', 'yyyy', 'mm', 'dd'].some((name) => placeholders.includes(name))) return;
   const relativePath = renderFinalPath(finalize.path, { params: context.params, id: '', filename: metadata.filename, now: new Date() });
   if (await finalPathTaken(context.place, relativePath)) throw new FinalizeErrors.FINAL_PATH_TAKEN(relativePath);
+}
+
+/** A signed upload token may narrow the endpoint further: a smaller maxSize, fewer types. */
+function checkTokenScope(context: UploadContext, metadata: Record<string, string | null>, uploadLength: number | undefined): void {
+  const scope = context.principal?.scope;
+  if (!scope) return;
+  checkSignedSize(scope, uploadLength);
+  if (scope.accept && !declaredAccepted(parseAccept(scope.accept), metadata)) {
+    throw new PolicyErrors.TYPE_NOT_ACCEPTED(metadata.filetype ?? metadata.filename ?? 'no filetype or filename declared', `${scope.accept.join(', ')} (this upload token)`);
+  }
 }

@@ -1,3 +1,4 @@
+import { checkSignedSize } from '../auth/signed-token.js';
 import { clientGoneSignal, type ProtocolHandler } from '../endpoints/runtime.js';
 import { Errors } from '../errors.js';
 import type { StoredUpload, WriteResult } from '../stores/backend.js';
@@ -39,13 +40,16 @@ export const handlePatch: ProtocolHandler = async (runtime, context, request, re
       if (stored.sidecar.size !== undefined) throw new Errors.LENGTH_ALREADY_SET();
       if (declared < stored.offset) throw new Errors.INVALID_HEADER('Upload-Length', `${declared} is less than the ${stored.offset} bytes already received`);
       if (config.maxSize !== undefined && declared > config.maxSize) throw new Errors.UPLOAD_TOO_LARGE(declared, config.maxSize);
+      checkSignedSize(context.principal?.scope, declared);
       await store.setLength(context, stored, declared);
       runtime.quota.resize(stored.sidecar, declared);
     }
     const size = stored.sidecar.size;
-    const remaining = size !== undefined ? size - offset : config.maxSize !== undefined ? config.maxSize - offset : Number.MAX_SAFE_INTEGER;
+    // A deferred length may grow up to maxSize (the endpoint's, or a signed token's if smaller).
+    const maxSize = Math.min(config.maxSize ?? Number.MAX_SAFE_INTEGER, context.principal?.scope?.maxSize ?? Number.MAX_SAFE_INTEGER);
+    const remaining = (size ?? maxSize) - offset;
     // Past what the upload may hold: its declared length, or for a deferred length, maxSize.
-    const pastEnd = () => (size !== undefined ? new Errors.PAST_UPLOAD_LENGTH(remaining, contentLength ?? 'more') : new Errors.PAST_MAX_SIZE(config.maxSize));
+    const pastEnd = () => (size !== undefined ? new Errors.PAST_UPLOAD_LENGTH(remaining, contentLength ?? 'more') : new Errors.PAST_MAX_SIZE(maxSize));
     const contentLength = request.headers['content-length'];
     if (contentLength !== undefined && Number(contentLength) > remaining) {
       reply.header('Connection', 'close');

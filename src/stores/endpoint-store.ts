@@ -14,7 +14,7 @@ export interface EndpointStoreOptions {
 }
 
 /**
- * One endpoint's uploads, wherever its templated location puts them. This is the DataStore
+ * One endpoint's uploads, wherever its templated location puts them, visible only to their owner. This is the DataStore
  * @tus/server talks to for creation (create, write, getUpload), and the store our own handlers
  * (HEAD, PATCH, DELETE, GET) use. Every lookup checks that the
  * upload was created by this endpoint under the same template params as the request, so a URL
@@ -34,6 +34,8 @@ export class EndpointStore extends DataStore {
     if (!stored) return undefined;
     const { tusport } = stored.sidecar;
     if (tusport.endpoint !== this.options.endpoint || !sameParams(tusport.params, context.params)) return undefined;
+    // Someone else's upload does not exist for you (404, not 403: its existence is not revealed).
+    if (tusport.owner !== context.owner && !context.principal?.admin) return undefined;
     return stored;
   }
 
