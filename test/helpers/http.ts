@@ -4,7 +4,10 @@ import { Readable } from 'node:stream';
 export interface RawResponse {
   status: number;
   headers: http.IncomingHttpHeaders;
+  /** The body as UTF-8 text. */
   body: string;
+  /** The body's exact bytes. */
+  bytes: Buffer;
 }
 
 export interface RawRequest {
@@ -34,7 +37,10 @@ export function raw(baseUrl: string, request: RawRequest): Promise<RawResponse> 
     req.on('response', (res) => {
       const chunks: Buffer[] = [];
       res.on('data', (chunk: Buffer) => chunks.push(chunk));
-      res.on('end', () => resolve({ status: res.statusCode ?? 0, headers: res.headers, body: Buffer.concat(chunks).toString('utf8') }));
+      res.on('end', () => {
+        const bytes = Buffer.concat(chunks);
+        resolve({ status: res.statusCode ?? 0, headers: res.headers, body: bytes.toString('utf8'), bytes });
+      });
       res.on('error', reject);
     });
     const body = request.body;
