@@ -72,7 +72,7 @@ export function buildApp(input: TusportConfig | ResolvedConfig = {}, options: Bu
   const config = resolveConfig(input);
   const app = Fastify({
     ...(options.logger
-      ? { loggerInstance: options.logger }
+      ? { loggerInstance: options.logger.child({}, { serializers: { req: serializeRequest } }) }
       : {
           logger: {
             level: config.server.logLevel,
