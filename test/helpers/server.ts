@@ -1,6 +1,7 @@
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
+import { Writable } from 'node:stream';
 import type { FastifyInstance } from 'fastify';
 import pino from 'pino';
 import { buildApp, type TusportConfig } from '../../src/index.js';
@@ -24,11 +25,14 @@ export async function tempDir(prefix = 'tusport-test-'): Promise<{ dir: string; 
  * Start a real tusport listening on an ephemeral loopback port. `config` may be a function of
  * the temp dir so store directories live inside it. Logs go nowhere unless TUSPORT_TEST_LOG is set.
  */
-export async function startTusport(config: TusportConfig | ((dir: string) => TusportConfig), options: { dir?: string } = {}): Promise<RunningTusport> {
+export async function startTusport(
+  config: TusportConfig | ((dir: string) => TusportConfig),
+  options: { dir?: string; logger?: pino.Logger } = {},
+): Promise<RunningTusport> {
   const owned = options.dir ? undefined : await tempDir();
   const dir = options.dir ?? owned!.dir;
   const resolved = typeof config === 'function' ? config(dir) : config;
-  const logger = pino({ level: process.env.TUSPORT_TEST_LOG ?? 'silent' });
+  const logger = options.logger ?? pino({ level: process.env.TUSPORT_TEST_LOG ?? 'silent' });
   const app = buildApp({ ...resolved, server: { ...resolved.server, host: '127.0.0.1', port: 0 } }, { logger });
   await app.listen({ host: '127.0.0.1', port: 0 });
   const address = app.server.address();
@@ -47,4 +51,20 @@ export async function startTusport(config: TusportConfig | ((dir: string) => Tus
 /** The one-endpoint config most tests use: `/files` stored under `<dir>/files`. */
 export function filesEndpoint(dir: string, extra: Record<string, unknown> = {}): TusportConfig {
   return { endpoints: [{ path: '/files', store: { type: 'disk', directory: path.join(dir, 'files') }, ...extra }] };
+}
+
+/** A pino logger at `level` whose JSON lines are collected in `lines` (to assert on logs). */
+export function capturingLogger(level = 'info'): { logger: pino.Logger; lines: Record<string, unknown>[]; text: () => string } {
+  const lines: Record<string, unknown>[] = [];
+  const raw: string[] = [];
+  const sink = new Writable({
+    write(chunk: Buffer, _encoding, callback) {
+      for (const line of chunk.toString().split('\n').filter(Boolean)) {
+        raw.push(line);
+        lines.push(JSON.parse(line));
+      }
+      callback();
+    },
+  });
+  return { logger: pino({ level }, sink), lines, text: () => raw.join('\n') };
 }
