@@ -1,7 +1,7 @@
 import type { EndpointConfig } from '../config/schema.js';
 import { isCodedError } from '../errors.js';
 import type { FinishedUpload } from '../hooks/types.js';
-import { type AcceptRules, verifyContent } from '../policy/accept.js';
+import { type AcceptRules, parseAccept, verifyContent } from '../policy/accept.js';
 import { PolicyErrors } from '../policy/creation.js';
 import type { QuotaTracker } from '../policy/quota.js';
 import type { StoredUpload } from '../stores/backend.js';
@@ -30,13 +30,16 @@ export function completionFor({ config, store, accept, quota }: CompletionDeps) 
     const owner = stored.sidecar.tusport.owner;
     // Completion is recorded once; a retried final PATCH (offset already at the end) is a no-op.
     if (stored.sidecar.tusport.completed_at) return;
-    if (accept) {
-      const verdict = await verifyContent(accept, stored.location);
+    // The endpoint's rules, and a signed upload token's narrower ones recorded at creation.
+    const tokenAccept = stored.sidecar.tusport.accept ? parseAccept(stored.sidecar.tusport.accept) : undefined;
+    for (const rules of [accept, tokenAccept]) {
+      if (!rules) continue;
+      const verdict = await verifyContent(rules, stored.location);
       if (!verdict.ok) {
         await store.removeStored(context, stored);
         quota.release(owner, id);
         context.log.warn({ uploadId: id, sniffed: verdict.sniffed }, 'upload rejected: content type not accepted; deleted');
-        throw new PolicyErrors.CONTENT_NOT_ACCEPTED(verdict.sniffed, accept.list.join(', '));
+        throw new PolicyErrors.CONTENT_NOT_ACCEPTED(verdict.sniffed, rules.list.join(', '));
       }
     }
     try {

@@ -64,7 +64,13 @@ export class EndpointStore extends DataStore {
       offset: 0,
       metadata: upload.metadata,
       creation_date: upload.creation_date ?? new Date().toISOString(),
-      tusport: { version: 1, endpoint: this.options.endpoint, params: context.params, owner: context.owner },
+      tusport: {
+        version: 1,
+        endpoint: this.options.endpoint,
+        params: context.params,
+        owner: context.owner,
+        ...(context.principal?.scope?.accept ? { accept: context.principal.scope.accept } : {}),
+      },
     };
     const stored = await this.options.backend.create(context.place, sidecar);
     upload.creation_date = sidecar.creation_date;

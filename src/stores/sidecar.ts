@@ -29,6 +29,8 @@ export interface SidecarTusport {
   owner: string | null;
   /** Set once the last byte has been received and the upload was marked done. */
   completed_at?: string;
+  /** Types a signed upload token narrowed this upload to (checked against the bytes at finish). */
+  accept?: string[];
   /** Where finalize moved the file, relative to the store directory, `/`-separated. */
   final_path?: string;
 }

@@ -153,6 +153,13 @@ describe('auth, ownership and quotas through real tus requests', () => {
       headers: { ...TUS, 'Upload-Length': '5', 'Upload-Metadata': `filename ${Buffer.from('x.exe').toString('base64')}`, ...auth(token) },
     });
     expect(wrongType.status).toBe(415);
+    // Declared as text but the bytes are a PNG: the token's accept is checked at finish too.
+    const png = Buffer.concat([Buffer.from('89504e470d0a1a0a0000000d49484452', 'hex'), Buffer.alloc(50)]);
+    const disguised = await tusUpload(png, { endpoint: `${server.url}/drop/carol`, headers: auth(token), metadata: { filename: 'note.txt' } }).then(
+      () => undefined,
+      (error: Error) => error,
+    );
+    expect(disguised?.message).toMatch(/response code: 415/);
     const expired = signUploadToken({ secret: SIGNING, principal: 'carol', endpoint: '/drop/{username}', params: { username: 'carol' }, now: Date.now() - 120_000, expiresIn: 60_000 });
     const late = await raw(server.url, { method: 'POST', path: '/drop/carol', headers: { ...TUS, 'Upload-Length': '5', ...auth(expired) } });
     expect(late.status).toBe(401);
