@@ -30,6 +30,10 @@ export async function serve(options: ServeOptions): Promise<FastifyInstance> {
   const address = app.server.address();
   const bound = typeof address === 'object' && address ? `${address.address.includes(':') ? `[${address.address}]` : address.address}:${address.port}` : `${host}:${port}`;
   app.log.info({ endpoints: config.endpoints.map((e) => e.path) }, `tusport listening on http://${bound}`);
+  const anonymous = config.endpoints.filter((e) => e.auth.type === 'none').map((e) => e.path);
+  if (anonymous.length > 0 && !isLoopback(host)) {
+    app.log.warn({ endpoints: anonymous }, `anyone who can reach ${host} may upload to these endpoints: they have no auth`);
+  }
 
   let closing = false;
   const shutdown = (signal: NodeJS.Signals) => {
@@ -59,3 +63,7 @@ export async function serve(options: ServeOptions): Promise<FastifyInstance> {
 }
 
 export class ListenError extends Error {}
+
+function isLoopback(host: string): boolean {
+  return host === 'localhost' || host === '::1' || host.startsWith('127.');
+}
