@@ -58,7 +58,8 @@ export const handlePatch: ProtocolHandler = async (runtime, context, request, re
     if (alreadyComplete) {
       // Nothing more can go in (and a finalized upload's bytes have moved): only an empty PATCH,
       // a client re-sending its last request, gets its 204.
-      if (contentLength !== '0') throw pastEnd();
+      const emptyBody = contentLength === '0' || (contentLength === undefined && request.headers['transfer-encoding'] === undefined);
+      if (!emptyBody) throw pastEnd();
       reply.header('Upload-Offset', String(stored.offset));
       return reply.code(204).send();
     }
