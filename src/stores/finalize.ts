@@ -5,7 +5,7 @@ import { z } from 'zod';
 import { placeholdersOf } from '../endpoints/template.js';
 import { sanitizeFilename, sanitizeSegment, splitExtension } from '../policy/filename.js';
 import { FinalizeErrors } from './finalize-errors.js';
-import { readSidecar, type Sidecar, sidecarPath, syncDirectory, writeSidecar } from './sidecar.js';
+import { readSidecar, type Sidecar, sidecarPath, syncDirectory, writeSidecar, writeTempSidecar } from './sidecar.js';
 
 /**
  * Finalize: once an upload is complete its bytes move (a rename within the store) to a path
@@ -211,14 +211,7 @@ function withFinalPath(sidecar: Sidecar, finalPath: string): FinalizedSidecar {
 async function claim(target: string, data: string, finalSidecar: FinalizedSidecar): Promise<boolean> {
   const sidecarFile = sidecarPath(target);
   if ((await exists(target)) || (await exists(sidecarFile))) return false;
-  const temp = `${sidecarFile}.${randomBytes(6).toString('hex')}.tmp`;
-  const handle = await fs.open(temp, 'wx', 0o640);
-  try {
-    await handle.writeFile(`${JSON.stringify(finalSidecar, null, 2)}\n`);
-    await handle.sync();
-  } finally {
-    await handle.close();
-  }
+  const temp = await writeTempSidecar(sidecarFile, finalSidecar);
   try {
     if (!(await linkExclusive(temp, sidecarFile))) return false;
     if (await linkExclusive(data, target)) return true;

@@ -44,6 +44,18 @@ export function sidecarPath(dataPath: string): string {
  * file: write a temp file, fsync it, rename over the target, fsync the directory.
  */
 export async function writeSidecar(file: string, sidecar: Sidecar): Promise<void> {
+  const temp = await writeTempSidecar(file, sidecar);
+  try {
+    await fs.rename(temp, file);
+  } catch (error) {
+    await fs.rm(temp, { force: true });
+    throw error;
+  }
+  await syncDirectory(path.dirname(file));
+}
+
+/** Write `sidecar` durably to a fresh temp file beside `file`; the caller renames or links it into place. */
+export async function writeTempSidecar(file: string, sidecar: Sidecar): Promise<string> {
   const temp = `${file}.${randomBytes(6).toString('hex')}.tmp`;
   const handle = await fs.open(temp, 'wx', 0o640);
   try {
@@ -52,13 +64,7 @@ export async function writeSidecar(file: string, sidecar: Sidecar): Promise<void
   } finally {
     await handle.close();
   }
-  try {
-    await fs.rename(temp, file);
-  } catch (error) {
-    await fs.rm(temp, { force: true });
-    throw error;
-  }
-  await syncDirectory(path.dirname(file));
+  return temp;
 }
 
 export async function syncDirectory(directory: string): Promise<void> {
