@@ -20,8 +20,9 @@ const VALID_HOST = /^[A-Za-z0-9.-]+(:\d{1,5})?$|^\[[0-9A-Fa-f:.]+\](:\d{1,5})?$/
 /**
  * Mount one endpoint: the collection URL (POST to create) and upload URLs (HEAD, PATCH,
  * DELETE, GET). Each request first resolves its upload context (params validated, store
- * location rendered inside the store root), then passes the tus header checks, then reaches a
- * protocol handler: ours for HEAD, PATCH, DELETE and GET, @tus/server's for POST and OPTIONS.
+ * location rendered inside the store root), is authenticated (not OPTIONS), passes the tus
+ * header checks, then reaches a protocol handler: ours for HEAD, PATCH, DELETE and GET; for POST
+ * our policy checks and then @tus/server's creation; @tus/server's discovery for OPTIONS.
  */
 export function mountEndpoint(app: FastifyInstance, runtime: EndpointRuntime): void {
   const base = runtime.template.routePath;
