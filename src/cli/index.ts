@@ -3,6 +3,7 @@ import { ConfigError } from '../config/load.js';
 import { ENV_PREFIX } from '../config/load.js';
 import { ListenError, serve } from './serve.js';
 import { registerTokenCommand } from './token.js';
+import { registerCleanupCommand } from './cleanup.js';
 
 /** Exit codes: 0 ok, 1 runtime failure, 2 usage or configuration error. */
 export async function main(argv: string[]): Promise<void> {
@@ -35,6 +36,7 @@ export async function main(argv: string[]): Promise<void> {
     });
 
   registerTokenCommand(program);
+  registerCleanupCommand(program);
 
   if (argv.length <= 2) {
     program.outputHelp({ error: true });

@@ -1,0 +1,27 @@
+import type { Command } from 'commander';
+import pino from 'pino';
+import { buildApp } from '../app.js';
+import { loadConfig } from '../config/load.js';
+
+/**
+ * `tusport cleanup`: one sweep of every endpoint's store (expired unfinished uploads, crash
+ * debris) and exit, for cron jobs or for a store no server is running on. A running server
+ * sweeps by itself every `server.cleanupInterval`.
+ */
+export function registerCleanupCommand(program: Command): Command {
+  return program
+    .command('cleanup')
+    .description('Remove expired unfinished uploads and crash debris from every endpoint\'s store, once, then exit.')
+    .option('-c, --config <file>', 'YAML or JSON config file (env: TUSPORT_CONFIG)')
+    .action(async (options: { config?: string }) => {
+      const config = loadConfig({ file: options.config });
+      const app = buildApp(config, { logger: pino({ level: config.server.logLevel }, pino.destination(2)) });
+      await app.ready();
+      try {
+        const result = await app.tusport.sweep();
+        process.stdout.write(`${JSON.stringify({ expired: result.expired, leftovers: result.leftovers })}\n`);
+      } finally {
+        await app.close();
+      }
+    });
+}
