@@ -1,0 +1,47 @@
+// Settings from the environment (see bench/run.mjs) and the input files every client reads.
+import { createHash, randomFillSync } from 'node:crypto';
+import fs from 'node:fs';
+import path from 'node:path';
+import { run } from './proc.mjs';
+import { ROOT } from './servers.mjs';
+
+export function benchContext(env = process.env) {
+  const duration = Number(env.BENCH_DURATION ?? 10);
+  return {
+    sizeBytes: Number(env.BENCH_SIZE_MB ?? 1024) * 2 ** 20,
+    chunkBytes: Number(env.BENCH_CHUNK_MB ?? 8) * 2 ** 20,
+    pairs: Number(env.BENCH_PAIRS ?? 5),
+    duration,
+    warmupDuration: Math.min(3, duration),
+    connections: Number(env.BENCH_CONNECTIONS ?? 50),
+    verify: env.BENCH_VERIFY !== '0',
+    resultsDir: path.resolve(ROOT, env.BENCH_RESULTS_DIR ?? 'bench/results'),
+    docs: env.BENCH_DOCS === '0' ? undefined : path.resolve(ROOT, env.BENCH_DOCS ?? 'docs/BENCHMARKS.md'),
+  };
+}
+
+/** Random bytes (incompressible, not zeros), written once and synced; returns their sha256. */
+function writeRandomFile(file, bytes) {
+  const fd = fs.openSync(file, 'w');
+  const block = Buffer.allocUnsafe(8 * 2 ** 20);
+  const hash = createHash('sha256');
+  for (let done = 0; done < bytes; ) {
+    const n = Math.min(block.length, bytes - done);
+    randomFillSync(block, 0, n);
+    fs.writeSync(fd, block, 0, n);
+    hash.update(block.subarray(0, n));
+    done += n;
+  }
+  fs.fsyncSync(fd);
+  fs.closeSync(fd);
+  return hash.digest('hex');
+}
+
+/** The upload input (ctx.sizeBytes) and the 64 KiB PATCH body, in `work`. */
+export async function prepareInputs(ctx, work) {
+  ctx.inputFile = path.join(work, 'input.bin');
+  ctx.smallBodyFile = path.join(work, 'body-64k.bin');
+  ctx.inputHash = writeRandomFile(ctx.inputFile, ctx.sizeBytes);
+  writeRandomFile(ctx.smallBodyFile, 64 * 1024);
+  await run('sync', []);
+}

@@ -1,0 +1,79 @@
+// The benchmark scenarios: which servers each compares and which client drives them.
+import path from 'node:path';
+import { runNodeClient } from './proc.mjs';
+import { ROOT } from './servers.mjs';
+
+const CLIENTS = path.join(ROOT, 'bench', 'clients');
+
+/**
+ * Each scenario: `variants` in the order they alternate (the first is tusport), `metric` with
+ * whether lower or higher is better, and `client(server, ctx)` returning a sample
+ * { value, ms, cpuMs, ... } from a client process.
+ */
+export function scenarios(ctx) {
+  const MiB = ctx.sizeBytes / 2 ** 20;
+  const sizeLabel = MiB >= 1024 ? `${MiB / 1024} GiB` : `${MiB} MiB`;
+  const chunkLabel = `${ctx.chunkBytes / 2 ** 20} MiB`;
+  const upload = (script, extra = []) => async (server) => {
+    const out = await runNodeClient(path.join(CLIENTS, script), ['--url', server.url, '--file', ctx.inputFile, ...extra]);
+    return { value: out.ms / 1000, ms: out.ms, cpuMs: out.cpuMs, bytes: out.bytes };
+  };
+  const rate = (mode, duration) => async (server) => {
+    const args = ['--url', server.url, '--mode', mode, '--connections', String(ctx.connections), '--duration', String(duration)];
+    if (mode === 'patch') args.push('--body-file', ctx.smallBodyFile);
+    const out = await runNodeClient(path.join(CLIENTS, 'rate.mjs'), args);
+    return { value: out.rps, ms: out.seconds * 1000, cpuMs: out.cpuMs, ...out };
+  };
+  return [
+    {
+      id: 'single-patch',
+      title: `${sizeLabel} in one PATCH (curl -T)`,
+      method: `POST, then one PATCH of the whole file sent by \`curl -T\` (streams from disk; \`Expect:\` disabled). Time = POST + curl's time_total.`,
+      kind: 'upload',
+      metric: { name: 'seconds', better: 'lower' },
+      variants: ['tusport', 'raw', 'raw-fsync', 'bare'],
+      reportRss: true,
+      client: upload('curl-single.mjs'),
+    },
+    {
+      id: 'chunked-patch',
+      title: `${sizeLabel} in ${chunkLabel} PATCHes (chunking client)`,
+      method: `POST, then sequential PATCHes of ${chunkLabel} on one keep-alive connection, each streaming its slice from the file through a few reused 1 MiB read buffers (bench/clients/chunked.mjs). Time = POST to last 204.`,
+      kind: 'upload',
+      metric: { name: 'seconds', better: 'lower' },
+      variants: ['tusport', 'raw', 'raw-fsync', 'bare'],
+      client: upload('chunked.mjs', ['--chunk', String(ctx.chunkBytes)]),
+    },
+    {
+      id: 'tus-js-client',
+      title: `${sizeLabel} by tus-js-client in ${chunkLabel} chunks`,
+      method: `tus-js-client 4.3 in Node, \`new Upload(fs.createReadStream(file), { chunkSize: ${chunkLabel} })\`, no retries. Time = start() to onSuccess.`,
+      kind: 'upload',
+      metric: { name: 'seconds', better: 'lower' },
+      // raw-fsync is not a tus server, but it answers POST/PATCH the way tus-js-client needs:
+      // a reference for what fsyncing every chunk costs with this client.
+      variants: ['tusport', 'bare', 'raw-fsync'],
+      client: upload('tusjs.mjs', ['--chunk', String(ctx.chunkBytes)]),
+    },
+    {
+      id: 'head-rate',
+      title: `HEAD rate, ${ctx.connections} connections`,
+      method: `autocannon, ${ctx.connections} connections, pipelining 1, ${ctx.duration} s per run; each connection HEADs an upload of its own (created beforehand). Value = 2xx responses per second.`,
+      kind: 'rate',
+      metric: { name: 'requests/s', better: 'higher' },
+      variants: ['tusport', 'bare'],
+      client: rate('head', ctx.duration),
+      warmup: rate('head', ctx.warmupDuration),
+    },
+    {
+      id: 'patch-rate-64kib',
+      title: `64 KiB PATCH rate, ${ctx.connections} connections`,
+      method: `autocannon, ${ctx.connections} connections, pipelining 1, ${ctx.duration} s per run; each connection appends a 64 KiB body to an upload of its own (Upload-Length 2^40), its Upload-Offset taken from the previous 204, so every PATCH is a valid tus append. Value = 2xx responses per second.`,
+      kind: 'rate',
+      metric: { name: 'requests/s', better: 'higher' },
+      variants: ['tusport', 'bare', 'raw-fsync', 'raw'],
+      client: rate('patch', ctx.duration),
+      warmup: rate('patch', ctx.warmupDuration),
+    },
+  ];
+}

@@ -1,0 +1,88 @@
+// The servers under test, each started as its own process on a free loopback port with its own
+// data directory: tusport (bin/tusport.js serve) and the baselines in bench/baselines/.
+import fs from 'node:fs';
+import path from 'node:path';
+import { freePort, startServer } from './proc.mjs';
+
+export const ROOT = path.resolve(import.meta.dirname, '..', '..');
+const BASELINES = path.join(ROOT, 'bench', 'baselines');
+
+export const SERVERS = {
+  tusport: {
+    label: 'tusport',
+    detail: 'tusport serve, one disk endpoint /files, logLevel warn; fsyncs each PATCH before its 204',
+  },
+  raw: {
+    label: 'raw node:http',
+    detail: 'req.pipe(fs.createWriteStream) at Upload-Offset, 204 when the stream closes; NO fsync',
+  },
+  'raw-fsync': {
+    label: 'raw node:http + fsync',
+    detail: 'the same with createWriteStream({ flush: true }): fsync before close and 204, as tusport does',
+  },
+  bare: {
+    label: 'bare @tus/server',
+    detail: '@tus/server 2.4.5 + @tus/file-store FileStore on node:http; NO fsync',
+  },
+  sink: {
+    label: 'discarding sink',
+    detail: 'reads and drops every body (client ceiling check only)',
+  },
+};
+
+/**
+ * Start server `name` with data under `workDirectory/<name>`.
+ * `nodeFlags` go before the script (e.g. --cpu-prof for profiling).
+ */
+export async function startVariant(name, workDirectory, { nodeFlags = [], logLevel = process.env.BENCH_TUSPORT_LOGLEVEL ?? 'warn' } = {}) {
+  const port = await freePort();
+  const dir = path.join(workDirectory, 'data', name);
+  fs.mkdirSync(dir, { recursive: true });
+  const origin = `http://127.0.0.1:${port}`;
+  let args;
+  let readyUrl = `${origin}/`;
+  switch (name) {
+    case 'tusport': {
+      const configFile = path.join(workDirectory, `tusport-${port}.json`);
+      const config = {
+        server: { host: '127.0.0.1', port, logLevel },
+        endpoints: [{ path: '/files', store: { type: 'disk', directory: dir } }],
+      };
+      fs.writeFileSync(configFile, JSON.stringify(config, null, 2));
+      // BENCH_TUSPORT_BIN: another build's launcher, e.g. to measure a change against this one.
+      args = [...nodeFlags, process.env.BENCH_TUSPORT_BIN ?? path.join(ROOT, 'bin', 'tusport.js'), 'serve', '--config', configFile];
+      readyUrl = `${origin}/healthz`;
+      break;
+    }
+    case 'raw':
+      args = [...nodeFlags, path.join(BASELINES, 'raw.mjs'), '--port', String(port), '--dir', dir];
+      break;
+    case 'raw-fsync':
+      args = [...nodeFlags, path.join(BASELINES, 'raw.mjs'), '--port', String(port), '--dir', dir, '--fsync'];
+      break;
+    case 'bare':
+      args = [...nodeFlags, path.join(BASELINES, 'bare-tus.mjs'), '--port', String(port), '--dir', dir];
+      break;
+    case 'sink':
+      args = [...nodeFlags, path.join(BASELINES, 'sink.mjs'), '--port', String(port)];
+      break;
+    default:
+      throw new Error(`unknown server ${name}`);
+  }
+  const server = await startServer({ name, command: process.execPath, args, readyUrl, baseUrl: `${origin}/files`, cwd: ROOT });
+  return { ...server, dir };
+}
+
+/** Remove everything the server stored (keeps the directory itself: FileStore creates it only once). */
+export function emptyDirectory(dir) {
+  for (const entry of fs.readdirSync(dir)) fs.rmSync(path.join(dir, entry), { recursive: true, force: true });
+}
+
+/** The uploaded data files in a store directory (everything but sidecars). */
+export function dataFiles(dir) {
+  return fs
+    .readdirSync(dir)
+    .filter((name) => !name.endsWith('.json') && !name.startsWith('.'))
+    .map((name) => path.join(dir, name))
+    .filter((file) => fs.statSync(file).isFile());
+}
