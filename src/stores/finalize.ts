@@ -193,9 +193,9 @@ export async function resolveFinalPath(root: string, finalPath: unknown, expecte
   return real;
 }
 
-/** The `final_path` a sidecar records, if any (until `SidecarTusport` declares it). */
+/** The `final_path` a sidecar read from disk records, if it is a string. */
 export function finalPathOf(sidecar: Sidecar | undefined): string | undefined {
-  const value = (sidecar?.tusport as { final_path?: unknown } | undefined)?.final_path;
+  const value: unknown = sidecar?.tusport.final_path;
   return typeof value === 'string' ? value : undefined;
 }
 
