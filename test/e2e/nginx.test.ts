@@ -74,7 +74,7 @@ describe('tusport behind nginx (nginx/tusport.conf)', () => {
     expect([...servers].every((name) => name.startsWith('nginx'))).toBe(true);
     expect(await sha256File(stored(url))).toBe(source.sha);
 
-    // proxy_buffering off: the download streams back through nginx, byte for byte.
+    // The finished upload downloads back through nginx (proxy_buffering off), byte for byte.
     const download = await raw(https, { method: 'GET', path: uploadPath(url), ca });
     expect(download.status).toBe(200);
     viaNginx(download);

@@ -109,7 +109,7 @@ function selfSignedCert(dir: string): { certFile: string; keyFile: string } {
   return { certFile, keyFile };
 }
 
-function isRunning(pid: number): boolean {
+export function processRunning(pid: number): boolean {
   try {
     process.kill(pid, 0);
     return true;
@@ -166,7 +166,7 @@ export async function startNginx(options: NginxOptions): Promise<RunningNginx> {
     await stop();
     throw error;
   }
-  if (child.pid === undefined || !isRunning(child.pid)) throw new Error('nginx is not running');
+  if (child.pid === undefined || !processRunning(child.pid)) throw new Error('nginx is not running');
 
   return {
     url: `http://127.0.0.1:${httpPort}`,
@@ -178,4 +178,3 @@ export async function startNginx(options: NginxOptions): Promise<RunningNginx> {
   };
 }
 
-export { isRunning as processRunning };
