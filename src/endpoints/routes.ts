@@ -10,7 +10,7 @@ import { handlePatch } from '../protocol/patch.js';
 import { checkTusPreconditions } from '../protocol/preconditions.js';
 import type { UploadContext } from './context.js';
 import type { EndpointRuntime, ProtocolHandler } from './runtime.js';
-import { checkParamValue, renderUrlPath, resolveDirectory, TemplateError, type TemplateParams } from './template.js';
+import { checkParamValue, renderUrlPath, TemplateError, type TemplateParams } from './template.js';
 import { delegateTo, createTusServer } from './tus-server.js';
 
 /** What a URL may carry as an upload id; anything else is simply not found. */
@@ -90,7 +90,7 @@ function resolveUploadContext(runtime: EndpointRuntime, request: FastifyRequest)
 
 function resolvePlace(runtime: EndpointRuntime, params: TemplateParams): string {
   try {
-    return resolveDirectory(runtime.config.store.directory, params);
+    return runtime.store.backend.place(params);
   } catch (error) {
     // Validated params cannot leave the store root; if a template still manages to, refuse.
     if (error instanceof TemplateError) throw new Errors.INVALID_PARAM(runtime.template.params.join(','), 'leads outside the store');

@@ -4,6 +4,7 @@ import { ERRORS, Server } from '@tus/server';
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import { NodeRequest } from 'srvx/node';
 import { isCodedError, isTusErrorShape, toTusError } from '../errors.js';
+import { storageError } from '../protocol/storage-errors.js';
 import { currentUploadContext, runWithUploadContext } from './context.js';
 import type { EndpointRuntime, ProtocolHandler } from './runtime.js';
 
@@ -56,10 +57,8 @@ export function createTusServer(runtime: Omit<EndpointRuntime, 'tusServer'>): Se
         if (error.status_code >= 500) currentUploadContext().log.error({ err: error }, 'tus request failed');
         return undefined;
       }
-      const code = (error as NodeJS.ErrnoException).code;
-      if (code === 'ENOSPC' || code === 'EDQUOT') return { status_code: 507, body: 'The upload store is out of space; retry later\n' };
-      currentUploadContext().log.error({ err: error }, 'tus request failed');
-      return { status_code: 503, body: 'The upload store failed; retry later\n' };
+      const coded = storageError(error, currentUploadContext().log, currentUploadContext().newUploadId);
+      return { status_code: coded.statusCode ?? 503, body: `${coded.message}\n` };
     },
   });
 }
