@@ -72,12 +72,15 @@ function resolveUploadContext(runtime: EndpointRuntime, request: FastifyRequest)
   if (uploadId !== undefined && !UPLOAD_ID.test(uploadId)) throw new Errors.UPLOAD_NOT_FOUND();
   const host = request.host;
   if (!VALID_HOST.test(host)) throw new Errors.INVALID_HEADER('Host', JSON.stringify(host.slice(0, 64)));
+  // Anything but http(s) can only come from a trusted proxy's X-Forwarded-Proto; schemes are case-insensitive.
+  const protocol = String(request.protocol).toLowerCase();
+  if (protocol !== 'http' && protocol !== 'https') throw new Errors.INVALID_HEADER('X-Forwarded-Proto', JSON.stringify(protocol.slice(0, 64)));
   return {
     endpoint: runtime.template.source,
     params,
     place: resolvePlace(runtime, params),
     basePath: renderUrlPath(runtime.template, params),
-    origin: `${request.protocol}://${host}`,
+    origin: `${protocol}://${host}`,
     uploadId,
     principal: null,
     owner: null,
