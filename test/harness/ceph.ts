@@ -5,8 +5,9 @@
  *
  * Everything lives in one temp dir `<tmpdir>/tusport-ceph-XXXXXX/`: ceph.conf, the mon/OSD data,
  * `log/` (every daemon and CLI logs there, never to the test output) and `run/` with one pid file
- * per daemon (`mon.a.pid`, `osd.0.pid`, `client.rgw.pid`). The daemons stay in vitest's process
- * group, so Ctrl-C ends them too. If vitest itself is SIGKILLed before its teardown, they keep
+ * per daemon (`mon.a.pid`, `osd.0.pid`, `client.rgw.pid`). The teardown stops them by those
+ * files (radosgw may have been restarted by a test worker); if vitest exits early (Ctrl-C, SIGTERM,
+ * a crash) a process 'exit' hook SIGKILLs them. Only if vitest itself is SIGKILLed do they keep
  * running and hold the mon port 6789; the next run then fails with a message naming them. Clean up
  * by hand with:
  *
@@ -19,7 +20,7 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { promisify } from 'node:util';
 import { freePort, portInUse } from './ports.js';
-import { isOurProcess, readPidFile, spawnDaemon, tail, terminate } from './processes.js';
+import { isOurProcess, processesMentioning, readPidFile, signalOurs, spawnDaemon, tail, terminate } from './processes.js';
 import { waitForS3 } from './ceph-s3.js';
 
 export { createTestBucket, listAllKeys, listMultipartUploads, s3Client } from './ceph-s3.js';
@@ -82,6 +83,23 @@ export async function startCeph(parentDir: string = tmpdir()): Promise<CephClust
     rgwCommand: ['radosgw', '-f', '-c', confPath, '-n', 'client.rgw'],
     logDir,
   };
+  const pids = (prefix = '') =>
+    readdirSync(runDir)
+      .filter((f) => f.startsWith(prefix) && f.endsWith('.pid'))
+      .map((f) => readPidFile(path.join(runDir, f)))
+      .filter((pid) => pid !== undefined);
+  // vitest answers SIGINT/SIGTERM with process.exit() and skips globalSetup teardowns (also while
+  // setup is still running): kill every process using our ceph.conf on 'exit', synchronously, so
+  // that only a SIGKILL of vitest leaves them behind (see the top of this file for that case).
+  const killOnExit = () => {
+    try {
+      signalOurs(processesMentioning(confPath), confPath, 'SIGKILL');
+      rmSync(dir, { recursive: true, force: true, maxRetries: 3 });
+    } catch {
+      // Best effort while the process exits; the mon-port check of the next run reports leftovers.
+    }
+  };
+  process.once('exit', killOnExit);
   let stopped = false;
   const cluster: CephCluster = {
     info,
@@ -89,16 +107,14 @@ export async function startCeph(parentDir: string = tmpdir()): Promise<CephClust
     async stop() {
       if (stopped) return;
       stopped = true;
-      const pids = (prefix: string) =>
-        readdirSync(runDir)
-          .filter((f) => f.startsWith(prefix) && f.endsWith('.pid'))
-          .map((f) => readPidFile(path.join(runDir, f)))
-          .filter((pid) => pid !== undefined);
+      process.removeListener('exit', killOnExit);
       // Clients before servers, the mon last: a SIGTERMed OSD tells the mon it is going down and
       // waits up to 5 s for the answer, so stopping both at once cost 5 s every teardown.
       await terminate(pids('client.'), confPath);
       await terminate(pids('osd.'), confPath);
-      await terminate(pids(''), confPath);
+      await terminate(pids(), confPath);
+      // Whatever no pid file names, e.g. a CLI of a startup that failed while it waited.
+      await terminate(processesMentioning(confPath), confPath);
       rmSync(dir, { recursive: true, force: true });
     },
   };

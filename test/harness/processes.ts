@@ -1,5 +1,5 @@
 import { spawn } from 'node:child_process';
-import { closeSync, openSync, readFileSync, writeFileSync } from 'node:fs';
+import { closeSync, openSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
@@ -54,28 +54,42 @@ export function isOurProcess(pid: number, marker: string): boolean {
 }
 
 /**
+ * Pids of the processes (other than this one) whose command line contains `marker`: finds what
+ * no pid file names, e.g. a ceph CLI still waiting for a mon that is gone.
+ */
+export function processesMentioning(marker: string): number[] {
+  return readdirSync('/proc')
+    .filter((entry) => /^\d+$/.test(entry))
+    .map(Number)
+    .filter((pid) => pid !== process.pid && isOurProcess(pid, marker));
+}
+
+/** Send `signal` to those of `pids` whose cmdline contains `marker`; returns them. */
+export function signalOurs(pids: Iterable<number>, marker: string, signal: NodeJS.Signals): number[] {
+  const ours = [...new Set(pids)].filter((pid) => isOurProcess(pid, marker));
+  for (const pid of ours) {
+    try {
+      process.kill(pid, signal);
+    } catch {
+      // Exited between the check and the kill.
+    }
+  }
+  return ours;
+}
+
+/**
  * SIGTERM the live ones of `pids` (those whose cmdline contains `marker`), SIGKILL whatever is
  * still there after `graceMs`, and resolve once all are gone.
  */
 export async function terminate(pids: Iterable<number>, marker: string, graceMs = 5_000): Promise<void> {
-  let live = [...new Set(pids)].filter((pid) => isOurProcess(pid, marker));
-  const signalAll = (signal: NodeJS.Signals) => {
-    for (const pid of live) {
-      try {
-        process.kill(pid, signal);
-      } catch {
-        // Exited between the check and the kill.
-      }
-    }
-  };
-  signalAll('SIGTERM');
+  let live = signalOurs(pids, marker, 'SIGTERM');
   const killAt = Date.now() + graceMs;
   let killed = false;
   while (live.length > 0) {
     await sleep(50);
     live = live.filter((pid) => isOurProcess(pid, marker));
     if (!killed && live.length > 0 && Date.now() > killAt) {
-      signalAll('SIGKILL');
+      signalOurs(live, marker, 'SIGKILL');
       killed = true;
     }
     if (killed && Date.now() > killAt + 10_000) throw new Error(`pids ${live.join(', ')} survived SIGKILL`);
