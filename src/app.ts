@@ -7,6 +7,7 @@ import { AuthConfigError, createAuthenticator } from './auth/authenticate.js';
 import { ConfigError, resolveConfig } from './config/load.js';
 import { Errors } from './errors.js';
 import type { EndpointConfig, ResolvedConfig, TusportConfig } from './config/schema.js';
+import { demoPage } from './demo/plugin.js';
 import { completionFor } from './endpoints/complete.js';
 import { mountEndpoint } from './endpoints/routes.js';
 import type { EndpointRuntime } from './endpoints/runtime.js';
@@ -129,6 +130,7 @@ export function buildApp(input: TusportConfig | ResolvedConfig = {}, options: Bu
     app,
     config.endpoints.map((endpoint) => endpoint.path),
   );
+  app.register(demoPage, { config });
 
   // One locker for the process: upload ids are unique across endpoints.
   const locker = new MemoryLocker();
