@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import { parseUrlTemplate, shapesOverlap, TemplateError } from '../endpoints/template.js';
+import { HEALTH_PATH } from '../observability/health.js';
 
 /**
  * The `demo` key: an Uppy page served by tusport itself, for trying an endpoint from a browser.
@@ -72,7 +73,11 @@ export function checkDemo(demo: DemoConfig, endpoints: EndpointPaths[], ctx: z.R
     }
   });
   for (const route of demoRoutes(demo.path)) {
-    const segments = (route.length > 1 && route.endsWith('/') ? route.slice(0, -1) : route).split('/').slice(1);
+    if (normalise(route) === HEALTH_PATH) {
+      ctx.addIssue({ code: 'custom', path: ['demo', 'path'], message: `${JSON.stringify(demo.path)} is taken by the health check (${HEALTH_PATH})` });
+      return;
+    }
+    const segments = normalise(route).split('/').slice(1);
     const hit = templates.find(({ template }) => {
       const shape = template.shape.split('/').slice(1);
       return shapesOverlap(segments, shape) || shapesOverlap(segments, [...shape, '*']);

@@ -52,7 +52,9 @@ async function launchChromium(userDataDir: string): Promise<Browser> {
   const endpoint = await new Promise<string>((resolve, reject) => {
     let stderr = '';
     const timer = setTimeout(() => reject(new Error(`Chromium did not open its DevTools endpoint:\n${stderr}`)), 60_000);
+    // Keep draining stderr (a full pipe would block Chromium), remembering only the start.
     child.stderr?.setEncoding('utf8').on('data', (text: string) => {
+      if (stderr.length > 100_000) return;
       stderr += text;
       const match = /DevTools listening on (ws:\/\/\S+)/.exec(stderr);
       if (match?.[1]) {
@@ -89,7 +91,7 @@ async function openDemo(): Promise<Page> {
   await page.goto(`${server.url}/`);
   await page.locator('.uppy-Dashboard').waitFor();
   // config.json reached the page: the endpoint and its accept list are shown.
-  await expect.poll(() => page.locator('#target').textContent()).toContain(`${server.url}/files`);
+  await expect.poll(() => page.locator('#target').textContent(), { timeout: 30_000 }).toContain(`${server.url}/files`);
   return page;
 }
 
@@ -150,7 +152,10 @@ afterAll(async () => {
   try {
     await Promise.race([browser?.close(), sleep(10_000)]);
   } finally {
+    const chromiumGone = chromiumProcess && chromiumProcess.exitCode === null && chromiumProcess.signalCode === null ? new Promise((resolve) => chromiumProcess?.once('exit', resolve)) : undefined;
     chromiumProcess?.kill('SIGKILL');
+    // Chromium writes into its profile (inside scratch) until it is gone.
+    await chromiumGone;
     await killAll();
     await scratch?.remove();
   }
@@ -206,7 +211,7 @@ describe('Uppy demo page in Chromium', () => {
     server = await startServer();
 
     await page.locator('.uppy-StatusBar.is-complete').waitFor({ timeout: 180_000 });
-    await expect.poll(() => page.locator('#done li').count()).toBe(2);
+    await expect.poll(() => page.locator('#done li').count(), { timeout: 30_000 }).toBe(2);
     expect(await page.locator('#errors li').count()).toBe(0);
     await page.screenshot({ path: path.join(ARTIFACTS, 'uppy-finished.png'), fullPage: true });
 
@@ -238,7 +243,7 @@ describe('Uppy demo page in Chromium', () => {
 
     // Uppy checks the endpoint's accept list (from config.json) before sending anything.
     await addFiles(page, [sources.csv]);
-    await expect.poll(() => page.locator('#errors').textContent()).toContain(`table.csv: You can only upload: ${ACCEPT.join(', ')}`);
+    await expect.poll(() => page.locator('#errors').textContent(), { timeout: 30_000 }).toContain(`table.csv: You can only upload: ${ACCEPT.join(', ')}`);
 
     // A .png that is really a PDF passes both Uppy and tusport's creation check; the server
     // sniffs the bytes when the last one arrives, answers 415 and deletes the upload.
@@ -246,7 +251,7 @@ describe('Uppy demo page in Chromium', () => {
     await page.locator('.uppy-StatusBar-actionBtn--upload').click();
     await page.locator('.uppy-StatusBar.is-error').waitFor({ timeout: 60_000 });
     const serverMessage = 'The uploaded bytes are application/pdf, which is not accepted here';
-    await expect.poll(() => page.locator('#errors').textContent()).toContain(`fake.png: 415 ${serverMessage}`);
+    await expect.poll(() => page.locator('#errors').textContent(), { timeout: 30_000 }).toContain(`fake.png: 415 ${serverMessage}`);
     expect(await page.locator('#errors').textContent()).toContain('TUSPORT_ERR_CONTENT_NOT_ACCEPTED');
     // Uppy's own error details for the file carry the status and the server's answer too.
     const details = await page.locator('.uppy-Dashboard-Item.is-error .uppy-Dashboard-Item-errorDetails').getAttribute('aria-label');

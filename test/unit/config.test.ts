@@ -428,6 +428,7 @@ describe('demo', () => {
   it.each([
     [{ path: 'demo' }, /^demo\.path: "demo" must start with "\/"/],
     [{ path: '/a/{b}' }, /^demo\.path: "\/a\/\{b\}" must be a fixed path/],
+    [{ path: '/healthz' }, /^demo\.path: "\/healthz" is taken by the health check/],
     [{ endpoint: '/nope' }, /^demo\.endpoint: "\/nope" is not an endpoint path here \(configured: "\/files"\)/],
     ['yes', /^demo: expected true, false or \{ enabled, path, endpoint \}/],
   ])('%j is refused', (demo, message) => {
