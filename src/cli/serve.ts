@@ -9,6 +9,8 @@ export interface ServeOptions {
   port?: string;
   /** `--demo` / `--no-demo`: serve the Uppy demo page (default: on without a config file). */
   demo?: boolean;
+  /** false (`--no-check`): skip the startup check of S3 stores. */
+  check?: boolean;
 }
 
 /**
@@ -27,6 +29,14 @@ export async function serve(options: ServeOptions): Promise<FastifyInstance> {
   });
   const app = buildApp(config);
   const { host, port } = config.server;
+  if (options.check !== false) {
+    try {
+      await app.tusport.checkStores();
+    } catch (error) {
+      await app.close();
+      throw error;
+    }
+  }
   try {
     await app.listen({ host, port });
   } catch (error) {
