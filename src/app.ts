@@ -8,6 +8,7 @@ import { ConfigError, resolveConfig } from './config/load.js';
 import { Errors } from './errors.js';
 import { isStorageFailure, storageError } from './protocol/storage-errors.js';
 import type { EndpointConfig, ResolvedConfig, TusportConfig } from './config/schema.js';
+import { demoPage } from './demo/plugin.js';
 import { completionFor } from './endpoints/complete.js';
 import { mountEndpoint } from './endpoints/routes.js';
 import type { EndpointRuntime } from './endpoints/runtime.js';
@@ -135,6 +136,7 @@ export function buildApp(input: TusportConfig | ResolvedConfig = {}, options: Bu
     app,
     config.endpoints.map((endpoint) => endpoint.path),
   );
+  app.register(demoPage, { config });
 
   // One locker for the process: upload ids are unique across endpoints.
   const locker = new MemoryLocker();
