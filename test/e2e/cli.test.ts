@@ -1,31 +1,19 @@
-import { type ChildProcess, spawn } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { readFile, stat, writeFile } from 'node:fs/promises';
 import net from 'node:net';
 import path from 'node:path';
 import { PassThrough } from 'node:stream';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { fileURLToPath } from 'node:url';
-import { afterAll, afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { type Exit, killAll, launch, run, until } from '../helpers/cli.js';
 import { sha256, sha256File } from '../helpers/files.js';
 import { createUpload, headOffset, patch, raw, TUS } from '../helpers/http.js';
 import { tempDir } from '../helpers/server.js';
 import { tusUpload } from '../helpers/tus-client.js';
 
-/**
- * The real `tusport` command, as a user runs it: `node bin/tusport.js` (which loads dist/, so
- * run `npm run build` after changing src/) in a temp working directory, so `./data` lands there.
- */
-const BIN = fileURLToPath(new URL('../../bin/tusport.js', import.meta.url));
 const LISTENING = /tusport listening on (http:\/\/[^\s"]+)/;
 const STACK_LINE = /^\s+at /m;
-
-interface Exit {
-  code: number | null;
-  signal: NodeJS.Signals | null;
-  stdout: string;
-  stderr: string;
-}
 
 interface Running {
   child: ChildProcess;
@@ -35,47 +23,6 @@ interface Running {
   exited: Promise<Exit>;
   /** Resolves when a stdout line contains `text`. */
   waitForLog(text: string, timeoutMs?: number): Promise<void>;
-}
-
-const children = new Set<ChildProcess>();
-
-/** The parent's environment without any TUSPORT settings (and without test-runner node options). */
-function cleanEnv(extra: Record<string, string> = {}): NodeJS.ProcessEnv {
-  const env: NodeJS.ProcessEnv = {};
-  for (const [key, value] of Object.entries(process.env)) {
-    if (!key.startsWith('TUSPORT') && key !== 'NODE_OPTIONS') env[key] = value;
-  }
-  return { ...env, ...extra };
-}
-
-function launch(args: string[], cwd: string, env: Record<string, string> = {}) {
-  const child = spawn(process.execPath, [BIN, ...args], { cwd, env: cleanEnv(env), stdio: ['ignore', 'pipe', 'pipe'] });
-  children.add(child);
-  const output = { stdout: '', stderr: '' };
-  child.stdout?.setEncoding('utf8').on('data', (text: string) => {
-    output.stdout += text;
-  });
-  child.stderr?.setEncoding('utf8').on('data', (text: string) => {
-    output.stderr += text;
-  });
-  const exited = new Promise<Exit>((resolve) => {
-    child.on('close', (code, signal) => {
-      children.delete(child);
-      resolve({ code, signal, ...output });
-    });
-  });
-  return { child, output, exited };
-}
-
-/** Run the CLI to completion. */
-async function run(args: string[], cwd: string, env: Record<string, string> = {}, timeoutMs = 15_000): Promise<Exit> {
-  const { child, exited } = launch(args, cwd, env);
-  const timer = setTimeout(() => child.kill('SIGKILL'), timeoutMs);
-  try {
-    return await exited;
-  } finally {
-    clearTimeout(timer);
-  }
 }
 
 /** Start `tusport serve ...` and wait for its "listening" log line. */
@@ -106,15 +53,6 @@ async function freePort(): Promise<number> {
   return port;
 }
 
-/** Poll until `check` holds (the server writes asynchronously). */
-async function until(check: () => Promise<boolean>, what: string, timeoutMs = 10_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!(await check())) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await sleep(20);
-  }
-}
-
 const sizeOf = async (file: string) => (await stat(file).catch(() => undefined))?.size ?? -1;
 
 let scratch: Awaited<ReturnType<typeof tempDir>>;
@@ -122,12 +60,8 @@ beforeEach(async () => {
   scratch = await tempDir('tusport-cli-');
 });
 afterEach(async () => {
-  for (const child of children) child.kill('SIGKILL');
-  await Promise.all([...children].map((child) => new Promise((resolve) => (child.exitCode !== null || child.signalCode !== null ? resolve(null) : child.once('close', resolve)))));
+  await killAll();
   await scratch.remove();
-});
-afterAll(() => {
-  for (const child of children) child.kill('SIGKILL');
 });
 
 describe('usage', () => {
