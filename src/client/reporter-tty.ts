@@ -1,6 +1,6 @@
 import cliProgress from 'cli-progress';
 import { describe, type Reporter } from './events.js';
-import { formatBytes, formatRate } from './format.js';
+import { formatBytes, formatRate, formatSeconds } from './format.js';
 import type { Output } from './reporter.js';
 
 /**
@@ -12,11 +12,14 @@ export function ttyReporter(out: Output): Reporter {
   const bars = new cliProgress.MultiBar(
     {
       stream: out.stdout,
-      format: '{file} |{bar}| {percentage}% | {sent}/{total_text} | {rate} | ETA {eta_formatted} {status}',
+      // Short enough for 80 columns: cli-progress cuts a bar line at the terminal's width.
+      format: '{file} {bar} {percentage}% {sent}/{total_text} {rate} ETA {remaining} {status}',
       hideCursor: true,
       autopadding: true,
       emptyOnZero: true,
-      barsize: 20,
+      barsize: 16,
+      // Redraw even when unchanged: a line logged above the bars would otherwise replace the last frame.
+      forceRedraw: true,
     },
     cliProgress.Presets.shades_classic,
   );
@@ -31,16 +34,16 @@ export function ttyReporter(out: Output): Reporter {
     emit(event) {
       switch (event.event) {
         case 'start':
-          byFile.set(event.file, bars.create(event.size, 0, { file: label(event.file), rate: '', status: '', ...sizes(0, event.size) }));
+          byFile.set(event.file, bars.create(event.size, 0, { file: label(event.file), rate: '', remaining: '?', status: '', ...sizes(0, event.size) }));
           return;
         case 'resume':
-          byFile.get(event.file)?.update(event.offset, { status: `(resumed at ${formatBytes(event.offset)})`, ...sizes(event.offset, event.size) });
+          byFile.get(event.file)?.update(event.offset, { status: 'resumed', ...sizes(event.offset, event.size) });
           return;
         case 'progress':
-          byFile.get(event.file)?.update(event.bytes, { ...sizes(event.bytes, event.size), ...(event.bytesPerSecond === undefined ? {} : { rate: formatRate(event.bytesPerSecond) }) });
+          byFile.get(event.file)?.update(event.bytes, { ...sizes(event.bytes, event.size), ...(event.bytesPerSecond === undefined ? {} : { rate: formatRate(event.bytesPerSecond), remaining: formatSeconds(event.etaSeconds) }) });
           return;
         case 'done':
-          byFile.get(event.file)?.update(event.bytes, { status: 'done', ...sizes(event.bytes, event.bytes) });
+          byFile.get(event.file)?.update(event.bytes, { status: 'done', remaining: '0s', ...sizes(event.bytes, event.bytes) });
           bars.log(`${describe(event)}\n`);
           return;
         case 'created':
@@ -55,6 +58,8 @@ export function ttyReporter(out: Output): Reporter {
       }
     },
     close() {
+      // stop() draws the bars once more but does not flush lines logged since the last frame.
+      bars.update();
       bars.stop();
       for (const line of diagnostics) out.stderr.write(`${line}\n`);
     },

@@ -1,4 +1,4 @@
-import { mkdir } from 'node:fs/promises';
+import { mkdir, readFile, rename } from 'node:fs/promises';
 import path from 'node:path';
 import envPaths from 'env-paths';
 import * as tus from 'tus-js-client';
@@ -31,7 +31,8 @@ export function fingerprintOf(endpoint: string, file: LocalFile): string {
 export class ResumeState implements tus.UrlStorage {
   private readonly storage: tus.UrlStorage;
   private queue: Promise<unknown> = Promise.resolve();
-  private ready: Promise<unknown>;
+  /** Settles once the file is usable; with the error when it is not. */
+  private readonly ready: Promise<Error | undefined>;
   private warned = false;
 
   constructor(
@@ -39,7 +40,13 @@ export class ResumeState implements tus.UrlStorage {
     private readonly warn: (message: string) => void,
   ) {
     this.storage = new FileUrlStorage(file);
-    this.ready = mkdir(path.dirname(file), { recursive: true });
+    this.ready = prepare(file).then(
+      (note) => {
+        if (note) warn(note);
+        return undefined;
+      },
+      (error: Error) => error,
+    );
   }
 
   findAllUploads(): Promise<tus.PreviousUpload[]> {
@@ -71,7 +78,12 @@ export class ResumeState implements tus.UrlStorage {
   }
 
   private run<T>(what: string, fallback: T, operation: () => Promise<T>): Promise<T> {
-    const result = this.queue.then(() => this.ready).then(operation);
+    const result = this.queue
+      .then(() => this.ready)
+      .then((error) => {
+        if (error) throw error;
+        return operation();
+      });
     this.queue = result.catch(() => undefined);
     return result.catch((error: Error) => {
       if (!this.warned) {
@@ -80,5 +92,25 @@ export class ResumeState implements tus.UrlStorage {
       }
       return fallback;
     });
+  }
+}
+
+/**
+ * Create the state file's directory, and set an unreadable state file aside: FileUrlStorage
+ * rewrites the file in place, so a process killed mid-write leaves truncated JSON, which would
+ * otherwise make every later upload unresumable until someone deleted it.
+ */
+async function prepare(file: string): Promise<string | undefined> {
+  await mkdir(path.dirname(file), { recursive: true });
+  const text = await readFile(file, 'utf8').catch((error: NodeJS.ErrnoException) => {
+    if (error.code === 'ENOENT') return '';
+    throw error;
+  });
+  try {
+    if (text.trim()) JSON.parse(text);
+    return undefined;
+  } catch {
+    await rename(file, `${file}.corrupt`);
+    return `the resume state in ${file} was not valid JSON; moved it to ${file}.corrupt and started with none`;
   }
 }
