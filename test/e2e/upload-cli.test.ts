@@ -5,7 +5,7 @@ import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { buildApp } from '../../src/index.js';
 import { type Exit, killAll, launch, run, until } from '../helpers/cli.js';
 import { randomFile, sha256, sha256File } from '../helpers/files.js';
-import { headOffset } from '../helpers/http.js';
+import { headOffset, raw, TUS } from '../helpers/http.js';
 import { filesEndpoint, type RunningTusport, startTusport, tempDir } from '../helpers/server.js';
 
 /**
@@ -195,6 +195,56 @@ describe('tusport upload', () => {
     expect(await headOffset(gated.url, new URL(url).pathname)).toBe(data.length);
     // One upload on the server, and the finished one is forgotten by the client.
     expect(await storeFiles(gated)).toEqual([idOf(url), `${idOf(url)}.json`].sort());
+    expect(await resumeUrls()).toEqual([]);
+  });
+
+  it('a crash (SIGKILL) mid-upload: the state was saved when the upload was created, so the next run resumes too', async () => {
+    const chunk = 64 * 1024;
+    const gated = await startGated(3 * chunk);
+    const { sha, data } = await randomFile(scratch.dir, 'crash.bin', 10 * chunk);
+    const args = ['upload', 'crash.bin', '--endpoint', `${gated.url}/files`, '--chunk-size', String(chunk), '--json'];
+    const env = { TUSPORT_CLIENT_STATE: stateFile };
+
+    const first = launch(args, scratch.dir, env);
+    await gated.blocked;
+    first.child.kill('SIGKILL');
+    const killed = await first.exited;
+    expect(killed.signal).toBe('SIGKILL');
+    const created = killed.stdout
+      .split('\n')
+      .filter(Boolean)
+      .map((line) => JSON.parse(line) as { event: string; url?: string })
+      .find((event) => event.event === 'created');
+    const url = created?.url ?? '';
+    expect(await resumeUrls()).toEqual([url]);
+    gated.open();
+    expect(await headOffset(gated.url, new URL(url).pathname)).toBe(3 * chunk);
+
+    const resumed = await run(args, scratch.dir, env, 30_000);
+    expect(resumed.code, resumed.stderr).toBe(0);
+    const events = resumed.stdout.trim().split('\n').map((line) => JSON.parse(line) as Record<string, unknown>);
+    expect(events.find((event) => event.event === 'resume')).toEqual({ event: 'resume', file: 'crash.bin', url, offset: 3 * chunk, size: data.length });
+    expect(events.at(-1)).toEqual({ event: 'done', file: 'crash.bin', url, bytes: data.length });
+    expect(await sha256File(storedData(gated, url))).toBe(sha);
+    expect(await resumeUrls()).toEqual([]);
+  });
+
+  it('a stored upload the server no longer has (deleted, expired) is started over, and says so', async () => {
+    const tus = await serve({ maxChunkSize: '64KiB' });
+    const { sha } = await randomFile(scratch.dir, 'a.bin', 100_000);
+    const endpoint = ['--endpoint', `${tus.url}/files`];
+    const failed = await upload(['a.bin', ...endpoint, '--chunk-size', '1MiB']);
+    expect(failed.code).toBe(1);
+    const gone = /^created a\.bin: (\S+)$/m.exec(failed.stdout)?.[1] ?? '';
+    expect((await raw(tus.url, { method: 'DELETE', path: new URL(gone).pathname, headers: TUS })).status).toBe(204);
+
+    const again = await upload(['a.bin', ...endpoint, '--chunk-size', '64KiB']);
+    expect(again.code, again.stderr).toBe(0);
+    expect(again.stdout).toContain(`restart a.bin: the stored upload ${gone} is gone (404), starting a new one`);
+    const url = doneUrls(again.stdout)['a.bin'] ?? '';
+    expect(url).not.toBe(gone);
+    expect(await sha256File(storedData(tus, url))).toBe(sha);
+    expect(await storeFiles(tus)).toEqual([idOf(url), `${idOf(url)}.json`].sort());
     expect(await resumeUrls()).toEqual([]);
   });
 
