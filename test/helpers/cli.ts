@@ -3,10 +3,12 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { fileURLToPath } from 'node:url';
 
 /**
- * The real `tusport` command, as a user runs it: `node bin/tusport.js` (which loads dist/, so
- * run `npm run build` after changing src/). Shared by the e2e tests that spawn it.
+ * The real `tusport` command, as a user runs it: `node bin/tusport.js` (which loads dist/, so run
+ * `npm run build` after changing src/). Every process started here is tracked in `children` so a
+ * test file can kill what is left in its hooks.
  */
 export const BIN = fileURLToPath(new URL('../../bin/tusport.js', import.meta.url));
+const LISTENING = /tusport listening on (http:\/\/[^\s"]+)/;
 
 export interface Exit {
   code: number | null;
@@ -15,7 +17,25 @@ export interface Exit {
   stderr: string;
 }
 
-const children = new Set<ChildProcess>();
+export interface Running {
+  child: ChildProcess;
+  url: string;
+  /** Output so far (grows while the process runs). */
+  output: { stdout: string; stderr: string };
+  exited: Promise<Exit>;
+  /** Resolves when a stdout line contains `text`. */
+  waitForLog(text: string, timeoutMs?: number): Promise<void>;
+}
+
+/** tusport processes started and not yet exited. */
+export const children = new Set<ChildProcess>();
+
+/** SIGKILL every tracked process and wait until they are gone. */
+export async function killAll(): Promise<void> {
+  const alive = [...children];
+  for (const child of alive) child.kill('SIGKILL');
+  await Promise.all(alive.map((child) => new Promise((resolve) => (child.exitCode !== null || child.signalCode !== null ? resolve(null) : child.once('close', resolve)))));
+}
 
 /** The parent's environment without any TUSPORT settings (and without test-runner node options). */
 export function cleanEnv(extra: Record<string, string> = {}): NodeJS.ProcessEnv {
@@ -26,7 +46,6 @@ export function cleanEnv(extra: Record<string, string> = {}): NodeJS.ProcessEnv 
   return { ...env, ...extra };
 }
 
-/** Spawn the CLI; `output` grows while it runs, `exited` resolves when it is gone. */
 export function launch(args: string[], cwd: string, env: Record<string, string> = {}) {
   const child = spawn(process.execPath, [BIN, ...args], { cwd, env: cleanEnv(env), stdio: ['ignore', 'pipe', 'pipe'] });
   children.add(child);
@@ -46,7 +65,7 @@ export function launch(args: string[], cwd: string, env: Record<string, string> 
   return { child, output, exited };
 }
 
-/** Run the CLI to completion (SIGKILL after `timeoutMs`). */
+/** Run the CLI to completion (SIGKILLed after `timeoutMs`). */
 export async function run(args: string[], cwd: string, env: Record<string, string> = {}, timeoutMs = 15_000): Promise<Exit> {
   const { child, exited } = launch(args, cwd, env);
   const timer = setTimeout(() => child.kill('SIGKILL'), timeoutMs);
@@ -57,13 +76,26 @@ export async function run(args: string[], cwd: string, env: Record<string, strin
   }
 }
 
-/** SIGKILL every CLI process still running and wait until they are gone (afterEach). */
-export async function killAll(): Promise<void> {
-  for (const child of children) child.kill('SIGKILL');
-  await Promise.all([...children].map((child) => new Promise((resolve) => (child.exitCode !== null || child.signalCode !== null ? resolve(null) : child.once('close', resolve)))));
+/** Start `tusport serve ...` and wait for its "listening" log line. */
+export async function start(args: string[], cwd: string, env: Record<string, string> = {}): Promise<Running> {
+  const { child, output, exited } = launch(args, cwd, env);
+  const waitForLog = async (text: string, timeoutMs = 30_000) => {
+    const deadline = Date.now() + timeoutMs;
+    while (!output.stdout.includes(text)) {
+      if (child.exitCode !== null || child.signalCode !== null) {
+        throw new Error(`tusport exited (${child.exitCode ?? child.signalCode}) before logging "${text}"\nstdout: ${output.stdout}\nstderr: ${output.stderr}`);
+      }
+      if (Date.now() > deadline) throw new Error(`no "${text}" in tusport's output after ${timeoutMs} ms\nstdout: ${output.stdout}\nstderr: ${output.stderr}`);
+      await sleep(20);
+    }
+  };
+  await waitForLog('tusport listening on http://');
+  const url = LISTENING.exec(output.stdout)?.[1];
+  if (!url) throw new Error(`cannot parse the listening URL from: ${output.stdout}`);
+  return { child, url, output, exited, waitForLog };
 }
 
-/** Poll until `check` holds (servers and clients write asynchronously). */
+/** Poll until `check` holds (servers and browsers work asynchronously). */
 export async function until(check: () => Promise<boolean> | boolean, what: string, timeoutMs = 10_000): Promise<void> {
   const deadline = Date.now() + timeoutMs;
   while (!(await check())) {
