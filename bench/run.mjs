@@ -11,6 +11,8 @@
 //   BENCH_PAIRS       measured rounds per scenario (default 5)
 //   BENCH_DURATION    seconds per autocannon run (default 10)
 //   BENCH_CONNECTIONS autocannon connections (default 50)
+//   BENCH_CONC_UPLOADS / BENCH_CONC_SIZE_MB / BENCH_CONC_CHUNK_MB  concurrent-uploads scenario:
+//                     uploads at once, MiB per upload, MiB per PATCH (default 200 / 20 / 5)
 //   BENCH_ONLY        comma-separated scenario ids to run (default: all)
 //   BENCH_VERIFY      0 to skip the sha256 check of each warm-up upload (default 1)
 //   BENCH_RESULTS_DIR where to write <scenario>.json (default bench/results)
@@ -41,9 +43,9 @@ if (!fs.existsSync(path.join(ROOT, 'dist', 'cli', 'index.js'))) {
 const log = (...args) => console.log(...args);
 const work = fs.mkdtempSync(path.join(os.tmpdir(), 'tusport-bench-'));
 
-async function sha256File(file) {
+async function sha256File(file, range = {}) {
   const hash = createHash('sha256');
-  for await (const chunk of fs.createReadStream(file, { highWaterMark: 4 * 2 ** 20 })) hash.update(chunk);
+  for await (const chunk of fs.createReadStream(file, { highWaterMark: 4 * 2 ** 20, ...range })) hash.update(chunk);
   return hash.digest('hex');
 }
 
@@ -70,7 +72,13 @@ async function measure(scenario, server, { warmup = false } = {}) {
     clientCpuPct: (out.cpuMs / out.ms) * 100,
     peakRssMiB: peakRss / 2 ** 20,
   };
-  if (scenario.kind === 'upload') {
+  if (scenario.kind === 'concurrent') {
+    sample.latencyMs = out.latency;
+    sample.errors = out.errors;
+    sample.patches = out.patches;
+    if (out.errors > 0) sample.problems = { errors: out.errors, completed: out.completed, samples: out.errorSamples };
+    await checkConcurrent(server, out, warmup);
+  } else if (scenario.kind === 'upload') {
     const files = dataFiles(server.dir);
     const sizes = files.map((f) => fs.statSync(f).size);
     if (files.length !== 1 || sizes[0] !== ctx.sizeBytes) throw new Error(`${server.name}: expected one ${ctx.sizeBytes}-byte file, found ${JSON.stringify(sizes)}`);
@@ -84,8 +92,28 @@ async function measure(scenario, server, { warmup = false } = {}) {
   return sample;
 }
 
+/**
+ * After a concurrent-uploads run: every upload that completed has its whole slice stored (one
+ * file of the right size per completed upload); after a warm-up run, three uploads' bytes (the
+ * first, one in the middle, the last) are compared with their slices of the input.
+ */
+async function checkConcurrent(server, out, warmup) {
+  const sizes = new Map(dataFiles(server.dir).map((f) => [path.basename(f), fs.statSync(f).size]));
+  const ids = out.urls.map((u) => (u ? new URL(u).pathname.split('/').pop() : undefined));
+  const full = ids.filter((id) => sizes.get(id) === out.sliceBytes).length;
+  if (out.errors === 0 && (full !== out.uploads || sizes.size !== out.uploads)) {
+    throw new Error(`${server.name}: expected ${out.uploads} files of ${out.sliceBytes} bytes, found ${full} such among ${sizes.size}`);
+  }
+  if (!warmup || !ctx.verify || out.errors > 0) return;
+  for (const i of [0, Math.floor(out.uploads / 2), out.uploads - 1]) {
+    const stored = await sha256File(path.join(server.dir, ids[i]));
+    const expected = await sha256File(ctx.inputFile, { start: out.sliceStarts[i], end: out.sliceStarts[i] + out.sliceBytes - 1 });
+    if (stored !== expected) throw new Error(`${server.name}: upload #${i}'s stored bytes differ from its slice of the input`);
+  }
+}
+
 function fmt(scenario, value) {
-  return scenario.kind === 'upload' ? `${value.toFixed(3)} s` : `${Math.round(value)} req/s`;
+  return scenario.kind === 'rate' ? `${Math.round(value)} req/s` : `${value.toFixed(3)} s`;
 }
 
 async function runScenario(scenario, machine) {
@@ -104,7 +132,7 @@ async function runScenario(scenario, machine) {
         const s = await measure(scenario, servers[name]);
         samples[name].push(s);
         log(
-          `  #${pair} ${name.padEnd(10)} ${fmt(scenario, s.value).padStart(12)}  server CPU ${s.serverCpuPct.toFixed(0)}% (user ${s.serverUserPct.toFixed(0)}, sys ${s.serverSysPct.toFixed(0)})  client CPU ${s.clientCpuPct.toFixed(0)}%  peak RSS ${s.peakRssMiB.toFixed(0)} MiB${s.problems ? ` PROBLEMS ${JSON.stringify(s.problems)}` : ''}`,
+          `  #${pair} ${name.padEnd(10)} ${fmt(scenario, s.value).padStart(12)}${s.latencyMs && scenario.kind === 'concurrent' ? `  PATCH p50/p99 ${s.latencyMs.p50.toFixed(0)}/${s.latencyMs.p99.toFixed(0)} ms` : ''}  server CPU ${s.serverCpuPct.toFixed(0)}% (user ${s.serverUserPct.toFixed(0)}, sys ${s.serverSysPct.toFixed(0)})  client CPU ${s.clientCpuPct.toFixed(0)}%  peak RSS ${s.peakRssMiB.toFixed(0)} MiB${s.problems ? ` PROBLEMS ${JSON.stringify(s.problems)}` : ''}`,
         );
       }
     }
@@ -141,16 +169,25 @@ function assemble(scenario, samples, ceiling, machine) {
       min: r(s.min),
       max: r(s.max),
       ...(scenario.kind === 'upload' ? { medianMiBps: r(ctx.sizeBytes / 2 ** 20 / s.median, 1) } : {}),
+      ...(scenario.kind === 'concurrent' ? { medianMiBps: r(scenario.totalBytes / 2 ** 20 / s.median, 1) } : {}),
       serverCpuPct: r(median(list.map((x) => x.serverCpuPct)), 0),
       serverUserPct: r(median(list.map((x) => x.serverUserPct)), 0),
       serverSysPct: r(median(list.map((x) => x.serverSysPct)), 0),
       clientCpuPct: r(median(list.map((x) => x.clientCpuPct)), 0),
       peakRssMiB: { median: r(median(list.map((x) => x.peakRssMiB)), 1), min: r(Math.min(...list.map((x) => x.peakRssMiB)), 1), max: r(Math.max(...list.map((x) => x.peakRssMiB)), 1) },
-      ...(scenario.kind === 'rate'
+      ...(scenario.kind === 'rate' || scenario.kind === 'concurrent'
         ? {
             latencyP50Ms: r(median(list.map((x) => x.latencyMs.p50)), 1),
             latencyP99Ms: r(median(list.map((x) => x.latencyMs.p99)), 1),
             problems: list.filter((x) => x.problems).map((x) => x.problems),
+          }
+        : {}),
+      ...(scenario.kind === 'concurrent'
+        ? {
+            latencyP50MsRange: [r(Math.min(...list.map((x) => x.latencyMs.p50)), 1), r(Math.max(...list.map((x) => x.latencyMs.p50)), 1)],
+            latencyP99MsRange: [r(Math.min(...list.map((x) => x.latencyMs.p99)), 1), r(Math.max(...list.map((x) => x.latencyMs.p99)), 1)],
+            errors: list.reduce((a, x) => a + x.errors, 0),
+            patchesPerRun: list[0]?.patches,
           }
         : {}),
     };
@@ -164,6 +201,7 @@ function assemble(scenario, samples, ceiling, machine) {
   }
   return {
     scenario: scenario.id,
+    kind: scenario.kind,
     title: scenario.title,
     method: scenario.method,
     metric: scenario.metric,
@@ -173,6 +211,9 @@ function assemble(scenario, samples, ceiling, machine) {
       chunkMiB: ctx.chunkBytes / 2 ** 20,
       pairs: ctx.pairs,
       ...(scenario.kind === 'rate' ? { connections: ctx.connections, durationS: ctx.duration } : {}),
+      ...(scenario.kind === 'concurrent'
+        ? { uploads: ctx.concUploads, uploadMiB: ctx.concSizeBytes / 2 ** 20, chunkMiB: ctx.concChunkBytes / 2 ** 20, totalMiB: scenario.totalBytes / 2 ** 20 }
+        : {}),
       tusportLogLevel: env.BENCH_TUSPORT_LOGLEVEL ?? 'warn',
     },
     machine,
@@ -181,7 +222,7 @@ function assemble(scenario, samples, ceiling, machine) {
     clientCheck: {
       ceiling: { median: r(ceiling.median), min: r(ceiling.min), max: r(ceiling.max), clientCpuPct: r(ceiling.clientCpuPct, 0) },
       note:
-        scenario.kind === 'upload'
+        scenario.kind !== 'rate'
           ? 'ceiling = the same client sending the same bytes to a server that discards them (seconds); clientCpuPct = client CPU time / wall time'
           : 'ceiling = the same autocannon run against a server that answers without doing anything (requests/s); clientCpuPct = autocannon process CPU time / wall time',
     },

@@ -14,6 +14,10 @@ export function benchContext(env = process.env) {
     duration,
     warmupDuration: Math.min(3, duration),
     connections: Number(env.BENCH_CONNECTIONS ?? 50),
+    // Scenario concurrent-uploads: this many uploads at once, each of concSizeBytes in concChunkBytes PATCHes.
+    concUploads: Number(env.BENCH_CONC_UPLOADS ?? 200),
+    concSizeBytes: Number(env.BENCH_CONC_SIZE_MB ?? 20) * 2 ** 20,
+    concChunkBytes: Number(env.BENCH_CONC_CHUNK_MB ?? 5) * 2 ** 20,
     verify: env.BENCH_VERIFY !== '0',
     resultsDir: path.resolve(ROOT, env.BENCH_RESULTS_DIR ?? 'bench/results'),
     docs: env.BENCH_DOCS === '0' ? undefined : path.resolve(ROOT, env.BENCH_DOCS ?? 'docs/BENCHMARKS.md'),

@@ -24,6 +24,14 @@ export function scenarios(ctx) {
     const out = await runNodeClient(path.join(CLIENTS, 'rate.mjs'), args);
     return { value: out.rps, ms: out.seconds * 1000, cpuMs: out.cpuMs, ...out };
   };
+  const concurrent = async (server) => {
+    const out = await runNodeClient(path.join(CLIENTS, 'concurrent.mjs'), [
+      '--url', server.url, '--file', ctx.inputFile,
+      '--uploads', String(ctx.concUploads), '--size', String(ctx.concSizeBytes), '--chunk', String(ctx.concChunkBytes),
+    ]);
+    return { value: out.ms / 1000, ...out };
+  };
+  const conc = { uploads: ctx.concUploads, sizeMiB: ctx.concSizeBytes / 2 ** 20, chunkMiB: ctx.concChunkBytes / 2 ** 20 };
   return [
     {
       id: 'single-patch',
@@ -54,6 +62,16 @@ export function scenarios(ctx) {
       // a reference for what fsyncing every chunk costs with this client.
       variants: ['tusport', 'bare', 'raw-fsync'],
       client: upload('tusjs.mjs', ['--chunk', String(ctx.chunkBytes)]),
+    },
+    {
+      id: 'concurrent-uploads',
+      title: `${conc.uploads} concurrent ${conc.sizeMiB} MiB uploads in ${conc.chunkMiB} MiB PATCHes`,
+      method: `bench/clients/concurrent.mjs: ${conc.uploads} uploads started at once, each on a keep-alive connection of its own: POST, then sequential ${conc.chunkMiB} MiB PATCHes, each streaming a ${conc.sizeMiB} MiB slice of the input file from disk through two reused 256 KiB buffers. Time = first POST to last 204; MiB/s = all bytes ÷ time; PATCH latency = first byte sent to the end of the 204 (p50/p99 over all ${(conc.uploads * conc.sizeMiB) / conc.chunkMiB} PATCHes of a run, then the median over the runs). A failed request is an error and ends its upload (no retries).`,
+      kind: 'concurrent',
+      metric: { name: 'seconds', better: 'lower' },
+      totalBytes: ctx.concUploads * ctx.concSizeBytes,
+      variants: ['tusport', 'bare', 'raw-fsync'],
+      client: concurrent,
     },
     {
       id: 'head-rate',
