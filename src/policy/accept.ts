@@ -1,5 +1,4 @@
 import type { Readable } from 'node:stream';
-import { fileTypeFromStream } from 'file-type';
 
 /**
  * `accept: ['image/*', 'application/pdf', '.csv']`: which files an endpoint takes. Checked twice:
@@ -50,6 +49,8 @@ export type SniffVerdict = { ok: true; sniffed?: string } | { ok: false; sniffed
  */
 export async function verifyContent(rules: AcceptRules, open: () => Promise<Readable>): Promise<SniffVerdict> {
   // file-type reads only as far as the format needs (a zip's entries for .docx), then we stop.
+  // Loaded on first use: endpoints without `accept` never need its ~4 MB.
+  const { fileTypeFromStream } = await import('file-type');
   const stream = await open();
   let detected;
   try {

@@ -1,0 +1,88 @@
+import type { Readable } from 'node:stream';
+import { renderTemplate, type TemplateParams } from '../../endpoints/template.js';
+import type { StorageBackend, StoredUpload, SweepOptions, SweepResult, UnfinishedUpload, WriteLimits, WriteResult } from '../backend.js';
+import type { OverwriteMode } from '../finalize.js';
+import type { Sidecar } from '../sidecar.js';
+import type { S3Backend } from './backend.js';
+import { infoKey } from './info.js';
+import type { S3StoreConfig } from './schema.js';
+
+/**
+ * The S3 backend, loaded on first use: `./backend.js` brings in the AWS SDK and @tus/s3-store
+ * (about 15 MB of memory per process), which a server with only disk endpoints never needs.
+ * Every call is passed on to the real S3Backend once its module has loaded.
+ */
+export class LazyS3Backend implements StorageBackend {
+  readonly kind = 's3';
+  readonly canTruncate = false;
+  private loading: Promise<S3Backend> | undefined;
+
+  constructor(private readonly config: S3StoreConfig) {}
+
+  /** The real backend (loaded and built once). */
+  load(): Promise<S3Backend> {
+    this.loading ??= import('./backend.js').then(({ S3Backend }) => new S3Backend(this.config));
+    return this.loading;
+  }
+
+  place(params: TemplateParams): string {
+    return renderTemplate(this.config.prefix, params);
+  }
+
+  async create(place: string, sidecar: Sidecar): Promise<StoredUpload> {
+    return (await this.load()).create(place, sidecar);
+  }
+
+  async get(place: string, id: string): Promise<StoredUpload | undefined> {
+    return (await this.load()).get(place, id);
+  }
+
+  async write(place: string, id: string, source: Readable, offset: number, limits: WriteLimits, stop?: AbortSignal): Promise<WriteResult> {
+    return (await this.load()).write(place, id, source, offset, limits, stop);
+  }
+
+  async seal(place: string, stored: StoredUpload): Promise<void> {
+    return (await this.load()).seal(place, stored);
+  }
+
+  async truncate(): Promise<void> {
+    return (await this.load()).truncate();
+  }
+
+  async updateSidecar(place: string, sidecar: Sidecar): Promise<void> {
+    return (await this.load()).updateSidecar(place, sidecar);
+  }
+
+  async open(stored: StoredUpload): Promise<Readable> {
+    return (await this.load()).open(stored);
+  }
+
+  async remove(place: string, stored: StoredUpload): Promise<void> {
+    return (await this.load()).remove(place, stored);
+  }
+
+  async finalize(place: string, stored: StoredUpload, relativePath: string, overwrite: OverwriteMode): Promise<string> {
+    return (await this.load()).finalize(place, stored, relativePath, overwrite);
+  }
+
+  async finalPathTaken(place: string, relativePath: string): Promise<boolean> {
+    return (await this.load()).finalPathTaken(place, relativePath);
+  }
+
+  async *unfinished(): AsyncIterable<UnfinishedUpload> {
+    yield* (await this.load()).unfinished();
+  }
+
+  async sweep(options: SweepOptions): Promise<SweepResult> {
+    return (await this.load()).sweep(options);
+  }
+
+  /** As S3Backend.describe (synchronous, so it cannot wait for the module). */
+  describe(place: string, stored: StoredUpload): Record<string, string> {
+    return { Type: 's3store', Bucket: this.config.bucket, Key: stored.location, InfoKey: infoKey(place + stored.sidecar.id) };
+  }
+
+  async check(): Promise<void> {
+    return (await this.load()).check();
+  }
+}
