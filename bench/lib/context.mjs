@@ -18,6 +18,11 @@ export function benchContext(env = process.env) {
     concUploads: Number(env.BENCH_CONC_UPLOADS ?? 200),
     concSizeBytes: Number(env.BENCH_CONC_SIZE_MB ?? 20) * 2 ** 20,
     concChunkBytes: Number(env.BENCH_CONC_CHUNK_MB ?? 5) * 2 ** 20,
+    // S3 scenarios (Ceph RGW): upload size, HEADs per variant; BENCH_S3=0 skips them.
+    s3: env.BENCH_S3 !== '0',
+    s3SizeBytes: Number(env.BENCH_S3_SIZE_MB ?? 512) * 2 ** 20,
+    s3Heads: Number(env.BENCH_S3_HEADS ?? 200),
+    s3WaitMs: Number(env.BENCH_S3_WAIT_S ?? 1200) * 1000,
     verify: env.BENCH_VERIFY !== '0',
     resultsDir: path.resolve(ROOT, env.BENCH_RESULTS_DIR ?? 'bench/results'),
     docs: env.BENCH_DOCS === '0' ? undefined : path.resolve(ROOT, env.BENCH_DOCS ?? 'docs/BENCHMARKS.md'),

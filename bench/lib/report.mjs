@@ -31,7 +31,43 @@ function machineLines(machine) {
   ];
 }
 
+function s3UploadLines(result) {
+  const { variants, ratios } = result;
+  const lines = [`### ${result.title} (\`${result.scenario}\`)`, '', result.method, ''];
+  lines.push('| variant | median | min–max | MiB/s | ÷ lib-storage (medians) | per-pair ratio | tusport is | tusport CPU | RGW + OSD CPU | client CPU | tusport peak RSS |');
+  lines.push('| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |');
+  for (const [name, v] of Object.entries(variants)) {
+    const ratio = ratios[`${name}/direct`];
+    const ratioCells = ratio ? [n(ratio.ofMedians, 2), `${n(ratio.perPairMin, 2)}–${n(ratio.perPairMax, 2)}`, verdict(result.metric, ratio.ofMedians)] : ['—', '—', '—'];
+    const tusportCpu = name === 'direct' ? '(idle)' : `${v.tusportCpuPct}% (${v.tusportUserPct} user + ${v.tusportSysPct} sys)`;
+    const rss = name === 'direct' ? '—' : `${n(v.tusportPeakRssMiB.median, 0)} MiB (${n(v.tusportPeakRssMiB.min, 0)}–${n(v.tusportPeakRssMiB.max, 0)})`;
+    lines.push(`| ${v.label} | ${n(v.median, 2)} s | ${n(v.min, 2)}–${n(v.max, 2)} s | ${n(v.medianMiBps, 0)} | ${ratioCells.join(' | ')} | ${tusportCpu} | ${v.storageCpuPct}% | ${v.clientCpuPct}% | ${rss} |`);
+  }
+  lines.push('');
+  lines.push(
+    `${result.config.pairs} measured rounds after one warm-up run per variant; ${result.config.sizeMiB} MiB; tusport logLevel ${result.config.tusportLogLevel}; generated ${result.generated.slice(0, 16).replace('T', ' ')} UTC. CPU figures are % of one core (tusport and radosgw + ceph-osd: /proc/<pid>/stat over the run; client: process.cpuUsage or /usr/bin/time).`,
+  );
+  return lines;
+}
+
+function s3HeadLines(result) {
+  const { variants } = result;
+  const lines = [`### ${result.title} (\`${result.scenario}\`)`, '', result.method, ''];
+  lines.push('| variant | requests | p50 | p99 | max | round medians | tusport CPU per request | client CPU |');
+  lines.push('| --- | --- | --- | --- | --- | --- | --- | --- |');
+  for (const v of Object.values(variants)) {
+    lines.push(`| ${v.label} | ${v.requests} | ${n(v.p50Ms, 1)} ms | ${n(v.p99Ms, 1)} ms | ${n(v.maxMs, 1)} ms | ${n(v.roundMedianMinMs, 1)}–${n(v.roundMedianMaxMs, 1)} ms | ${n(v.tusportCpuMsPerRequest, 2)} ms | ${v.clientCpuPct}% |`);
+  }
+  lines.push('');
+  lines.push(
+    `${Object.values(result.ratios).map((x) => `${x.label}: ${n(x.ofMedians, 2)}`).join('; ')}. ${result.config.pairs} rounds; tusport logLevel ${result.config.tusportLogLevel}; generated ${result.generated.slice(0, 16).replace('T', ' ')} UTC.`,
+  );
+  return lines;
+}
+
 function scenarioLines(result) {
+  if (result.kind === 's3-upload') return s3UploadLines(result);
+  if (result.kind === 's3-head') return s3HeadLines(result);
   const { metric, variants, ratios } = result;
   const upload = metric.name === 'seconds';
   const concurrent = result.kind === 'concurrent';
@@ -97,8 +133,10 @@ export function renderResults(resultsDir) {
   lines.push('| scenario | baseline | ratio | tusport is |', '| --- | --- | --- | --- |');
   for (const r of results) {
     for (const [pair, ratio] of Object.entries(r.ratios)) {
-      const base = pair.split('/')[1];
-      lines.push(`| ${r.title} | ${r.variants[base].label} | ${n(ratio.ofMedians, 2)} (${r.metric.name}) | ${verdict(r.metric, ratio.ofMedians)} |`);
+      const [first, base] = pair.split('/');
+      // S3 scenarios compare more than one tusport variant: name the one the ratio is about.
+      const title = r.kind?.startsWith('s3') ? `${r.title}: ${r.variants[first].label}` : r.title;
+      lines.push(`| ${title} | ${r.variants[base].label} | ${n(ratio.ofMedians, 2)} (${r.metric.name}${r.kind === 's3-head' ? ', p50' : ''}) | ${verdict(r.metric, ratio.ofMedians)} |`);
     }
   }
   lines.push('');

@@ -34,7 +34,7 @@ export const SERVERS = {
  * Start server `name` with data under `workDirectory/<name>`.
  * `nodeFlags` go before the script (e.g. --cpu-prof for profiling).
  */
-export async function startVariant(name, workDirectory, { nodeFlags = [], logLevel = process.env.BENCH_TUSPORT_LOGLEVEL ?? 'warn' } = {}) {
+export async function startVariant(name, workDirectory, { nodeFlags = [], logLevel = process.env.BENCH_TUSPORT_LOGLEVEL ?? 'warn', endpoints } = {}) {
   const port = await freePort();
   const dir = path.join(workDirectory, 'data', name);
   fs.mkdirSync(dir, { recursive: true });
@@ -44,9 +44,10 @@ export async function startVariant(name, workDirectory, { nodeFlags = [], logLev
   switch (name) {
     case 'tusport': {
       const configFile = path.join(workDirectory, `tusport-${port}.json`);
+      // `endpoints` replaces the default disk endpoint (the S3 scenarios); /files comes first.
       const config = {
         server: { host: '127.0.0.1', port, logLevel },
-        endpoints: [{ path: '/files', store: { type: 'disk', directory: dir } }],
+        endpoints: endpoints ?? [{ path: '/files', store: { type: 'disk', directory: dir } }],
       };
       fs.writeFileSync(configFile, JSON.stringify(config, null, 2));
       // BENCH_TUSPORT_BIN: another build's launcher, e.g. to measure a change against this one.
