@@ -2,7 +2,7 @@ import { checkSignedSize } from '../auth/signed-token.js';
 import { clientGoneSignal, type ProtocolHandler } from '../endpoints/runtime.js';
 import { Errors } from '../errors.js';
 import type { StoredUpload, WriteResult } from '../stores/backend.js';
-import { isComplete } from '../stores/endpoint-store.js';
+import { completionUnrecorded, isComplete } from '../stores/endpoint-store.js';
 import { acquireUploadLock } from './lock.js';
 import { integerHeader } from './preconditions.js';
 import { storageError } from './storage-errors.js';
@@ -60,6 +60,7 @@ export const handlePatch: ProtocolHandler = async (runtime, context, request, re
       // a client re-sending its last request, gets its 204.
       const emptyBody = contentLength === '0' || (contentLength === undefined && request.headers['transfer-encoding'] === undefined);
       if (!emptyBody) throw pastEnd();
+      if (completionUnrecorded(stored)) await runtime.complete(context, stored);
       reply.header('Upload-Offset', String(stored.offset));
       return reply.code(204).send();
     }

@@ -142,6 +142,15 @@ export function isComplete(stored: StoredUpload): boolean {
   return stored.sidecar.size !== undefined && stored.offset === stored.sidecar.size;
 }
 
+/**
+ * Every byte is stored but completion was never recorded: the process died between the last
+ * PATCH's fsync and the sidecar update. Its client sees offset == length and sends nothing more,
+ * so whichever request next holds the upload's lock must finish the job.
+ */
+export function completionUnrecorded(stored: StoredUpload): boolean {
+  return isComplete(stored) && stored.sidecar.tusport.completed_at === undefined;
+}
+
 export function toUpload(stored: StoredUpload): Upload {
   return new Upload({
     id: stored.sidecar.id,

@@ -1,0 +1,28 @@
+import { writeFile } from 'node:fs/promises';
+import path from 'node:path';
+import { freePort } from '../../harness/ports.js';
+import { spawnServe, type ServeProcess } from '../../helpers/serve-process.js';
+
+/** A `tusport serve` config with one `/files` endpoint on a fixed port, written into `dir`. */
+export async function writeServeConfig(dir: string, server: Record<string, unknown> = {}, endpoint: Record<string, unknown> = {}) {
+  const port = await freePort();
+  const store = path.join(dir, 'store');
+  const configFile = path.join(dir, 'tusport.json');
+  const config = {
+    server: { host: '127.0.0.1', port, logLevel: 'info', ...server },
+    endpoints: [{ path: '/files', store: { type: 'disk', directory: store }, ...endpoint }],
+  };
+  await writeFile(configFile, JSON.stringify(config, null, 2));
+  return { port, store, configFile, url: `http://127.0.0.1:${port}`, start: (): Promise<ServeProcess> => spawnServe(configFile, dir) };
+}
+
+/** Ids of the uploads a server process logged as finished, one entry per log line. */
+export function finishedIds(server: ServeProcess): string[] {
+  return server
+    .logs()
+    .filter((line) => line.msg === 'upload finished')
+    .map((line) => String(line.uploadId));
+}
+
+export const MiB = 1024 * 1024;
+export const KiB = 1024;
