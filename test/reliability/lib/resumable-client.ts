@@ -78,7 +78,7 @@ export interface ResumableOptions {
   /** Called with each PATCH's length as it starts (for scenarios that act on progress). */
   onSending?: (bytes: number) => void;
   /** Called right after each successful HEAD, with the server's offset. */
-  onHead?: (offset: number) => Promise<void> | void;
+  onHead?: (offset: number, uploadPath: string) => Promise<void> | void;
   requestTimeoutMs?: number;
   /** Give up (fail) after this many consecutive network failures. */
   maxConsecutiveFailures?: number;
@@ -173,7 +173,7 @@ export async function resumableUpload(options: ResumableOptions): Promise<Resuma
       learnOffset(stated, 'HEAD');
       offset = stated;
       needHead = false;
-      await options.onHead?.(stated);
+      await options.onHead?.(stated, result.uploadPath);
     }
     if (offset === data.length) return result;
 
