@@ -7,6 +7,7 @@ import type { QuotaTracker } from '../policy/quota.js';
 import type { StoredUpload } from '../stores/backend.js';
 import type { EndpointStore } from '../stores/endpoint-store.js';
 import { type FinalizeConfig, finalizeOnDisk, renderFinalPath } from '../stores/finalize.js';
+import { storageError } from '../protocol/storage-errors.js';
 import type { UploadContext } from './context.js';
 
 export interface CompletionDeps {
@@ -20,7 +21,8 @@ export interface CompletionDeps {
  * What happens once an upload's last byte is stored, while the caller still holds its lock:
  * 1. the bytes are checked against `accept` (a mismatch deletes the upload and answers 415:
  *    the upload is not done and no hook fires);
- * 2. the sidecar records completion;
+ * 2. the sidecar records completion (if it cannot, the request fails with 507/503 and the next
+ *    request that finds the upload complete but unrecorded tries again);
  * 3. `onUploadDone` runs. A failing hook is logged and swallowed: the bytes are safe and the
  *    client gets its success either way (durable, retried hooks are the hook system's job).
  */
@@ -45,7 +47,10 @@ export function completionFor({ config, store, accept, quota }: CompletionDeps) 
     try {
       await store.markCompleted(context, stored);
     } catch (error) {
+      // Not done until it is recorded: nothing else runs now (no finalize, no hook), the bytes stay
+      // stored, and the client's next HEAD or PATCH completes it once, when the store works again.
       context.log.error({ uploadId: id, err: error }, 'could not record completion in the sidecar');
+      throw storageError(error, context.log, id);
     }
     quota.release(owner, id);
     const finalizeError = config.finalize ? await finalize(config.finalize, context, stored) : undefined;

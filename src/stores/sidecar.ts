@@ -61,9 +61,13 @@ export async function writeTempSidecar(file: string, sidecar: Sidecar): Promise<
   try {
     await handle.writeFile(`${JSON.stringify(sidecar, null, 2)}\n`);
     await handle.sync();
-  } finally {
+  } catch (error) {
+    // A full disk fails the write, not the open: leave no empty temp file per attempt.
     await handle.close();
+    await fs.rm(temp, { force: true });
+    throw error;
   }
+  await handle.close();
   return temp;
 }
 
