@@ -3,14 +3,17 @@ import path from 'node:path';
 import { freePort } from '../../harness/ports.js';
 import { spawnServe, type ServeProcess } from '../../helpers/serve-process.js';
 
-/** A `tusport serve` config with one `/files` endpoint on a fixed port, written into `dir`. */
-export async function writeServeConfig(dir: string, server: Record<string, unknown> = {}, endpoint: Record<string, unknown> = {}) {
+/**
+ * A `tusport serve` config on a fixed port, written into `dir`: a `/files` endpoint stored in
+ * `<dir>/store`, plus any `more` endpoints.
+ */
+export async function writeServeConfig(dir: string, server: Record<string, unknown> = {}, endpoint: Record<string, unknown> = {}, more: Record<string, unknown>[] = []) {
   const port = await freePort();
   const store = path.join(dir, 'store');
   const configFile = path.join(dir, 'tusport.json');
   const config = {
     server: { host: '127.0.0.1', port, logLevel: 'info', ...server },
-    endpoints: [{ path: '/files', store: { type: 'disk', directory: store }, ...endpoint }],
+    endpoints: [{ path: '/files', store: { type: 'disk', directory: store }, ...endpoint }, ...more],
   };
   await writeFile(configFile, JSON.stringify(config, null, 2));
   return { port, store, configFile, url: `http://127.0.0.1:${port}`, start: (): Promise<ServeProcess> => spawnServe(configFile, dir) };
