@@ -2,6 +2,7 @@ import { appendFile, mkdir, readFile } from 'node:fs/promises';
 import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { Sidecar } from '../../src/stores/sidecar.js';
 import { sha256, sha256File } from '../helpers/files.js';
 import { createUpload, headOffset, patch, raw, TUS } from '../helpers/http.js';
 import { type ServeProcess, stopAllServes } from '../helpers/serve-process.js';
@@ -11,7 +12,6 @@ import { finishedIds, KiB, MiB, writeServeConfig } from './lib/fixtures.js';
 import { rng, seededBytes, suiteSeed } from './lib/random.js';
 import { type ResumableResult, resumableUpload } from './lib/resumable-client.js';
 import { auditStore } from './lib/store-audit.js';
-import type { Sidecar } from '../../src/stores/sidecar.js';
 
 /**
  * SIGKILL at random moments: 20 uploads of up to 64 MiB against the real `tusport serve` process,
@@ -70,7 +70,7 @@ describe('SIGKILL during uploads', () => {
     };
     const onSending = (bytes: number) => {
       sent += bytes;
-      if (killing || kills + (killing ? 1 : 0) >= killPoints.length) return;
+      if (killing || kills >= killPoints.length) return;
       const next = killPoints[kills];
       if (next !== undefined && sent >= next) {
         killing = killAndRestart().finally(() => {

@@ -1,5 +1,6 @@
 import { readFile } from 'node:fs/promises';
 import path from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { sha256, sha256File } from '../helpers/files.js';
 import { createUpload, headOffset, TUS } from '../helpers/http.js';
@@ -7,7 +8,6 @@ import { capturingLogger, filesEndpoint, type RunningTusport, startTusport } fro
 import { KiB, MiB } from './lib/fixtures.js';
 import { rng, seededBytes, suiteSeed } from './lib/random.js';
 import { resumableUpload, send } from './lib/resumable-client.js';
-import { setTimeout as sleep } from 'node:timers/promises';
 import { auditStore } from './lib/store-audit.js';
 
 /**

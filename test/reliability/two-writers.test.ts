@@ -42,6 +42,20 @@ async function untilStored(uploadPath: string, bytes: number): Promise<void> {
   }
 }
 
+/**
+ * An upload of `size` seeded bytes with a PATCH in progress from `start` (the bytes before it
+ * already stored): `sent` bytes of its body are on disk, so it holds the lock; the rest is unsent.
+ */
+async function midPatch(label: string, size: number, sent: number, start = 0) {
+  const data = seededBytes(seed, label, size);
+  const uploadPath = await createUpload(server.url, '/files', { 'Upload-Length': size });
+  if (start > 0) expect((await patch(server.url, uploadPath, 0, data.subarray(0, start))).status).toBe(204);
+  const writer = openPatch(server.url, uploadPath, start, size - start);
+  await writer.write(data.subarray(start, start + sent));
+  await untilStored(uploadPath, start + sent);
+  return { data, uploadPath, writer };
+}
+
 /** Resume `data` from the server's offset to the end with a plain client. */
 async function finish(uploadPath: string, data: Buffer): Promise<void> {
   const offset = await headOffset(server.url, uploadPath);
@@ -71,12 +85,8 @@ describe('two writers on one upload', () => {
   });
 
   it('a second PATCH at the same offset while the first is mid-body: the first finishes within the drain time, the second gets 409', { timeout: 60_000 }, async () => {
-    const a = seededBytes(seed, 'drain-a', 600 * KiB);
+    const { data: a, uploadPath, writer: first } = await midPatch('drain-a', 600 * KiB, 200 * KiB);
     const b = seededBytes(seed, 'drain-b', 600 * KiB);
-    const uploadPath = await createUpload(server.url, '/files', { 'Upload-Length': a.length });
-    const first = openPatch(server.url, uploadPath, 0, a.length);
-    await first.write(a.subarray(0, 200 * KiB));
-    await untilStored(uploadPath, 200 * KiB);
     const second = send(server.url, { method: 'PATCH', path: uploadPath, headers: { ...TUS, 'Content-Type': 'application/offset+octet-stream', 'Upload-Offset': 0 }, body: b, timeoutMs: 30_000 });
     await sleep(300);
     first.end(a.subarray(200 * KiB));
@@ -89,13 +99,9 @@ describe('two writers on one upload', () => {
   });
 
   it('a second PATCH at the same offset while the first stalls: the first is cut after the drain time, its bytes kept; the second gets 409; the first resumes', { timeout: 60_000 }, async () => {
-    const a = seededBytes(seed, 'stall-a', 500 * KiB);
-    const b = seededBytes(seed, 'stall-b', 500 * KiB);
-    const uploadPath = await createUpload(server.url, '/files', { 'Upload-Length': a.length });
-    const first = openPatch(server.url, uploadPath, 0, a.length);
     const sent = 123_457;
-    await first.write(a.subarray(0, sent));
-    await untilStored(uploadPath, sent);
+    const { data: a, uploadPath, writer: first } = await midPatch('stall-a', 500 * KiB, sent);
+    const b = seededBytes(seed, 'stall-b', 500 * KiB);
     const second = await send(server.url, { method: 'PATCH', path: uploadPath, headers: { ...TUS, 'Content-Type': 'application/offset+octet-stream', 'Upload-Offset': 0 }, body: b, timeoutMs: 30_000 });
     const r1 = await first.response;
     // The holder is cut and told what it got in; the newcomer then finds the offset moved.
@@ -109,14 +115,9 @@ describe('two writers on one upload', () => {
   });
 
   it('different offsets: a stale PATCH (behind) and one ahead of the offset both get 409 while a writer holds the upload', { timeout: 60_000 }, async () => {
-    const a = seededBytes(seed, 'offsets-a', 400 * KiB);
-    const other = seededBytes(seed, 'offsets-b', 400 * KiB);
-    const uploadPath = await createUpload(server.url, '/files', { 'Upload-Length': a.length });
     const start = 100 * KiB;
-    expect((await patch(server.url, uploadPath, 0, a.subarray(0, start))).status).toBe(204);
-    const writer = openPatch(server.url, uploadPath, start, a.length - start);
-    await writer.write(a.subarray(start, start + 50 * KiB));
-    await untilStored(uploadPath, start + 50 * KiB);
+    const { data: a, uploadPath, writer } = await midPatch('offsets-a', 400 * KiB, 50 * KiB, start);
+    const other = seededBytes(seed, 'offsets-b', 400 * KiB);
     const behind = send(server.url, { method: 'PATCH', path: uploadPath, headers: { ...TUS, 'Content-Type': 'application/offset+octet-stream', 'Upload-Offset': 0 }, body: other, timeoutMs: 30_000 });
     const ahead = send(server.url, { method: 'PATCH', path: uploadPath, headers: { ...TUS, 'Content-Type': 'application/offset+octet-stream', 'Upload-Offset': start * 2 }, body: other.subarray(0, 10 * KiB), timeoutMs: 30_000 });
     await sleep(200);
@@ -130,12 +131,8 @@ describe('two writers on one upload', () => {
   });
 
   it('a HEAD during a stalled PATCH: the PATCH is cut after the drain time, HEAD reports exactly what it kept, and the upload resumes', { timeout: 60_000 }, async () => {
-    const a = seededBytes(seed, 'head-a', 300 * KiB);
-    const uploadPath = await createUpload(server.url, '/files', { 'Upload-Length': a.length });
-    const writer = openPatch(server.url, uploadPath, 0, a.length);
     const sent = 77_777;
-    await writer.write(a.subarray(0, sent));
-    await untilStored(uploadPath, sent);
+    const { data: a, uploadPath, writer } = await midPatch('head-a', 300 * KiB, sent);
     const head = await raw(server.url, { method: 'HEAD', path: uploadPath, headers: TUS });
     expect(head.status).toBe(200);
     expect(Number(head.headers['upload-offset'])).toBe(sent);
@@ -147,11 +144,7 @@ describe('two writers on one upload', () => {
   });
 
   it('a HEAD during a PATCH that keeps sending: HEAD waits for it and reports its end', { timeout: 60_000 }, async () => {
-    const a = seededBytes(seed, 'head-b', 300 * KiB);
-    const uploadPath = await createUpload(server.url, '/files', { 'Upload-Length': a.length });
-    const writer = openPatch(server.url, uploadPath, 0, a.length);
-    await writer.write(a.subarray(0, 100 * KiB));
-    await untilStored(uploadPath, 100 * KiB);
+    const { data: a, uploadPath, writer } = await midPatch('head-b', 300 * KiB, 100 * KiB);
     const head = raw(server.url, { method: 'HEAD', path: uploadPath, headers: TUS });
     await sleep(200);
     writer.end(a.subarray(100 * KiB));
@@ -161,11 +154,7 @@ describe('two writers on one upload', () => {
   });
 
   it('a DELETE during a stalled PATCH: the PATCH is cut, the upload is gone entirely, later requests get 404', { timeout: 60_000 }, async () => {
-    const a = seededBytes(seed, 'delete-a', 300 * KiB);
-    const uploadPath = await createUpload(server.url, '/files', { 'Upload-Length': a.length });
-    const writer = openPatch(server.url, uploadPath, 0, a.length);
-    await writer.write(a.subarray(0, 64 * KiB));
-    await untilStored(uploadPath, 64 * KiB);
+    const { data: a, uploadPath, writer } = await midPatch('delete-a', 300 * KiB, 64 * KiB);
     const deleted = await raw(server.url, { method: 'DELETE', path: uploadPath, headers: TUS });
     expect(deleted.status).toBe(204);
     const rw = await writer.response;

@@ -1,5 +1,5 @@
 import http from 'node:http';
-import type { Outcome } from './resumable-client.js';
+import { type Outcome, outcomeOf } from './resumable-client.js';
 
 export interface OpenPatch {
   /** Write body bytes; resolves once they are with the kernel. */
@@ -23,15 +23,7 @@ export function openPatch(baseUrl: string, uploadPath: string, offset: number, l
     agent: false,
     headers: { 'Tus-Resumable': '1.0.0', 'Content-Type': 'application/offset+octet-stream', 'Upload-Offset': offset, 'Content-Length': length },
   });
-  const response = new Promise<Outcome>((resolve) => {
-    req.on('error', (error) => resolve({ kind: 'network', error }));
-    req.on('response', (res) => {
-      const chunks: Buffer[] = [];
-      res.on('data', (chunk: Buffer) => chunks.push(chunk));
-      res.on('end', () => resolve({ kind: 'response', status: res.statusCode ?? 0, headers: res.headers, body: Buffer.concat(chunks).toString('utf8') }));
-      res.on('error', (error) => resolve({ kind: 'network', error }));
-    });
-  });
+  const response = outcomeOf(req);
   req.flushHeaders();
   return {
     write: (bytes) =>

@@ -25,6 +25,19 @@ export interface SendOptions {
   timeoutMs: number;
 }
 
+/** The answer to `req` (its body read), or the failure of its connection. */
+export function outcomeOf(req: http.ClientRequest): Promise<Outcome> {
+  return new Promise((resolve) => {
+    req.on('error', (error) => resolve({ kind: 'network', error }));
+    req.on('response', (res) => {
+      const chunks: Buffer[] = [];
+      res.on('data', (chunk: Buffer) => chunks.push(chunk));
+      res.on('end', () => resolve({ kind: 'response', status: res.statusCode ?? 0, headers: res.headers, body: Buffer.concat(chunks).toString('utf8') }));
+      res.on('error', (error) => resolve({ kind: 'network', error }));
+    });
+  });
+}
+
 /** One request on its own connection; network failures are outcomes, not exceptions. */
 export function send(baseUrl: string, options: SendOptions): Promise<Outcome> {
   const url = new URL(baseUrl);
@@ -42,13 +55,7 @@ export function send(baseUrl: string, options: SendOptions): Promise<Outcome> {
       req.destroy();
       settle(new Error(`${options.method} ${options.path} got no answer within ${options.timeoutMs} ms`));
     }, options.timeoutMs);
-    req.on('error', (error) => settle({ kind: 'network', error }));
-    req.on('response', (res) => {
-      const chunks: Buffer[] = [];
-      res.on('data', (chunk: Buffer) => chunks.push(chunk));
-      res.on('end', () => settle({ kind: 'response', status: res.statusCode ?? 0, headers: res.headers, body: Buffer.concat(chunks).toString('utf8') }));
-      res.on('error', (error) => settle({ kind: 'network', error }));
-    });
+    void outcomeOf(req).then(settle);
     const { body, dropAfter } = options;
     if (body === undefined) req.end();
     else if (dropAfter === undefined) req.end(body);
