@@ -6,24 +6,28 @@ import Fastify, { type FastifyBaseLogger, type FastifyError, type FastifyInstanc
 import { AuthConfigError, createAuthenticator } from './auth/authenticate.js';
 import { ConfigError, resolveConfig } from './config/load.js';
 import { Errors } from './errors.js';
+import { isStorageFailure, storageError } from './protocol/storage-errors.js';
 import type { EndpointConfig, ResolvedConfig, TusportConfig } from './config/schema.js';
+import { demoPage } from './demo/plugin.js';
 import { completionFor } from './endpoints/complete.js';
 import { mountEndpoint } from './endpoints/routes.js';
 import type { EndpointRuntime } from './endpoints/runtime.js';
-import { directoryRoot, parseUrlTemplate } from './endpoints/template.js';
+import { parseUrlTemplate } from './endpoints/template.js';
 import { parseAccept } from './policy/accept.js';
 import { QuotaTracker } from './policy/quota.js';
 import { registerHealth } from './observability/health.js';
-import type { StorageBackend } from './stores/backend.js';
-import { DiskBackend } from './stores/disk.js';
-import type { Sidecar } from './stores/sidecar.js';
+import type { SweepResult } from './stores/backend.js';
+import { createBackend } from './stores/create-backend.js';
 import { EndpointStore } from './stores/endpoint-store.js';
-import { type SweepResult, sweepStores } from './stores/sweep.js';
 
 declare module 'fastify' {
   interface FastifyInstance {
     /** tusport's maintenance entry points (also run on a timer while listening). */
-    tusport: { sweep(now?: number): Promise<SweepResult> };
+    tusport: {
+      sweep(now?: number): Promise<SweepResult>;
+      /** Check that every endpoint's store is usable (S3: bucket reachable, credentials valid); throws naming the endpoint. */
+      checkStores(): Promise<void>;
+    };
   }
 }
 
@@ -94,7 +98,10 @@ export function buildApp(input: TusportConfig | ResolvedConfig = {}, options: Bu
   app.addHook('onSend', async (request, reply) => {
     reply.header('X-Request-Id', request.id);
   });
-  app.setErrorHandler((error: FastifyError, request, reply) => {
+  app.setErrorHandler((thrown: FastifyError, request, reply) => {
+    // A store failure from any step (S3 down or refusing, a full disk) is 503/507 with its cause
+    // logged, wherever it surfaced; only what is truly unexpected is a 500.
+    const error: FastifyError = thrown.statusCode === undefined && isStorageFailure(thrown) ? (storageError(thrown, request.log) as FastifyError) : thrown;
     const status = error.statusCode ?? 500;
     if (status >= 500) request.log.error({ err: error }, 'request failed');
     const known = error.statusCode !== undefined;
@@ -129,11 +136,11 @@ export function buildApp(input: TusportConfig | ResolvedConfig = {}, options: Bu
     app,
     config.endpoints.map((endpoint) => endpoint.path),
   );
+  app.register(demoPage, { config });
 
   // One locker for the process: upload ids are unique across endpoints.
   const locker = new MemoryLocker();
-  const disk = new DiskBackend();
-  const runtimes = config.endpoints.map((endpoint, index) => buildRuntime(endpoint, index, disk, locker));
+  const runtimes = config.endpoints.map((endpoint, index) => buildRuntime(endpoint, index, locker));
   registerSweep(app, config, locker, runtimes);
   app.register(async (tus) => {
     // tus bodies are streams we read ourselves (or hand to @tus/server): Fastify must not parse them.
@@ -144,7 +151,7 @@ export function buildApp(input: TusportConfig | ResolvedConfig = {}, options: Bu
   return app;
 }
 
-function buildRuntime(endpoint: EndpointConfig, index: number, backend: StorageBackend, locker: MemoryLocker): EndpointRuntime {
+function buildRuntime(endpoint: EndpointConfig, index: number, locker: MemoryLocker): EndpointRuntime {
   const template = parseUrlTemplate(endpoint.path);
   let authenticate;
   try {
@@ -153,9 +160,10 @@ function buildRuntime(endpoint: EndpointConfig, index: number, backend: StorageB
     if (error instanceof AuthConfigError) throw new ConfigError(`Invalid config:\n  - endpoints[${index}].auth: ${error.message}`);
     throw error;
   }
+  const backend = createBackend(endpoint.store);
   const store = new EndpointStore({ endpoint: template.source, backend, maxChunkSize: endpoint.maxChunkSize, expireMs: endpoint.expire });
   const accept = endpoint.policy.accept ? parseAccept(endpoint.policy.accept) : undefined;
-  const quota = new QuotaTracker(template.source, directoryRoot(endpoint.store.directory), endpoint.policy.quota);
+  const quota = new QuotaTracker(template.source, () => backend.unfinished(), endpoint.policy.quota);
   return {
     config: endpoint,
     template,
@@ -171,15 +179,32 @@ function buildRuntime(endpoint: EndpointConfig, index: number, backend: StorageB
 
 /** Sweep expired uploads and crash debris every `server.cleanupInterval` while the app runs. */
 function registerSweep(app: FastifyInstance, config: ResolvedConfig, locker: MemoryLocker, runtimes: EndpointRuntime[]): void {
-  const targets = runtimes.map((runtime) => ({
-    endpoint: runtime.template.source,
-    directory: runtime.config.store.directory,
-    expireMs: runtime.config.expire,
-  }));
-  const released = (sidecar: Sidecar) =>
-    runtimes.find((r) => r.template.source === sidecar.tusport.endpoint)?.quota.release(sidecar.tusport.owner, sidecar.id);
-  const sweep = (now?: number) => sweepStores(targets, locker, app.log, now, released);
-  app.decorate('tusport', { sweep });
+  const sweep = async (now = Date.now()): Promise<SweepResult> => {
+    const total: SweepResult = { expired: 0, leftovers: 0 };
+    for (const runtime of runtimes) {
+      const result = await runtime.store.backend.sweep({
+        endpoint: runtime.template.source,
+        expireMs: runtime.config.expire,
+        locker,
+        log: app.log,
+        now,
+        onRemoved: (sidecar) => runtime.quota.release(sidecar.tusport.owner, sidecar.id),
+      });
+      total.expired += result.expired;
+      total.leftovers += result.leftovers;
+    }
+    return total;
+  };
+  const checkStores = async () => {
+    for (const runtime of runtimes) {
+      try {
+        await runtime.store.backend.check?.();
+      } catch (error) {
+        throw new StoreCheckError(`endpoint ${runtime.template.source}: ${(error as Error).message}`);
+      }
+    }
+  };
+  app.decorate('tusport', { sweep, checkStores });
   let timer: NodeJS.Timeout | undefined;
   app.addHook('onReady', async () => {
     timer = setInterval(() => {
@@ -198,4 +223,9 @@ function serializeRequest(request: FastifyRequest) {
   const [pathname, query] = request.url.split('?', 2);
   const url = query === undefined ? pathname : `${pathname}?${query.replace(/=[^&]*/g, '=[redacted]')}`;
   return { method: request.method, url, host: request.host, remoteAddress: request.ip, remotePort: request.socket?.remotePort };
+}
+
+/** A store failed its startup check (`tusport serve` exits 2 with this message). */
+export class StoreCheckError extends Error {
+  override name = 'StoreCheckError';
 }

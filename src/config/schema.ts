@@ -1,10 +1,12 @@
 import { z } from 'zod';
-import { parseUrlTemplate, placeholdersOf, TemplateError } from '../endpoints/template.js';
+import { checkDemo, DemoSchema } from '../demo/schema.js';
+import { parseUrlTemplate, placeholdersOf, shapesOverlap, TemplateError } from '../endpoints/template.js';
 import type { UploadDoneHandler } from '../hooks/types.js';
 import { AuthSchema } from '../auth/schema.js';
 import { PolicySchema } from '../policy/schema.js';
 import { checkFinalizeTemplate, FinalizeSchema } from '../stores/finalize.js';
 import { byteSize, duration } from './units-schema.js';
+import { S3StoreSchema } from '../stores/s3/schema.js';
 
 /**
  * The one description of tusport's configuration: TypeScript types (`TusportConfig`,
@@ -23,9 +25,11 @@ const DiskStoreSchema = z.strictObject({
     }),
 });
 
-const StoreSchema = z.discriminatedUnion('type', [DiskStoreSchema], {
+const StoreSchema = z.discriminatedUnion('type', [DiskStoreSchema, S3StoreSchema], {
   error: (issue) =>
-    issue.code === 'invalid_union' || issue.code === 'invalid_type' ? 'expected a store: { type: "disk", directory: "..." }' : undefined,
+    issue.code === 'invalid_union' || issue.code === 'invalid_type'
+      ? 'expected a store: { type: "disk", directory: "..." } or { type: "s3", bucket: "..." }'
+      : undefined,
 });
 
 const EndpointSchema = z.strictObject({
@@ -93,6 +97,8 @@ const CorsSchema = z.strictObject({
 });
 
 export const DEFAULT_ENDPOINTS = [{ path: '/files', store: { type: 'disk' as const, directory: './data/files' } }];
+/** What `tusport serve` starts from when no config file is given (the schema defaults do the rest). */
+export const DEFAULT_WITHOUT_FILE = { demo: true } as const;
 
 export const ConfigSchema = z
   .strictObject({
@@ -103,6 +109,7 @@ export const ConfigSchema = z
       .min(1, { error: 'expected at least one endpoint' })
       .prefault(DEFAULT_ENDPOINTS)
       .meta({ description: 'The tus endpoints this server mounts.' }),
+    demo: DemoSchema,
   })
   .superRefine((config, ctx) => {
     if (config.cors.credentials && config.cors.origins === '*') {
@@ -113,6 +120,7 @@ export const ConfigSchema = z
       });
     }
     checkEndpoints(config.endpoints, ctx);
+    checkDemo(config.demo, config.endpoints, ctx);
   });
 
 type EndpointInput = z.output<typeof EndpointSchema>;
@@ -128,11 +136,12 @@ function checkEndpoints(endpoints: EndpointInput[], ctx: z.RefinementCtx): void 
       ctx.addIssue({ code: 'custom', path: ['endpoints', index, 'path'], message: `${JSON.stringify(endpoint.path)} ${error.message}` });
       return;
     }
-    for (const name of placeholdersOf(endpoint.store.directory)) {
+    const location = endpoint.store.type === 'disk' ? { key: 'directory', value: endpoint.store.directory } : { key: 'prefix', value: endpoint.store.prefix };
+    for (const name of placeholdersOf(location.value)) {
       if (!template.params.includes(name)) {
         ctx.addIssue({
           code: 'custom',
-          path: ['endpoints', index, 'store', 'directory'],
+          path: ['endpoints', index, 'store', location.key],
           message: `uses {${name}}, which the endpoint path ${JSON.stringify(endpoint.path)} does not have (it has: ${
             template.params.map((p) => `{${p}}`).join(', ') || 'no params'
           })`,
@@ -153,7 +162,7 @@ function checkEndpoints(endpoints: EndpointInput[], ctx: z.RefinementCtx): void 
     }
     const shape = template.shape.split('/').slice(1);
     for (const other of parsed) {
-      const clash = overlap(shape, other.shape) ? 'the same URLs' : overlap(shape, [...other.shape, '*']) || overlap([...shape, '*'], other.shape) ? "each other's upload URLs" : undefined;
+      const clash = shapesOverlap(shape, other.shape) ? 'the same URLs' : shapesOverlap(shape, [...other.shape, '*']) || shapesOverlap([...shape, '*'], other.shape) ? "each other's upload URLs" : undefined;
       if (clash) {
         ctx.addIssue({
           code: 'custom',
@@ -168,10 +177,6 @@ function checkEndpoints(endpoints: EndpointInput[], ctx: z.RefinementCtx): void 
   });
 }
 
-/** Two path shapes overlap when some URL matches both: equal length, each segment equal or a param. */
-function overlap(a: string[], b: string[]): boolean {
-  return a.length === b.length && a.every((segment, i) => segment === b[i] || segment === '*' || b[i] === '*');
-}
 
 /** What users write (sizes and durations may be strings; everything but `endpoints` optional). */
 export type TusportConfig = z.input<typeof ConfigSchema>;

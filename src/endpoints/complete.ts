@@ -6,7 +6,7 @@ import { PolicyErrors } from '../policy/creation.js';
 import type { QuotaTracker } from '../policy/quota.js';
 import type { StoredUpload } from '../stores/backend.js';
 import type { EndpointStore } from '../stores/endpoint-store.js';
-import { type FinalizeConfig, finalizeOnDisk, renderFinalPath } from '../stores/finalize.js';
+import { type FinalizeConfig, renderFinalPath } from '../stores/finalize.js';
 import { storageError } from '../protocol/storage-errors.js';
 import type { UploadContext } from './context.js';
 
@@ -32,11 +32,12 @@ export function completionFor({ config, store, accept, quota }: CompletionDeps) 
     const owner = stored.sidecar.tusport.owner;
     // Completion is recorded once; a retried final PATCH (offset already at the end) is a no-op.
     if (stored.sidecar.tusport.completed_at) return;
+    await store.backend.seal?.(context.place, stored);
     // The endpoint's rules, and a signed upload token's narrower ones recorded at creation.
     const tokenAccept = stored.sidecar.tusport.accept ? parseAccept(stored.sidecar.tusport.accept) : undefined;
     for (const rules of [accept, tokenAccept]) {
       if (!rules) continue;
-      const verdict = await verifyContent(rules, stored.location);
+      const verdict = await verifyContent(rules, () => store.openStored(stored));
       if (!verdict.ok) {
         await store.removeStored(context, stored);
         quota.release(owner, id);
@@ -53,7 +54,7 @@ export function completionFor({ config, store, accept, quota }: CompletionDeps) 
       throw storageError(error, context.log, id);
     }
     quota.release(owner, id);
-    const finalizeError = config.finalize ? await finalize(config.finalize, context, stored) : undefined;
+    const finalizeError = config.finalize ? await finalize(config.finalize, store, context, stored) : undefined;
     context.log.info({ uploadId: id, size: stored.offset, path: stored.location }, 'upload finished');
     await runDoneHook(config, context, stored);
     // The upload is complete and kept where it is; the client learns its final name was taken.
@@ -66,12 +67,11 @@ export function completionFor({ config, store, accept, quota }: CompletionDeps) 
  * bytes at the upload's own location (complete, reachable at its URL) and is reported to the
  * client as 409; the file is never clobbered.
  */
-async function finalize(settings: FinalizeConfig, context: UploadContext, stored: StoredUpload): Promise<Error | undefined> {
+async function finalize(settings: FinalizeConfig, store: EndpointStore, context: UploadContext, stored: StoredUpload): Promise<Error | undefined> {
   const id = stored.sidecar.id;
   const relativePath = renderFinalPath(settings.path, { params: context.params, id, filename: stored.sidecar.metadata?.filename, now: new Date() });
   try {
-    const { finalPath } = await finalizeOnDisk({ root: context.place, dataPath: stored.location, sidecar: stored.sidecar, relativePath, overwrite: settings.overwrite });
-    stored.location = finalPath;
+    stored.location = await store.backend.finalize(context.place, stored, relativePath, settings.overwrite);
     return undefined;
   } catch (error) {
     if (!isCodedError(error) || error.statusCode !== 409) throw error;
