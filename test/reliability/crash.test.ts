@@ -5,10 +5,10 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Sidecar } from '../../src/stores/sidecar.js';
 import { sha256, sha256File } from '../helpers/files.js';
 import { createUpload, headOffset, patch, raw, TUS } from '../helpers/http.js';
-import { type ServeProcess, stopAllServes } from '../helpers/serve-process.js';
+import { killAll, type Running } from '../helpers/cli.js';
 import { tempDir } from '../helpers/server.js';
 import { tusUpload } from '../helpers/tus-client.js';
-import { finishedIds, KiB, MiB, writeServeConfig } from './lib/fixtures.js';
+import { finishedIds, KiB, MiB, stop, writeServeConfig } from './lib/fixtures.js';
 import { rng, seededBytes, suiteSeed } from './lib/random.js';
 import { type ResumableResult, resumableUpload } from './lib/resumable-client.js';
 import { auditStore } from './lib/store-audit.js';
@@ -30,7 +30,7 @@ beforeAll(async () => {
   scratch = await tempDir('tusport-crash-');
 });
 afterAll(async () => {
-  await stopAllServes();
+  await killAll();
   await scratch?.remove();
 });
 
@@ -51,7 +51,7 @@ describe('SIGKILL during uploads', () => {
     // random delay: mid-PATCH, mid-creation, between requests, wherever it falls.
     const killPoints = Array.from({ length: KILLS }, () => random.int(0, totalBytes)).sort((a, b) => a - b);
 
-    const processes: ServeProcess[] = [];
+    const processes: Running[] = [];
     let server = await setup.start();
     processes.push(server);
     let kills = 0;
@@ -60,7 +60,7 @@ describe('SIGKILL during uploads', () => {
     const killer = random.fork('killer');
     const killAndRestart = async () => {
       await sleep(killer.int(0, 300));
-      const exit = await server.stop('SIGKILL');
+      const exit = await stop(server, 'SIGKILL');
       expect(exit.signal, `tusport exited on its own: ${server.output.stderr}`).toBe('SIGKILL');
       kills += 1;
       // Down for a moment: clients meet refused connections and back off.
@@ -175,7 +175,7 @@ describe('SIGKILL during uploads', () => {
         `lostPosts=${lostPosts} abandonedUploads=${abandoned} tempSidecars=${audit.tempSidecars.length} processes=${processes.length} ` +
         `finishedLogLines=${logged}/${UPLOADS}`,
     );
-    await server.stop('SIGTERM');
+    await stop(server, 'SIGTERM');
   });
 
   it('a kill after the last byte is stored but before completion is recorded: the next HEAD completes it', { timeout: 60_000 }, async () => {
@@ -192,7 +192,7 @@ describe('SIGKILL during uploads', () => {
     const uploadPath = await createUpload(setup.url, '/files', { 'Upload-Length': data.length });
     const cut = data.length - 1000;
     expect((await patch(setup.url, uploadPath, 0, data.subarray(0, cut))).status).toBe(204);
-    await before.stop('SIGKILL');
+    await stop(before, 'SIGKILL');
     const stored = path.join(setup.store, path.basename(uploadPath));
     await appendFile(stored, data.subarray(cut));
 
@@ -205,7 +205,7 @@ describe('SIGKILL during uploads', () => {
     expect((await raw(setup.url, { method: 'HEAD', path: uploadPath, headers: TUS })).status).toBe(200);
     expect((await patch(setup.url, uploadPath, data.length, Buffer.alloc(0))).status).toBe(204);
     expect(JSON.parse(await readFile(`${stored}.json`, 'utf8')).tusport.completed_at).toBe(sidecar.tusport.completed_at);
-    await after.stop('SIGTERM');
+    await stop(after, 'SIGTERM');
     expect(finishedIds(after)).toEqual([path.basename(uploadPath)]);
   });
 });

@@ -5,10 +5,10 @@ import fc from 'fast-check';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { sha256 } from '../helpers/files.js';
 import { createUpload, raw, TUS } from '../helpers/http.js';
-import { type ServeProcess, stopAllServes } from '../helpers/serve-process.js';
+import { killAll, type Running } from '../helpers/cli.js';
 import { tempDir } from '../helpers/server.js';
 import { tusUpload } from '../helpers/tus-client.js';
-import { KiB, writeServeConfig } from './lib/fixtures.js';
+import { isAlive, KiB, logLines, writeServeConfig } from './lib/fixtures.js';
 import { rng, seededBytes, suiteSeed } from './lib/random.js';
 import { rawExchange } from './lib/raw-socket.js';
 import { auditStore } from './lib/store-audit.js';
@@ -24,7 +24,7 @@ const RUNS = 2500;
 const REQUEST_TIMEOUT_MS = 20_000;
 
 let scratch: Awaited<ReturnType<typeof tempDir>>;
-let server: ServeProcess;
+let server: Running;
 let port: number;
 let storesDir: string;
 /** Upload URLs the fuzz may aim at (created before and during the run; never the genuine ones). */
@@ -54,7 +54,7 @@ beforeAll(async () => {
   targets.push(await createUpload(server.url, '/files', { 'Upload-Defer-Length': 1 }));
 });
 afterAll(async () => {
-  await stopAllServes();
+  await killAll();
   await scratch?.remove();
 });
 
@@ -261,7 +261,7 @@ describe('fuzzed requests', () => {
           sent += 1;
           const key = answer.status === undefined ? `none(${answer.ended})` : String(answer.status);
           statuses[key] = (statuses[key] ?? 0) + 1;
-          expect(server.alive(), `tusport died after ${describeRequest(request)}\n${server.output.stderr}`).toBe(true);
+          expect(isAlive(server), `tusport died after ${describeRequest(request)}\n${server.output.stderr}`).toBe(true);
           // CONNECT is not HTTP request semantics: Node hands the socket to a 'connect' listener
           // and, without one, closes it. Everything else gets an answer.
           if (request.method !== 'CONNECT') expect(answer.status, `no answer (${answer.ended}) to ${describeRequest(request)}`).toBeDefined();
@@ -277,7 +277,7 @@ describe('fuzzed requests', () => {
     }
     await genuineLoop;
 
-    expect(server.alive()).toBe(true);
+    expect(isAlive(server)).toBe(true);
     expect((await raw(server.url, { method: 'GET', path: '/healthz' })).status).toBe(200);
     expect(await outsideStores(), 'files outside the stores').toEqual(before);
     // Inside the stores: only uploads, in their own directories.
@@ -295,7 +295,7 @@ describe('fuzzed requests', () => {
     for (const audit of audits) {
       expect([...audit.dataWithoutSidecar, ...audit.strangers, ...audit.tempSidecars.map((t) => t.name)]).toEqual([]);
     }
-    const errors = server.logs().filter((line) => Number(line.level) >= 50);
+    const errors = logLines(server).filter((line) => Number(line.level) >= 50);
     expect(errors, 'error log lines').toEqual([]);
     expect(server.output.stderr).toBe('');
     const uploads = audits.reduce((sum, audit) => sum + audit.uploads.size, 0);
