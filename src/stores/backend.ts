@@ -34,4 +34,6 @@ export interface StorageBackend {
   updateSidecar(place: string, sidecar: Sidecar): Promise<void>;
   read(stored: StoredUpload): Readable;
   remove(place: string, stored: StoredUpload): Promise<void>;
+  /** Where the upload is, for hooks (tusd's `Storage`): disk `{ Type: 'filestore', Path, InfoPath }`. */
+  describe?(stored: StoredUpload): Record<string, string>;
 }

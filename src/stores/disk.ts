@@ -3,7 +3,7 @@ import fs from 'node:fs/promises';
 import path from 'node:path';
 import type { Readable } from 'node:stream';
 import type { StorageBackend, StoredUpload, WriteLimits, WriteResult } from './backend.js';
-import { readSidecar, type Sidecar, sidecarPath, syncDirectory, writeSidecar } from './sidecar.js';
+import { readSidecar, type Sidecar, sidecarPath, syncDirectory, writeNewSidecar, writeSidecar } from './sidecar.js';
 import { resolveFinalPath } from './finalize.js';
 import { copyWithLimit } from './stream-copy.js';
 
@@ -34,8 +34,9 @@ export class DiskBackend implements StorageBackend {
     const data = this.dataPath(directory, sidecar.id);
     await fs.mkdir(directory, { recursive: true, mode: 0o750 });
     // Sidecar first: a crash before the data file exists leaves a sidecar that HEAD answers with
-    // 410 and the cleanup sweep removes, never anonymous bytes nobody can account for.
-    await writeSidecar(sidecarPath(data), sidecar);
+    // 410 and the cleanup sweep removes, never anonymous bytes nobody can account for. An id that
+    // is taken (a hook may choose ids) is refused without touching the existing upload.
+    if (!(await writeNewSidecar(sidecarPath(data), sidecar))) throw Object.assign(new Error(`upload id ${sidecar.id} is taken`), { code: 'EEXIST' });
     const handle = await fs.open(data, 'wx', 0o640);
     await handle.close();
     await syncDirectory(directory);
@@ -83,6 +84,10 @@ export class DiskBackend implements StorageBackend {
 
   async updateSidecar(directory: string, sidecar: Sidecar): Promise<void> {
     await writeSidecar(sidecarPath(this.dataPath(directory, sidecar.id)), sidecar);
+  }
+
+  describe(stored: StoredUpload): Record<string, string> {
+    return { Type: 'filestore', Path: stored.location, InfoPath: sidecarPath(stored.location) };
   }
 
   read(stored: StoredUpload): Readable {
