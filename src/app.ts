@@ -6,6 +6,8 @@ import Fastify, { type FastifyBaseLogger, type FastifyError, type FastifyInstanc
 import { AuthConfigError, createAuthenticator } from './auth/authenticate.js';
 import { ConfigError, resolveConfig } from './config/load.js';
 import { Errors } from './errors.js';
+import { isHookRejection, sendHookRejection } from './hooks/errors.js';
+import { HookSystem } from './hooks/setup.js';
 import type { EndpointConfig, ResolvedConfig, TusportConfig } from './config/schema.js';
 import { completionFor } from './endpoints/complete.js';
 import { mountEndpoint } from './endpoints/routes.js';
@@ -95,6 +97,7 @@ export function buildApp(input: TusportConfig | ResolvedConfig = {}, options: Bu
     reply.header('X-Request-Id', request.id);
   });
   app.setErrorHandler((error: FastifyError, request, reply) => {
+    if (isHookRejection(error)) return sendHookRejection(reply, error);
     const status = error.statusCode ?? 500;
     if (status >= 500) request.log.error({ err: error }, 'request failed');
     const known = error.statusCode !== undefined;
@@ -133,7 +136,10 @@ export function buildApp(input: TusportConfig | ResolvedConfig = {}, options: Bu
   // One locker for the process: upload ids are unique across endpoints.
   const locker = new MemoryLocker();
   const disk = new DiskBackend();
-  const runtimes = config.endpoints.map((endpoint, index) => buildRuntime(endpoint, index, disk, locker));
+  const hooks = new HookSystem(config, app.log);
+  app.addHook('onReady', () => hooks.start());
+  app.addHook('onClose', () => hooks.close());
+  const runtimes = config.endpoints.map((endpoint, index) => buildRuntime(endpoint, index, disk, locker, hooks));
   registerSweep(app, config, locker, runtimes);
   app.register(async (tus) => {
     // tus bodies are streams we read ourselves (or hand to @tus/server): Fastify must not parse them.
@@ -144,7 +150,7 @@ export function buildApp(input: TusportConfig | ResolvedConfig = {}, options: Bu
   return app;
 }
 
-function buildRuntime(endpoint: EndpointConfig, index: number, backend: StorageBackend, locker: MemoryLocker): EndpointRuntime {
+function buildRuntime(endpoint: EndpointConfig, index: number, backend: StorageBackend, locker: MemoryLocker, hookSystem: HookSystem): EndpointRuntime {
   const template = parseUrlTemplate(endpoint.path);
   let authenticate;
   try {
@@ -153,7 +159,14 @@ function buildRuntime(endpoint: EndpointConfig, index: number, backend: StorageB
     if (error instanceof AuthConfigError) throw new ConfigError(`Invalid config:\n  - endpoints[${index}].auth: ${error.message}`);
     throw error;
   }
-  const store = new EndpointStore({ endpoint: template.source, backend, maxChunkSize: endpoint.maxChunkSize, expireMs: endpoint.expire });
+  const hooks = hookSystem.forEndpoint(index, backend);
+  const store = new EndpointStore({
+    endpoint: template.source,
+    backend,
+    maxChunkSize: endpoint.maxChunkSize,
+    expireMs: endpoint.expire,
+    onCreated: (context, stored) => hooks.notify('post-create', context, stored),
+  });
   const accept = endpoint.policy.accept ? parseAccept(endpoint.policy.accept) : undefined;
   const quota = new QuotaTracker(template.source, directoryRoot(endpoint.store.directory), endpoint.policy.quota);
   return {
@@ -165,7 +178,8 @@ function buildRuntime(endpoint: EndpointConfig, index: number, backend: StorageB
     authenticate,
     accept,
     quota,
-    complete: completionFor({ config: endpoint, store, accept, quota }),
+    hooks,
+    complete: completionFor({ config: endpoint, store, accept, quota, hooks }),
   };
 }
 

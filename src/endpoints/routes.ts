@@ -82,6 +82,7 @@ function resolveUploadContext(runtime: EndpointRuntime, request: FastifyRequest)
     principal: null,
     owner: null,
     log: request.log,
+    request,
   };
 }
 
