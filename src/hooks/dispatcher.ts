@@ -127,7 +127,10 @@ export class EndpointHooks {
     const id = stored.sidecar.id;
     const start = stored.offset;
     const cap = stored.sidecar.size ?? Number.MAX_SAFE_INTEGER;
-    if (!this.lastProgress.has(id)) this.lastProgress.set(id, { at: 0, offset: start });
+    if (!this.lastProgress.has(id)) {
+      this.forgetStaleProgress();
+      this.lastProgress.set(id, { at: 0, offset: start });
+    }
     let received = 0;
     const count = (chunk: Buffer) => {
       received += chunk.length;
@@ -145,6 +148,13 @@ export class EndpointHooks {
         if (offset === cap) this.lastProgress.delete(id);
       },
     };
+  }
+
+  /** Uploads abandoned mid-way never finish: forget their throttle state after a while. */
+  private forgetStaleProgress(): void {
+    if (this.lastProgress.size < 10_000) return;
+    const cutoff = Date.now() - 3_600_000;
+    for (const [id, last] of this.lastProgress) if (last.at < cutoff) this.lastProgress.delete(id);
   }
 
   private progress(context: UploadContext, stored: StoredUpload, offset: number, onStop: StopHandler): void {
@@ -182,7 +192,12 @@ export class EndpointHooks {
         }
         throw hookFailure(event, error);
       }
-      apply(response);
+      try {
+        apply(response);
+      } catch (rejection) {
+        context.log.info({ uploadId: snapshot.id, event, hook: binding.label, status: (rejection as { statusCode?: number }).statusCode }, 'hook said no');
+        throw rejection;
+      }
     }
   }
 

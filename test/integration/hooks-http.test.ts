@@ -36,6 +36,8 @@ beforeAll(async () => {
     if (json.Type === 'pre-finish' && meta.finish === 'no') {
       return { body: { RejectUpload: true, HTTPResponse: { StatusCode: 422, Body: 'virus found', Header: { 'X-Scan': 'infected' } } } };
     }
+    if (meta.tag === 'yes' && json.Type === 'pre-create') return { body: { HTTPResponse: { Header: { 'X-Tag': 'created' } } } };
+    if (meta.tag === 'yes' && json.Type === 'pre-finish') return { body: { HTTPResponse: { StatusCode: 200, Header: { 'X-Scan': 'clean' } } } };
     if (json.Type === 'pre-terminate' && meta.keep === 'yes') return { body: { RejectTermination: true, HTTPResponse: { StatusCode: 403, Body: 'kept for audit' } } };
     return undefined;
   };
@@ -201,6 +203,18 @@ describe('pre-finish', () => {
     expect(response.body).toBe('virus found');
     expect(response.headers['x-scan']).toBe('infected');
     expect(await listTree(path.join(server.dir, 'files'))).toEqual(before);
+  });
+});
+
+describe('headers from an accepting hook', () => {
+  it('reach the client: pre-create on the 201, pre-finish on the final answer (whose status stays tus\'s)', async () => {
+    const created = await raw(server.url, { method: 'POST', path: '/files', headers: { ...TUS, 'Upload-Length': 2, 'Upload-Metadata': tusMetadata({ tag: 'yes' }) } });
+    expect(created.status).toBe(201);
+    expect(created.headers['x-tag']).toBe('created');
+    const location = new URL(String(created.headers.location)).pathname;
+    const finished = await patch(server.url, location, 0, 'ok');
+    expect(finished.status).toBe(204);
+    expect(finished.headers['x-scan']).toBe('clean');
   });
 });
 
