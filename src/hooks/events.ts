@@ -134,7 +134,8 @@ function httpRequestOf(request: FastifyRequest | undefined, onUploadUrl: boolean
     const name = canonicalHeaderName(lower);
     (header[name] ??= []).push(rawHeaders[i + 1] ?? '');
   }
-  const address = request.socket?.remoteAddress ?? request.ip;
+  // The client as Fastify sees it: X-Forwarded-For only from trusted proxies (server.trustProxy).
+  const address = request.ip;
   const port = request.socket?.remotePort;
   return {
     Method: method,

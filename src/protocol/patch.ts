@@ -101,7 +101,8 @@ export const handlePatch: ProtocolHandler = async (runtime, context, request, re
   } finally {
     await lock.release();
   }
-  if (stop.signal.aborted) {
+  // A stop that came too late to cut anything off changes nothing: the upload is complete.
+  if (stop.signal.aborted && !isComplete(stored)) {
     reply.header('Connection', 'close');
     throw stop.signal.reason as HookRejection;
   }

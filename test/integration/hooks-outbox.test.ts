@@ -1,9 +1,9 @@
 import { readdir } from 'node:fs/promises';
-import net from 'node:net';
 import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { afterEach, describe, expect, it } from 'vitest';
 import type { HookRequest } from '../../src/index.js';
+import { freePort } from '../harness/ports.js';
 import { eventually, HOOK_SECRET, type Receiver, startReceiver, TusdHookRequest } from '../helpers/hooks.js';
 import { raw, TUS } from '../helpers/http.js';
 import { capturingLogger, type RunningTusport, startTusport } from '../helpers/server.js';
@@ -14,13 +14,6 @@ afterEach(async () => {
   for (const close of cleanup.splice(0).reverse()) await close();
 });
 
-async function freePort(): Promise<number> {
-  const probe = net.createServer();
-  await new Promise<void>((resolve) => probe.listen(0, '127.0.0.1', resolve));
-  const { port } = probe.address() as net.AddressInfo;
-  await new Promise<void>((resolve) => probe.close(() => resolve()));
-  return port;
-}
 
 const outboxFiles = async (dir: string) => (await readdir(dir).catch(() => [] as string[])).filter((name) => name.endsWith('.json'));
 

@@ -1,10 +1,10 @@
 import { type ChildProcess, spawn } from 'node:child_process';
 import { readdir, writeFile } from 'node:fs/promises';
-import net from 'node:net';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterEach, describe, expect, it } from 'vitest';
 import { verifyHookSignature } from '../../src/index.js';
+import { freePort } from '../harness/ports.js';
 import { eventually, HOOK_SECRET, type Receiver, startReceiver } from '../helpers/hooks.js';
 import { tempDir } from '../helpers/server.js';
 import { tusUpload } from '../helpers/tus-client.js';
@@ -40,13 +40,6 @@ async function serve(config: string, cwd: string): Promise<{ child: ChildProcess
   return { child, url, exited };
 }
 
-async function freePort(): Promise<number> {
-  const probe = net.createServer();
-  await new Promise<void>((resolve) => probe.listen(0, '127.0.0.1', resolve));
-  const { port } = probe.address() as net.AddressInfo;
-  await new Promise<void>((resolve) => probe.close(() => resolve()));
-  return port;
-}
 
 describe('tusport killed right after an upload finished', () => {
   it('delivers the post-finish after a restart', async () => {
