@@ -12,20 +12,22 @@ import type { EndpointConfig, ResolvedConfig, TusportConfig } from './config/sch
 import { completionFor } from './endpoints/complete.js';
 import { mountEndpoint } from './endpoints/routes.js';
 import type { EndpointRuntime } from './endpoints/runtime.js';
-import { directoryRoot, parseUrlTemplate } from './endpoints/template.js';
+import { parseUrlTemplate } from './endpoints/template.js';
 import { parseAccept } from './policy/accept.js';
 import { QuotaTracker } from './policy/quota.js';
 import { registerHealth } from './observability/health.js';
-import type { StorageBackend } from './stores/backend.js';
-import { DiskBackend } from './stores/disk.js';
-import type { Sidecar } from './stores/sidecar.js';
+import type { SweepResult } from './stores/backend.js';
+import { createBackend } from './stores/create-backend.js';
 import { EndpointStore } from './stores/endpoint-store.js';
-import { type SweepResult, sweepStores } from './stores/sweep.js';
 
 declare module 'fastify' {
   interface FastifyInstance {
     /** tusport's maintenance entry points (also run on a timer while listening). */
-    tusport: { sweep(now?: number): Promise<SweepResult> };
+    tusport: {
+      sweep(now?: number): Promise<SweepResult>;
+      /** Check that every endpoint's store is usable (S3: bucket reachable, credentials valid); throws naming the endpoint. */
+      checkStores(): Promise<void>;
+    };
   }
 }
 
@@ -135,11 +137,10 @@ export function buildApp(input: TusportConfig | ResolvedConfig = {}, options: Bu
 
   // One locker for the process: upload ids are unique across endpoints.
   const locker = new MemoryLocker();
-  const disk = new DiskBackend();
   const hooks = new HookSystem(config, app.log);
   app.addHook('onReady', () => hooks.start());
   app.addHook('onClose', () => hooks.close());
-  const runtimes = config.endpoints.map((endpoint, index) => buildRuntime(endpoint, index, disk, locker, hooks));
+  const runtimes = config.endpoints.map((endpoint, index) => buildRuntime(endpoint, index, locker, hooks));
   registerSweep(app, config, locker, runtimes);
   app.register(async (tus) => {
     // tus bodies are streams we read ourselves (or hand to @tus/server): Fastify must not parse them.
@@ -150,7 +151,7 @@ export function buildApp(input: TusportConfig | ResolvedConfig = {}, options: Bu
   return app;
 }
 
-function buildRuntime(endpoint: EndpointConfig, index: number, backend: StorageBackend, locker: MemoryLocker, hookSystem: HookSystem): EndpointRuntime {
+function buildRuntime(endpoint: EndpointConfig, index: number, locker: MemoryLocker, hookSystem: HookSystem): EndpointRuntime {
   const template = parseUrlTemplate(endpoint.path);
   let authenticate;
   try {
@@ -159,6 +160,7 @@ function buildRuntime(endpoint: EndpointConfig, index: number, backend: StorageB
     if (error instanceof AuthConfigError) throw new ConfigError(`Invalid config:\n  - endpoints[${index}].auth: ${error.message}`);
     throw error;
   }
+  const backend = createBackend(endpoint.store);
   const hooks = hookSystem.forEndpoint(index, backend);
   const store = new EndpointStore({
     endpoint: template.source,
@@ -168,7 +170,7 @@ function buildRuntime(endpoint: EndpointConfig, index: number, backend: StorageB
     onCreated: (context, stored) => hooks.notify('post-create', context, stored),
   });
   const accept = endpoint.policy.accept ? parseAccept(endpoint.policy.accept) : undefined;
-  const quota = new QuotaTracker(template.source, directoryRoot(endpoint.store.directory), endpoint.policy.quota);
+  const quota = new QuotaTracker(template.source, () => backend.unfinished(), endpoint.policy.quota);
   return {
     config: endpoint,
     template,
@@ -185,15 +187,32 @@ function buildRuntime(endpoint: EndpointConfig, index: number, backend: StorageB
 
 /** Sweep expired uploads and crash debris every `server.cleanupInterval` while the app runs. */
 function registerSweep(app: FastifyInstance, config: ResolvedConfig, locker: MemoryLocker, runtimes: EndpointRuntime[]): void {
-  const targets = runtimes.map((runtime) => ({
-    endpoint: runtime.template.source,
-    directory: runtime.config.store.directory,
-    expireMs: runtime.config.expire,
-  }));
-  const released = (sidecar: Sidecar) =>
-    runtimes.find((r) => r.template.source === sidecar.tusport.endpoint)?.quota.release(sidecar.tusport.owner, sidecar.id);
-  const sweep = (now?: number) => sweepStores(targets, locker, app.log, now, released);
-  app.decorate('tusport', { sweep });
+  const sweep = async (now = Date.now()): Promise<SweepResult> => {
+    const total: SweepResult = { expired: 0, leftovers: 0 };
+    for (const runtime of runtimes) {
+      const result = await runtime.store.backend.sweep({
+        endpoint: runtime.template.source,
+        expireMs: runtime.config.expire,
+        locker,
+        log: app.log,
+        now,
+        onRemoved: (sidecar) => runtime.quota.release(sidecar.tusport.owner, sidecar.id),
+      });
+      total.expired += result.expired;
+      total.leftovers += result.leftovers;
+    }
+    return total;
+  };
+  const checkStores = async () => {
+    for (const runtime of runtimes) {
+      try {
+        await runtime.store.backend.check?.();
+      } catch (error) {
+        throw new StoreCheckError(`endpoint ${runtime.template.source}: ${(error as Error).message}`);
+      }
+    }
+  };
+  app.decorate('tusport', { sweep, checkStores });
   let timer: NodeJS.Timeout | undefined;
   app.addHook('onReady', async () => {
     timer = setInterval(() => {
@@ -212,4 +231,9 @@ function serializeRequest(request: FastifyRequest) {
   const [pathname, query] = request.url.split('?', 2);
   const url = query === undefined ? pathname : `${pathname}?${query.replace(/=[^&]*/g, '=[redacted]')}`;
   return { method: request.method, url, host: request.host, remoteAddress: request.ip, remotePort: request.socket?.remotePort };
+}
+
+/** A store failed its startup check (`tusport serve` exits 2 with this message). */
+export class StoreCheckError extends Error {
+  override name = 'StoreCheckError';
 }

@@ -1,4 +1,5 @@
 import { Command, CommanderError } from 'commander';
+import { StoreCheckError } from '../app.js';
 import { ConfigError } from '../config/load.js';
 import { ENV_PREFIX } from '../config/load.js';
 import { ListenError, serve } from './serve.js';
@@ -26,12 +27,13 @@ export async function main(argv: string[]): Promise<void> {
     .option('-c, --config <file>', 'YAML or JSON config file (env: TUSPORT_CONFIG)')
     .option('-H, --host <host>', 'address to listen on (env: TUSPORT_HOST; default 127.0.0.1)')
     .option('-p, --port <port>', 'port to listen on, 0 for any free one (env: TUSPORT_PORT; default 1080)')
+    .option('--no-check', 'skip the startup check that each S3 bucket is reachable with the configured credentials')
     .addHelpText(
       'after',
       `\nAny other config key can be set from the environment: ${ENV_PREFIX}<KEY>__<KEY>=value,\n` +
         `e.g. ${ENV_PREFIX}SERVER__LOGLEVEL=debug or ${ENV_PREFIX}ENDPOINTS__0__MAXSIZE=1GB (values may be JSON).`,
     )
-    .action(async (options: { config?: string; host?: string; port?: string }) => {
+    .action(async (options: { config?: string; host?: string; port?: string; check?: boolean }) => {
       await serve(options);
     });
 
@@ -50,7 +52,7 @@ export async function main(argv: string[]): Promise<void> {
       process.exitCode = error.exitCode === 0 ? 0 : 2;
       return;
     }
-    if (error instanceof ConfigError) {
+    if (error instanceof ConfigError || error instanceof StoreCheckError) {
       process.stderr.write(`tusport: ${error.message}\n`);
       process.exitCode = 2;
       return;

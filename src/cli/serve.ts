@@ -6,6 +6,8 @@ export interface ServeOptions {
   config?: string;
   host?: string;
   port?: string;
+  /** false (`--no-check`): skip the startup check of S3 stores. */
+  check?: boolean;
 }
 
 /**
@@ -20,6 +22,14 @@ export async function serve(options: ServeOptions): Promise<FastifyInstance> {
   });
   const app = buildApp(config);
   const { host, port } = config.server;
+  if (options.check !== false) {
+    try {
+      await app.tusport.checkStores();
+    } catch (error) {
+      await app.close();
+      throw error;
+    }
+  }
   try {
     await app.listen({ host, port });
   } catch (error) {

@@ -6,6 +6,7 @@ import { AuthSchema } from '../auth/schema.js';
 import { PolicySchema } from '../policy/schema.js';
 import { checkFinalizeTemplate, FinalizeSchema } from '../stores/finalize.js';
 import { byteSize, duration } from './units-schema.js';
+import { S3StoreSchema } from '../stores/s3/schema.js';
 
 /**
  * The one description of tusport's configuration: TypeScript types (`TusportConfig`,
@@ -24,9 +25,11 @@ const DiskStoreSchema = z.strictObject({
     }),
 });
 
-const StoreSchema = z.discriminatedUnion('type', [DiskStoreSchema], {
+const StoreSchema = z.discriminatedUnion('type', [DiskStoreSchema, S3StoreSchema], {
   error: (issue) =>
-    issue.code === 'invalid_union' || issue.code === 'invalid_type' ? 'expected a store: { type: "disk", directory: "..." }' : undefined,
+    issue.code === 'invalid_union' || issue.code === 'invalid_type'
+      ? 'expected a store: { type: "disk", directory: "..." } or { type: "s3", bucket: "..." }'
+      : undefined,
 });
 
 const EndpointSchema = z.strictObject({
@@ -135,11 +138,12 @@ function checkEndpoints(endpoints: EndpointInput[], ctx: z.RefinementCtx): void 
       ctx.addIssue({ code: 'custom', path: ['endpoints', index, 'path'], message: `${JSON.stringify(endpoint.path)} ${error.message}` });
       return;
     }
-    for (const name of placeholdersOf(endpoint.store.directory)) {
+    const location = endpoint.store.type === 'disk' ? { key: 'directory', value: endpoint.store.directory } : { key: 'prefix', value: endpoint.store.prefix };
+    for (const name of placeholdersOf(location.value)) {
       if (!template.params.includes(name)) {
         ctx.addIssue({
           code: 'custom',
-          path: ['endpoints', index, 'store', 'directory'],
+          path: ['endpoints', index, 'store', location.key],
           message: `uses {${name}}, which the endpoint path ${JSON.stringify(endpoint.path)} does not have (it has: ${
             template.params.map((p) => `{${p}}`).join(', ') || 'no params'
           })`,

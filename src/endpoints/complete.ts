@@ -8,7 +8,7 @@ import { PolicyErrors } from '../policy/creation.js';
 import type { QuotaTracker } from '../policy/quota.js';
 import type { StoredUpload } from '../stores/backend.js';
 import type { EndpointStore } from '../stores/endpoint-store.js';
-import { type FinalizeConfig, finalizeOnDisk, renderFinalPath } from '../stores/finalize.js';
+import { type FinalizeConfig, renderFinalPath } from '../stores/finalize.js';
 import type { UploadContext } from './context.js';
 
 export interface CompletionDeps {
@@ -35,11 +35,12 @@ export function completionFor({ config, store, accept, quota, hooks }: Completio
     const owner = stored.sidecar.tusport.owner;
     // Completion is recorded once; a retried final PATCH (offset already at the end) is a no-op.
     if (stored.sidecar.tusport.completed_at) return {};
+    await store.backend.seal?.(context.place, stored);
     // The endpoint's rules, and a signed upload token's narrower ones recorded at creation.
     const tokenAccept = stored.sidecar.tusport.accept ? parseAccept(stored.sidecar.tusport.accept) : undefined;
     for (const rules of [accept, tokenAccept]) {
       if (!rules) continue;
-      const verdict = await verifyContent(rules, stored.location);
+      const verdict = await verifyContent(rules, () => store.openStored(stored));
       if (!verdict.ok) {
         await store.removeStored(context, stored);
         quota.release(owner, id);
@@ -54,7 +55,7 @@ export function completionFor({ config, store, accept, quota, hooks }: Completio
       context.log.error({ uploadId: id, err: error }, 'could not record completion in the sidecar');
     }
     quota.release(owner, id);
-    const finalizeError = config.finalize ? await finalize(config.finalize, context, stored) : undefined;
+    const finalizeError = config.finalize ? await finalize(config.finalize, store, context, stored) : undefined;
     context.log.info({ uploadId: id, size: stored.offset, path: stored.location }, 'upload finished');
     await runDoneHook(config, context, stored);
     await hooks.notify('post-finish', context, stored);
@@ -69,8 +70,9 @@ export function completionFor({ config, store, accept, quota, hooks }: Completio
  * gets the hook's answer, the upload is gone (404 from then on) and no post-finish fires. A hook
  * that fails (fail closed) leaves the upload unfinished: the bytes of the request that brought
  * the last ones are cut off again (`undoTo`), so HEAD reports the offset before it and the
- * client's retry sends them once more and asks the hook again; without `undoTo` (a creating POST,
- * whose client never learnt the upload's URL) the upload is removed.
+ * client's retry sends them once more and asks the hook again. Without `undoTo` (a creating POST,
+ * whose client never learnt the upload's URL), or on a store that cannot take bytes back (S3:
+ * the parts are sealed), the upload is removed: the client's retry finds it gone and starts anew.
  */
 async function preFinish(
   { store, quota, hooks }: Pick<CompletionDeps, 'store' | 'quota' | 'hooks'>,
@@ -82,7 +84,7 @@ async function preFinish(
   try {
     return await hooks.preFinish(context, stored);
   } catch (error) {
-    if (isHookRejection(error) || undoTo === undefined) {
+    if (isHookRejection(error) || undoTo === undefined || !store.backend.canTruncate) {
       await store.removeStored(context, stored);
       quota.release(stored.sidecar.tusport.owner, id);
       context.log.warn({ uploadId: id, status: isCodedError(error) ? error.statusCode : undefined }, 'upload not finished: pre-finish hook said no or failed; deleted');
@@ -100,12 +102,11 @@ async function preFinish(
  * bytes at the upload's own location (complete, reachable at its URL) and is reported to the
  * client as 409; the file is never clobbered.
  */
-async function finalize(settings: FinalizeConfig, context: UploadContext, stored: StoredUpload): Promise<Error | undefined> {
+async function finalize(settings: FinalizeConfig, store: EndpointStore, context: UploadContext, stored: StoredUpload): Promise<Error | undefined> {
   const id = stored.sidecar.id;
   const relativePath = renderFinalPath(settings.path, { params: context.params, id, filename: stored.sidecar.metadata?.filename, now: new Date() });
   try {
-    const { finalPath } = await finalizeOnDisk({ root: context.place, dataPath: stored.location, sidecar: stored.sidecar, relativePath, overwrite: settings.overwrite });
-    stored.location = finalPath;
+    stored.location = await store.backend.finalize(context.place, stored, relativePath, settings.overwrite);
     return undefined;
   } catch (error) {
     if (!isCodedError(error) || error.statusCode !== 409) throw error;

@@ -10,7 +10,7 @@ import { handlePatch } from '../protocol/patch.js';
 import { checkTusPreconditions } from '../protocol/preconditions.js';
 import type { UploadContext } from './context.js';
 import type { EndpointRuntime, ProtocolHandler } from './runtime.js';
-import { checkParamValue, renderUrlPath, resolveDirectory, TemplateError, type TemplateParams } from './template.js';
+import { checkParamValue, renderUrlPath, TemplateError, type TemplateParams } from './template.js';
 import { delegateTo, createTusServer } from './tus-server.js';
 
 /** What a URL may carry as an upload id; anything else is simply not found. */
@@ -72,12 +72,15 @@ function resolveUploadContext(runtime: EndpointRuntime, request: FastifyRequest)
   if (uploadId !== undefined && !UPLOAD_ID.test(uploadId)) throw new Errors.UPLOAD_NOT_FOUND();
   const host = request.host;
   if (!VALID_HOST.test(host)) throw new Errors.INVALID_HEADER('Host', JSON.stringify(host.slice(0, 64)));
+  // Anything but http(s) can only come from a trusted proxy's X-Forwarded-Proto; schemes are case-insensitive.
+  const protocol = String(request.protocol).toLowerCase();
+  if (protocol !== 'http' && protocol !== 'https') throw new Errors.INVALID_HEADER('X-Forwarded-Proto', JSON.stringify(protocol.slice(0, 64)));
   return {
     endpoint: runtime.template.source,
     params,
     place: resolvePlace(runtime, params),
     basePath: renderUrlPath(runtime.template, params),
-    origin: `${request.protocol}://${host}`,
+    origin: `${protocol}://${host}`,
     uploadId,
     principal: null,
     owner: null,
@@ -88,7 +91,7 @@ function resolveUploadContext(runtime: EndpointRuntime, request: FastifyRequest)
 
 function resolvePlace(runtime: EndpointRuntime, params: TemplateParams): string {
   try {
-    return resolveDirectory(runtime.config.store.directory, params);
+    return runtime.store.backend.place(params);
   } catch (error) {
     // Validated params cannot leave the store root; if a template still manages to, refuse.
     if (error instanceof TemplateError) throw new Errors.INVALID_PARAM(runtime.template.params.join(','), 'leads outside the store');

@@ -1,8 +1,10 @@
 import { randomBytes } from 'node:crypto';
+import type { IncomingMessage } from 'node:http';
 import { ERRORS, Server } from '@tus/server';
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import { NodeRequest } from 'srvx/node';
 import { type CodedError, isCodedError, isTusErrorShape, toTusError } from '../errors.js';
+import { storageError } from '../protocol/storage-errors.js';
 import { currentUploadContext, runWithUploadContext, type UploadContext } from './context.js';
 import type { EndpointRuntime, ProtocolHandler } from './runtime.js';
 
@@ -56,10 +58,8 @@ export function createTusServer(runtime: Omit<EndpointRuntime, 'tusServer'>): Se
         if (error.status_code >= 500) currentUploadContext().log.error({ err: error }, 'tus request failed');
         return undefined;
       }
-      const code = (error as NodeJS.ErrnoException).code;
-      if (code === 'ENOSPC' || code === 'EDQUOT') return { status_code: 507, body: 'The upload store is out of space; retry later\n' };
-      currentUploadContext().log.error({ err: error }, 'tus request failed');
-      return { status_code: 503, body: 'The upload store failed; retry later\n' };
+      const coded = storageError(error, currentUploadContext().log, currentUploadContext().newUploadId);
+      return { status_code: coded.statusCode ?? 503, body: `${coded.message}\n` };
     },
   });
 }
@@ -74,6 +74,7 @@ function isHookError(error: unknown): error is CodedError {
 /** Let @tus/server answer, within the upload context, and send its answer through Fastify. */
 export function delegateTo(server: Server): ProtocolHandler {
   return async (_runtime, context, request: FastifyRequest, reply: FastifyReply) => {
+    hideForwardedProto(request.raw);
     const webRequest = new NodeRequest({ req: request.raw, res: reply.raw });
     const response = await runWithUploadContext(context, () => server.handleWeb(webRequest));
     const error = escalated.get(context);
@@ -88,4 +89,16 @@ export function delegateTo(server: Server): ProtocolHandler {
     }
     return reply.send(response);
   };
+}
+
+/**
+ * The upload context already holds the origin, resolved from X-Forwarded-Proto only when a trusted
+ * proxy sent it. @tus/server would still answer 400 to a POST whose X-Forwarded-Proto is not
+ * exactly `http` or `https` (`HTTPS`, or `http, https` appended along a proxy chain), even when
+ * tusport ignores or has already read the header: it does not get to see it.
+ */
+function hideForwardedProto(raw: IncomingMessage): void {
+  if (raw.headers['x-forwarded-proto'] === undefined) return;
+  delete raw.headers['x-forwarded-proto'];
+  raw.rawHeaders = raw.rawHeaders.filter((_, i, all) => all[i - (i % 2)]!.toLowerCase() !== 'x-forwarded-proto');
 }

@@ -35,7 +35,7 @@ export interface EndpointHooksOptions {
   postReceiveIntervalMs: number;
   /** The endpoint's `auth.tokenFrom.query`, redacted from the URI hooks see. */
   tokenQuery?: string | undefined;
-  backend: Pick<StorageBackend, 'kind' | 'describe'>;
+  backend: Pick<StorageBackend, 'describe'>;
 }
 
 export interface PreCreateOutcome {
@@ -92,7 +92,7 @@ export class EndpointHooks {
   /** Resolves with headers hooks asked to add to the answer; throws a rejection or a failure. */
   async preFinish(context: UploadContext, stored: StoredUpload): Promise<Record<string, string>> {
     const headers: Record<string, string> = {};
-    await this.runBlocking('pre-finish', context, this.snapshotOf(stored), (response) => {
+    await this.runBlocking('pre-finish', context, this.snapshotOf(context, stored), (response) => {
       if (response.RejectUpload) throw hookRejection('REJECTED', 'The upload was rejected by the server', response.HTTPResponse);
       Object.assign(headers, response.HTTPResponse?.Header ?? {});
     });
@@ -100,7 +100,7 @@ export class EndpointHooks {
   }
 
   async preTerminate(context: UploadContext, stored: StoredUpload): Promise<void> {
-    await this.runBlocking('pre-terminate', context, this.snapshotOf(stored), (response) => {
+    await this.runBlocking('pre-terminate', context, this.snapshotOf(context, stored), (response) => {
       if (response.RejectTermination) throw hookRejection('REJECTED', 'Termination of this upload was refused by the server', response.HTTPResponse);
     });
   }
@@ -109,7 +109,7 @@ export class EndpointHooks {
   async notify(event: 'post-create' | 'post-finish' | 'post-terminate', context: UploadContext, stored: StoredUpload): Promise<void> {
     if (!this.wants(event)) return;
     if (event !== 'post-create') this.lastProgress.delete(stored.sidecar.id);
-    const snapshot = this.snapshotOf(stored);
+    const snapshot = this.snapshotOf(context, stored);
     for (const binding of this.options.bindings) {
       if (!binding.events.has(event)) continue;
       const request = this.requestFor(event, context, snapshot, binding);
@@ -163,7 +163,7 @@ export class EndpointHooks {
     const last = this.lastProgress.get(id);
     if (last && (offset <= last.offset || now - last.at < this.options.postReceiveIntervalMs)) return;
     this.lastProgress.set(id, { at: now, offset });
-    const snapshot = { ...this.snapshotOf(stored), offset };
+    const snapshot = { ...this.snapshotOf(context, stored), offset };
     for (const binding of this.options.bindings) {
       if (!binding.events.has('post-receive')) continue;
       const request = this.requestFor('post-receive', context, snapshot, binding);
@@ -209,14 +209,13 @@ export class EndpointHooks {
     });
   }
 
-  private snapshotOf(stored: StoredUpload): UploadSnapshot {
-    const { backend } = this.options;
+  private snapshotOf(context: UploadContext, stored: StoredUpload): UploadSnapshot {
     return {
       id: stored.sidecar.id,
       size: stored.sidecar.size,
       offset: stored.offset,
       metadata: stored.sidecar.metadata,
-      storage: backend.describe?.(stored) ?? { Type: backend.kind, Path: stored.location },
+      storage: this.options.backend.describe(context.place, stored),
       finalPath: stored.sidecar.tusport.final_path,
     };
   }

@@ -49,7 +49,7 @@ export class HookSystem implements Notifier {
       : undefined;
   }
 
-  forEndpoint(index: number, backend: Pick<StorageBackend, 'kind' | 'describe'>): EndpointHooks {
+  forEndpoint(index: number, backend: Pick<StorageBackend, 'describe'>): EndpointHooks {
     const endpoint = this.config.endpoints[index];
     if (!endpoint) throw new Error(`no endpoint ${index}`);
     return new EndpointHooks({

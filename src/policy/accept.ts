@@ -1,4 +1,5 @@
-import { fileTypeFromFile } from 'file-type';
+import type { Readable } from 'node:stream';
+import { fileTypeFromStream } from 'file-type';
 
 /**
  * `accept: ['image/*', 'application/pdf', '.csv']`: which files an endpoint takes. Checked twice:
@@ -47,8 +48,15 @@ export type SniffVerdict = { ok: true; sniffed?: string } | { ok: false; sniffed
  * pattern or by its usual extension). Content it cannot recognise (plain text, CSV, JSON) passes:
  * the declared type was already checked at creation.
  */
-export async function verifyContent(rules: AcceptRules, file: string): Promise<SniffVerdict> {
-  const detected = await fileTypeFromFile(file);
+export async function verifyContent(rules: AcceptRules, open: () => Promise<Readable>): Promise<SniffVerdict> {
+  // file-type reads only as far as the format needs (a zip's entries for .docx), then we stop.
+  const stream = await open();
+  let detected;
+  try {
+    detected = await fileTypeFromStream(stream);
+  } finally {
+    stream.destroy();
+  }
   if (!detected) return { ok: true };
   const accepted = mimeMatches(rules.mimePatterns, detected.mime) || rules.extensions.includes(detected.ext);
   return accepted ? { ok: true, sniffed: detected.mime } : { ok: false, sniffed: detected.mime };

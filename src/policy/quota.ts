@@ -1,6 +1,6 @@
 import createError from '@fastify/error';
 import type { Sidecar } from '../stores/sidecar.js';
-import { isFinished, walkUploads } from '../stores/walk.js';
+import type { UnfinishedUpload } from '../stores/backend.js';
 
 export const QuotaErrors = {
   TOO_MANY_UPLOADS: createError('TUSPORT_ERR_QUOTA_UPLOADS', 'Quota reached: at most %s unfinished uploads at a time; finish or delete one first', 429),
@@ -25,7 +25,8 @@ export class QuotaTracker {
 
   constructor(
     private readonly endpoint: string,
-    private readonly root: string,
+    /** Lists the store's unfinished uploads (all places). */
+    private readonly listUnfinished: () => AsyncIterable<UnfinishedUpload>,
     private readonly limits: QuotaLimits,
   ) {}
 
@@ -35,9 +36,8 @@ export class QuotaTracker {
 
   private load(): Promise<void> {
     this.loading ??= (async () => {
-      for await (const found of walkUploads(this.root)) {
-        if ('leftover' in found || found.sidecar.tusport.endpoint !== this.endpoint || found.dataSize === undefined) continue;
-        if (!isFinished(found)) this.add(found.sidecar.tusport.owner, found.sidecar.id, found.sidecar.size ?? found.dataSize);
+      for await (const { sidecar, offset } of this.listUnfinished()) {
+        if (sidecar.tusport.endpoint === this.endpoint) this.add(sidecar.tusport.owner, sidecar.id, sidecar.size ?? offset);
       }
     })();
     return this.loading;

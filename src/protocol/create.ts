@@ -3,7 +3,7 @@ import type { UploadContext } from '../endpoints/context.js';
 import type { EndpointRuntime, ProtocolHandler } from '../endpoints/runtime.js';
 import { placeholdersOf } from '../endpoints/template.js';
 import { FinalizeErrors } from '../stores/finalize-errors.js';
-import { finalPathTaken, renderFinalPath } from '../stores/finalize.js';
+import { renderFinalPath } from '../stores/finalize.js';
 import { newUploadId } from '../endpoints/tus-server.js';
 import { checkSignedSize } from '../auth/signed-token.js';
 import { declaredAccepted, parseAccept } from '../policy/accept.js';
@@ -71,7 +71,7 @@ async function refuseKnownClash(runtime: EndpointRuntime, context: UploadContext
   const placeholders = placeholdersOf(finalize.path);
   if (['id', 'yyyy', 'mm', 'dd'].some((name) => placeholders.includes(name))) return;
   const relativePath = renderFinalPath(finalize.path, { params: context.params, id: '', filename: metadata.filename, now: new Date() });
-  if (await finalPathTaken(context.place, relativePath)) throw new FinalizeErrors.FINAL_PATH_TAKEN(relativePath);
+  if (await runtime.store.backend.finalPathTaken(context.place, relativePath)) throw new FinalizeErrors.FINAL_PATH_TAKEN(relativePath);
 }
 
 /** A signed upload token may narrow the endpoint further: a smaller maxSize, fewer types. */

@@ -1,6 +1,7 @@
 import { Errors } from '../errors.js';
 import type { ProtocolHandler } from '../endpoints/runtime.js';
 import { isComplete } from '../stores/endpoint-store.js';
+import { storageError } from './storage-errors.js';
 
 /** Types a browser may render inline; everything else downloads (no HTML/SVG/PDF from users). */
 const INLINE_TYPES = new Set([
@@ -40,7 +41,13 @@ export const handleGet: ProtocolHandler = async (runtime, context, _request, rep
   reply.header('Content-Length', String(stored.offset));
   reply.header('X-Content-Type-Options', 'nosniff');
   reply.header('Cache-Control', 'private, no-cache');
-  return reply.send(runtime.store.readStored(stored));
+  let body;
+  try {
+    body = await runtime.store.openStored(stored);
+  } catch (error) {
+    throw storageError(error, context.log, id);
+  }
+  return reply.send(body);
 };
 
 /** RFC 6266: an ASCII fallback plus the exact name as RFC 5987 UTF-8. */

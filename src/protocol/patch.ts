@@ -55,6 +55,9 @@ export const handlePatch: ProtocolHandler = async (runtime, context, request, re
     // Past what the upload may hold: its declared length, or for a deferred length, maxSize.
     const pastEnd = () => (size !== undefined ? new Errors.PAST_UPLOAD_LENGTH(remaining, contentLength ?? 'more') : new Errors.PAST_MAX_SIZE(maxSize));
     const contentLength = request.headers['content-length'];
+    // Without a length a body is only known to be too long once its bytes are stored; disk can
+    // cut them off again, S3 parts cannot.
+    if (contentLength === undefined && !store.backend.canTruncate) throw new Errors.LENGTH_REQUIRED();
     if (contentLength !== undefined && Number(contentLength) > remaining) {
       reply.header('Connection', 'close');
       throw pastEnd();

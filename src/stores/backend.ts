@@ -1,4 +1,8 @@
+import type { Locker } from '@tus/server';
+import type { FastifyBaseLogger } from 'fastify';
 import type { Readable } from 'node:stream';
+import type { TemplateParams } from '../endpoints/template.js';
+import type { OverwriteMode } from './finalize.js';
 import type { Sidecar } from './sidecar.js';
 
 /** An upload as a store knows it: the sidecar plus the true offset. */
@@ -6,7 +10,7 @@ export interface StoredUpload {
   sidecar: Sidecar;
   /** Bytes received so far. */
   offset: number;
-  /** Where the data is (disk: absolute file path). */
+  /** Where the data is (disk: absolute file path; S3: object key). */
   location: string;
 }
 
@@ -20,20 +24,65 @@ export type WriteResult =
   | { kind: 'limit'; offset: number }
   | { kind: 'interrupted'; offset: number; reason: unknown };
 
+export interface SweepResult {
+  expired: number;
+  leftovers: number;
+}
+
+/** What a sweep of one endpoint's store needs to know. */
+export interface SweepOptions {
+  /** The endpoint's URL template, as recorded in its sidecars. */
+  endpoint: string;
+  expireMs?: number | undefined;
+  locker: Locker;
+  log: FastifyBaseLogger;
+  now: number;
+  /** Told of every upload the sweep removed (quotas give its slot back). */
+  onRemoved?: ((sidecar: Sidecar) => void) | undefined;
+}
+
+/** An unfinished upload found by listing a store (quotas are rebuilt from these). */
+export interface UnfinishedUpload {
+  sidecar: Sidecar;
+  /** Bytes received so far. */
+  offset: number;
+}
+
 /**
- * A storage backend, told explicitly where an upload lives (`place`: a resolved directory for
- * disk, a key prefix for S3). It knows nothing of HTTP, templates or tus headers.
+ * One endpoint's storage: disk or S3. Bound to the endpoint's location template; told explicitly
+ * where an upload lives (`place`: a resolved directory for disk, a key prefix for S3). It knows
+ * nothing of HTTP or tus headers.
  */
 export interface StorageBackend {
-  readonly kind: string;
+  readonly kind: 'disk' | 's3';
+  /**
+   * Whether bytes once written can be taken back (`truncate`). S3 parts cannot, so PATCH bodies
+   * to an S3 store must say their length up front.
+   */
+  readonly canTruncate: boolean;
+  /** Where uploads with these template params live. Throws TemplateError if that would leave the store. */
+  place(params: TemplateParams): string;
   create(place: string, sidecar: Sidecar): Promise<StoredUpload>;
   get(place: string, id: string): Promise<StoredUpload | undefined>;
   write(place: string, id: string, source: Readable, offset: number, limits: WriteLimits, stop?: AbortSignal): Promise<WriteResult>;
-  /** Cut an upload back to `offset` (undo bytes that were never acknowledged). */
+  /** Make the finished bytes an object/file of their own if writing them did not (S3: complete the multipart upload). */
+  seal?(place: string, stored: StoredUpload): Promise<void>;
+  /** Cut an upload back to `offset` (undo bytes that were never acknowledged). Only if `canTruncate`. */
   truncate(place: string, id: string, offset: number): Promise<void>;
   updateSidecar(place: string, sidecar: Sidecar): Promise<void>;
-  read(stored: StoredUpload): Readable;
+  /** The finished upload's bytes. */
+  open(stored: StoredUpload): Promise<Readable>;
   remove(place: string, stored: StoredUpload): Promise<void>;
-  /** Where the upload is, for hooks (tusd's `Storage`): disk `{ Type: 'filestore', Path, InfoPath }`. */
-  describe?(stored: StoredUpload): Record<string, string>;
+  /** Move a finished upload to `relativePath` under `place`; returns its new location. */
+  finalize(place: string, stored: StoredUpload, relativePath: string, overwrite: OverwriteMode): Promise<string>;
+  /** Whether `relativePath` under `place` is already taken (the early check at creation). */
+  finalPathTaken(place: string, relativePath: string): Promise<boolean>;
+  /** Every unfinished upload anywhere in this store (all places). */
+  unfinished(): AsyncIterable<UnfinishedUpload>;
+  /** Remove expired unfinished uploads and crash debris. Finished uploads are never touched. */
+  sweep(options: SweepOptions): Promise<SweepResult>;
+  /** Where the bytes are, for hook payloads (tusd's `Storage` object). */
+  describe(place: string, stored: StoredUpload): Record<string, string>;
+  /** Startup check that the store is usable (bucket reachable, credentials valid). */
+  check?(): Promise<void>;
 }

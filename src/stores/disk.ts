@@ -2,10 +2,13 @@ import { createReadStream, createWriteStream } from 'node:fs';
 import fs from 'node:fs/promises';
 import path from 'node:path';
 import type { Readable } from 'node:stream';
-import type { StorageBackend, StoredUpload, WriteLimits, WriteResult } from './backend.js';
+import { directoryRoot, resolveDirectory, type TemplateParams } from '../endpoints/template.js';
+import type { StorageBackend, StoredUpload, SweepOptions, SweepResult, UnfinishedUpload, WriteLimits, WriteResult } from './backend.js';
 import { readSidecar, type Sidecar, sidecarPath, syncDirectory, writeNewSidecar, writeSidecar } from './sidecar.js';
-import { resolveFinalPath } from './finalize.js';
+import { finalizeOnDisk, finalPathTaken, type OverwriteMode, resolveFinalPath } from './finalize.js';
 import { copyWithLimit } from './stream-copy.js';
+import { sweepDirectory } from './sweep.js';
+import { isFinished, walkUploads } from './walk.js';
 
 /** Upload ids are checked before they reach a store; this is the last line of defence. */
 const SAFE_ID = /^[A-Za-z0-9_-]{1,128}$/;
@@ -24,6 +27,14 @@ const WRITE_BUFFER_BYTES = 1024 * 1024;
  */
 export class DiskBackend implements StorageBackend {
   readonly kind = 'disk';
+  readonly canTruncate = true;
+
+  /** @param directory the endpoint's store directory template (`./data/{username}`). */
+  constructor(private readonly directory: string) {}
+
+  place(params: TemplateParams): string {
+    return resolveDirectory(this.directory, params);
+  }
 
   dataPath(directory: string, id: string): string {
     if (!SAFE_ID.test(id)) throw new Error(`unsafe upload id ${JSON.stringify(id)}`);
@@ -86,12 +97,32 @@ export class DiskBackend implements StorageBackend {
     await writeSidecar(sidecarPath(this.dataPath(directory, sidecar.id)), sidecar);
   }
 
-  describe(stored: StoredUpload): Record<string, string> {
-    return { Type: 'filestore', Path: stored.location, InfoPath: sidecarPath(stored.location) };
+  async open(stored: StoredUpload): Promise<Readable> {
+    return createReadStream(stored.location);
   }
 
-  read(stored: StoredUpload): Readable {
-    return createReadStream(stored.location);
+  async finalize(directory: string, stored: StoredUpload, relativePath: string, overwrite: OverwriteMode): Promise<string> {
+    const { finalPath } = await finalizeOnDisk({ root: directory, dataPath: stored.location, sidecar: stored.sidecar, relativePath, overwrite });
+    return finalPath;
+  }
+
+  finalPathTaken(directory: string, relativePath: string): Promise<boolean> {
+    return finalPathTaken(directory, relativePath);
+  }
+
+  async *unfinished(): AsyncIterable<UnfinishedUpload> {
+    for await (const found of walkUploads(directoryRoot(this.directory))) {
+      if ('leftover' in found || found.dataSize === undefined || isFinished(found)) continue;
+      yield { sidecar: found.sidecar, offset: found.dataSize };
+    }
+  }
+
+  sweep(options: SweepOptions): Promise<SweepResult> {
+    return sweepDirectory(this.directory, options);
+  }
+
+  describe(directory: string, stored: StoredUpload): Record<string, string> {
+    return { Type: 'filestore', Path: stored.location, InfoPath: sidecarPath(this.dataPath(directory, stored.sidecar.id)) };
   }
 
   async remove(directory: string, stored: StoredUpload): Promise<void> {

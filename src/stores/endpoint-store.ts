@@ -2,6 +2,7 @@ import type { Readable } from 'node:stream';
 import { DataStore, ERRORS, Upload } from '@tus/server';
 import { currentUploadContext, type UploadContext } from '../endpoints/context.js';
 import { Errors, toTusError } from '../errors.js';
+import { storageError } from '../protocol/storage-errors.js';
 import type { StorageBackend, StoredUpload, WriteResult } from './backend.js';
 import type { Sidecar } from './sidecar.js';
 
@@ -32,7 +33,12 @@ export class EndpointStore extends DataStore {
 
   /** Find an upload for the current request's endpoint and params; undefined if not visible. */
   async find(id: string, context: UploadContext = currentUploadContext()): Promise<StoredUpload | undefined> {
-    const stored = await this.options.backend.get(context.place, id);
+    let stored;
+    try {
+      stored = await this.options.backend.get(context.place, id);
+    } catch (error) {
+      throw toTusError(storageError(error, context.log, id));
+    }
     if (!stored) return undefined;
     const { tusport } = stored.sidecar;
     if (tusport.endpoint !== this.options.endpoint || !sameParams(tusport.params, context.params)) return undefined;
@@ -132,8 +138,12 @@ export class EndpointStore extends DataStore {
     await this.options.backend.updateSidecar(context.place, stored.sidecar);
   }
 
-  readStored(stored: StoredUpload): Readable {
-    return this.options.backend.read(stored);
+  openStored(stored: StoredUpload): Promise<Readable> {
+    return this.options.backend.open(stored);
+  }
+
+  get backend(): StorageBackend {
+    return this.options.backend;
   }
 
   override getExpiration(): number {

@@ -283,6 +283,12 @@ function inside(root: string, candidate: string): boolean {
   return relative === '' || (relative !== '..' && !relative.startsWith(`..${path.sep}`) && !path.isAbsolute(relative));
 }
 
+/** The numbered variant of a `/`-separated key's last segment: `a/report.pdf` → `a/report (2).pdf`. */
+export function numberedName(key: string, n: number): string {
+  const slash = key.lastIndexOf('/');
+  return key.slice(0, slash + 1) + numbered(key.slice(slash + 1), n);
+}
+
 /** `report.pdf` → `report (2).pdf`; keeps the extension's case as given. */
 function numbered(base: string, n: number): string {
   const { ext } = splitExtension(base);

@@ -1,4 +1,5 @@
 import http from 'node:http';
+import https from 'node:https';
 import { Readable } from 'node:stream';
 
 export interface RawResponse {
@@ -17,21 +18,25 @@ export interface RawRequest {
   headers?: Record<string, string | number | string[]>;
   /** A Buffer/string is sent with Content-Length; a Readable or iterable is sent chunked. */
   body?: Buffer | string | Readable | Iterable<Buffer> | AsyncIterable<Buffer>;
+  /** For an https base URL: the PEM certificate(s) to trust (e.g. a test's self-signed one). */
+  ca?: string;
 }
 
 export const TUS = { 'Tus-Resumable': '1.0.0' } as const;
 
-/** One raw HTTP/1.1 request on a fresh connection, exactly as given. */
+/** One raw HTTP/1.1 request (https for an https base URL) on a fresh connection, exactly as given. */
 export function raw(baseUrl: string, request: RawRequest): Promise<RawResponse> {
   const url = new URL(baseUrl);
+  const client = url.protocol === 'https:' ? https : http;
   return new Promise((resolve, reject) => {
-    const req = http.request({
+    const req = client.request({
       host: url.hostname,
       port: url.port,
       method: request.method,
       path: request.path,
       headers: request.headers,
       agent: false,
+      ...(request.ca ? { ca: request.ca } : {}),
     });
     req.on('error', reject);
     req.on('response', (res) => {

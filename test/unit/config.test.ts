@@ -203,7 +203,7 @@ describe('endpoint paths', () => {
     ]);
     const problems = problemsOf({ endpoints: [{ path: '/users/{user}/uploads', store: disk('./data/{username}') }] });
     expect(problems).toEqual(['endpoints[0].store.directory: uses {username}, which the endpoint path "/users/{user}/uploads" does not have (it has: {user})']);
-    expect(resolveConfig({ endpoints: [{ path: '/users/{user}/uploads', store: disk('./data/{user}') }] }).endpoints[0]?.store.directory).toBe('./data/{user}');
+    expect(resolveConfig({ endpoints: [{ path: '/users/{user}/uploads', store: disk('./data/{user}') }] }).endpoints[0]?.store).toMatchObject({ directory: './data/{user}' });
   });
 
   it.each([

@@ -1,0 +1,208 @@
+import type { S3 } from '@aws-sdk/client-s3';
+import { PassThrough, Readable } from 'node:stream';
+import { renderTemplate, type TemplateParams } from '../../endpoints/template.js';
+import type { StorageBackend, StoredUpload, SweepOptions, SweepResult, UnfinishedUpload, WriteLimits, WriteResult } from '../backend.js';
+import type { OverwriteMode } from '../finalize.js';
+import type { Sidecar } from '../sidecar.js';
+import { copyWithLimit } from '../stream-copy.js';
+import { createS3Client } from './client.js';
+import { describeS3Error, isNoSuchUpload, isS3NotFound } from './errors.js';
+import { copyToFinalKey, objectExists } from './finalize.js';
+import { infoKey, partKey, readInfo, writeInfo } from './info.js';
+import { PartWriter } from './part-writer.js';
+import type { S3StoreConfig } from './schema.js';
+import { listOpenUploads, sweepBucket } from './sweep.js';
+
+/** Bytes buffered between the socket and the part splitter. */
+const PIPE_BUFFER_BYTES = 1024 * 1024;
+const MIME_TYPE = /^[a-z0-9][a-z0-9!#$&^_.+-]{0,126}\/[a-z0-9][a-z0-9!#$&^_.+-]{0,126}$/i;
+
+export class S3StoreUnavailable extends Error {
+  override name = 'S3StoreUnavailable';
+}
+
+/**
+ * Uploads as S3 objects under the endpoint's templated prefix: a multipart upload at
+ * `<prefix><id>` while bytes arrive, the sidecar at `<prefix><id>.info` and, between PATCHes, a
+ * tail smaller than minPartSize at `<prefix><id>.part` (the layout of @tus/s3-store, whose part
+ * writer does the splitting). The offset is what S3 holds: the listed parts plus the tail.
+ */
+export class S3Backend implements StorageBackend {
+  readonly kind = 's3';
+  readonly canTruncate = false;
+  readonly client: S3;
+  private readonly writer: PartWriter;
+
+  constructor(readonly config: S3StoreConfig) {
+    this.client = createS3Client(config);
+    this.writer = new PartWriter(this.client, config);
+  }
+
+  get bucket(): string {
+    return this.config.bucket;
+  }
+
+  /** The prefix with the request's params (each already checked to be one safe segment). */
+  place(params: TemplateParams): string {
+    return renderTemplate(this.config.prefix, params);
+  }
+
+  async create(prefix: string, sidecar: Sidecar): Promise<StoredUpload> {
+    const key = prefix + sidecar.id;
+    const filetype = sidecar.metadata?.filetype;
+    const created = await this.client.createMultipartUpload({
+      Bucket: this.bucket,
+      Key: key,
+      ...(filetype && MIME_TYPE.test(filetype) ? { ContentType: filetype } : {}),
+    });
+    // A crash between these two calls leaves a multipart upload without a sidecar: the sweep
+    // aborts such orphans after an hour.
+    await writeInfo(this.client, this.bucket, key, sidecar, created.UploadId);
+    return { sidecar, offset: 0, location: key };
+  }
+
+  async get(prefix: string, id: string): Promise<StoredUpload | undefined> {
+    const key = prefix + id;
+    const info = await readInfo(this.client, this.bucket, key);
+    if (!info || info.sidecar.id !== id) return undefined;
+    const { sidecar } = info;
+    const finalPath = sidecar.tusport.final_path;
+    const location = typeof finalPath === 'string' ? prefix + finalPath : key;
+    if (sidecar.tusport.completed_at !== undefined) return { sidecar, offset: sidecar.size ?? 0, location };
+    return { sidecar, offset: await this.receivedBytes(key, info.multipartId, sidecar.size), location };
+  }
+
+  /** Listed parts plus the `.part` tail; the full size once S3 has completed the multipart upload. */
+  private async receivedBytes(key: string, multipartId: string | undefined, size: number | undefined): Promise<number> {
+    let parts = 0;
+    try {
+      let marker: string | undefined;
+      do {
+        const page = await this.client.listParts({ Bucket: this.bucket, Key: key, UploadId: multipartId, PartNumberMarker: marker });
+        for (const part of page.Parts ?? []) parts += part.Size ?? 0;
+        marker = page.IsTruncated ? page.NextPartNumberMarker : undefined;
+      } while (marker);
+    } catch (error) {
+      // Completed (the last PATCH finished it before the sidecar said so) or aborted.
+      if (isNoSuchUpload(error)) return (await objectExists(this.client, this.bucket, key)) ? (size ?? 0) : 0;
+      throw error;
+    }
+    return parts + (await this.tailSize(key));
+  }
+
+  private async tailSize(key: string): Promise<number> {
+    try {
+      return (await this.client.headObject({ Bucket: this.bucket, Key: partKey(key) })).ContentLength ?? 0;
+    } catch (error) {
+      if (isS3NotFound(error)) return 0;
+      throw error;
+    }
+  }
+
+  async write(prefix: string, id: string, source: Readable, offset: number, limits: WriteLimits, stop?: AbortSignal): Promise<WriteResult> {
+    // The part writer reads a stream that ends where the client stopped (or at the limit), so
+    // whatever arrived is stored: whole parts as parts, a short tail as `<key>.part`.
+    const body = new PassThrough({ highWaterMark: PIPE_BUFFER_BYTES });
+    const copying = copyWithLimit(source, body, limits.limit, stop);
+    copying.catch(() => undefined);
+    let written: number;
+    try {
+      written = await this.writer.write(body, prefix + id, offset);
+    } catch (error) {
+      body.destroy(error instanceof Error ? error : new Error(String(error)));
+      throw error;
+    }
+    const outcome = await copying;
+    if (outcome.kind === 'interrupted') return { kind: 'interrupted', offset: written, reason: outcome.reason };
+    return { kind: outcome.kind, offset: written };
+  }
+
+  /** Complete the multipart upload if bytes alone did not (zero-byte uploads, a length declared at the end). */
+  async seal(prefix: string, stored: StoredUpload): Promise<void> {
+    const key = prefix + stored.sidecar.id;
+    if (await objectExists(this.client, this.bucket, key)) return;
+    await this.writer.write(Readable.from([]), key, stored.offset);
+  }
+
+  async truncate(): Promise<void> {
+    throw new Error('S3 uploads cannot be truncated: PATCH bodies to S3 stores must declare Content-Length');
+  }
+
+  async updateSidecar(prefix: string, sidecar: Sidecar): Promise<void> {
+    const key = prefix + sidecar.id;
+    // The multipart id travels in the `.info` object's metadata; keep it across rewrites.
+    const current = await readInfo(this.client, this.bucket, key);
+    await writeInfo(this.client, this.bucket, key, sidecar, current?.multipartId);
+  }
+
+  async open(stored: StoredUpload): Promise<Readable> {
+    const response = await this.client.getObject({ Bucket: this.bucket, Key: stored.location });
+    if (!(response.Body instanceof Readable)) throw new Error(`S3 returned no body for ${stored.location}`);
+    return response.Body;
+  }
+
+  async remove(prefix: string, stored: StoredUpload): Promise<void> {
+    const key = prefix + stored.sidecar.id;
+    const info = await readInfo(this.client, this.bucket, key);
+    if (info?.multipartId) {
+      await this.client.abortMultipartUpload({ Bucket: this.bucket, Key: key, UploadId: info.multipartId }).catch((error: unknown) => {
+        if (!isNoSuchUpload(error)) throw error;
+      });
+    }
+    // Data first, the sidecar last: an interrupted removal leaves a sidecar, never bytes nobody owns.
+    // `<key>.part` too, which @tus/s3-store's own remove() leaves behind.
+    const objects = new Set([key, partKey(key), stored.location]);
+    await this.client.deleteObjects({ Bucket: this.bucket, Delete: { Objects: [...objects].map((Key) => ({ Key })), Quiet: true } });
+    await this.client.deleteObject({ Bucket: this.bucket, Key: infoKey(key) });
+  }
+
+  async finalize(prefix: string, stored: StoredUpload, relativePath: string, overwrite: OverwriteMode): Promise<string> {
+    const key = prefix + stored.sidecar.id;
+    const target = await copyToFinalKey(this.client, this.bucket, stored.location, prefix + relativePath, stored.offset, overwrite);
+    // Record the move before deleting the original: a crash in between leaves two copies, never none.
+    stored.sidecar.tusport.final_path = target.slice(prefix.length);
+    await this.updateSidecar(prefix, stored.sidecar);
+    if (target !== key) await this.client.deleteObject({ Bucket: this.bucket, Key: key });
+    return target;
+  }
+
+  finalPathTaken(prefix: string, relativePath: string): Promise<boolean> {
+    return objectExists(this.client, this.bucket, prefix + relativePath);
+  }
+
+  async *unfinished(): AsyncIterable<UnfinishedUpload> {
+    for await (const upload of listOpenUploads(this.client, this.bucket, this.prefixRoot())) {
+      const info = await readInfo(this.client, this.bucket, upload.key);
+      if (!info || info.sidecar.tusport.completed_at !== undefined) continue;
+      // Quotas count declared sizes; only a deferred length needs the bytes so far.
+      const offset = info.sidecar.size === undefined ? await this.receivedBytes(upload.key, info.multipartId, undefined) : 0;
+      yield { sidecar: info.sidecar, offset };
+    }
+  }
+
+  sweep(options: SweepOptions): Promise<SweepResult> {
+    return sweepBucket(this, this.prefixRoot(), options);
+  }
+
+  /** The fixed part of the prefix template: every place of this store starts with it. */
+  prefixRoot(): string {
+    const brace = this.config.prefix.indexOf('{');
+    return brace === -1 ? this.config.prefix : this.config.prefix.slice(0, brace);
+  }
+
+  describe(prefix: string, stored: StoredUpload): Record<string, string> {
+    return { Type: 's3store', Bucket: this.bucket, Key: stored.location, InfoKey: infoKey(prefix + stored.sidecar.id) };
+  }
+
+  /** The bucket answers and the credentials work: `tusport serve` refuses to start otherwise. */
+  async check(): Promise<void> {
+    try {
+      await this.client.headBucket({ Bucket: this.bucket });
+    } catch (error) {
+      const cause = describeS3Error(error) ?? (error instanceof Error ? error.message : String(error));
+      const status = (error as { $metadata?: { httpStatusCode?: number } }).$metadata?.httpStatusCode;
+      const hint = status === 404 ? ' (the bucket does not exist)' : status === 403 ? ' (wrong credentials or no access to the bucket)' : '';
+      throw new S3StoreUnavailable(`S3 bucket ${JSON.stringify(this.bucket)}${this.config.endpoint ? ` at ${this.config.endpoint}` : ''} is not usable: ${cause}${hint}`);
+    }
+  }
+}

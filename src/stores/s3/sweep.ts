@@ -1,0 +1,78 @@
+import type { S3 } from '@aws-sdk/client-s3';
+import { acquireUploadLock } from '../../protocol/lock.js';
+import type { SweepOptions, SweepResult } from '../backend.js';
+import type { S3Backend } from './backend.js';
+import { isNoSuchUpload } from './errors.js';
+import { partKey, readInfo } from './info.js';
+
+/** A multipart upload without a sidecar this old is debris from a crash, not work in progress. */
+const ORPHAN_AGE_MS = 60 * 60 * 1000;
+
+export interface OpenUpload {
+  key: string;
+  multipartId: string;
+  initiated: Date | undefined;
+}
+
+/** Every multipart upload still open under `prefix`: exactly the unfinished uploads (and orphans). */
+export async function* listOpenUploads(client: S3, bucket: string, prefix: string): AsyncGenerator<OpenUpload> {
+  let keyMarker: string | undefined;
+  let uploadIdMarker: string | undefined;
+  do {
+    const page = await client.listMultipartUploads({ Bucket: bucket, Prefix: prefix, KeyMarker: keyMarker, UploadIdMarker: uploadIdMarker });
+    for (const upload of page.Uploads ?? []) {
+      if (upload.Key && upload.UploadId) yield { key: upload.Key, multipartId: upload.UploadId, initiated: upload.Initiated };
+    }
+    const more = page.IsTruncated === true;
+    keyMarker = more ? page.NextKeyMarker : undefined;
+    uploadIdMarker = more ? page.NextUploadIdMarker : undefined;
+  } while (keyMarker);
+}
+
+/**
+ * The S3 sweep: unfinished uploads are open multipart uploads, so only those are looked at (a
+ * bucket full of finished files costs nothing). Expired ones (by their sidecar's creation date)
+ * are aborted and all their objects removed under the upload's lock; multipart uploads that
+ * never got a sidecar (a crash right after creating them) are aborted after an hour. Finished
+ * uploads are never touched.
+ */
+export async function sweepBucket(backend: S3Backend, root: string, options: SweepOptions): Promise<SweepResult> {
+  const { endpoint, expireMs, locker, log, now, onRemoved } = options;
+  const { client, bucket } = backend;
+  const result: SweepResult = { expired: 0, leftovers: 0 };
+  for await (const upload of listOpenUploads(client, bucket, root)) {
+    const info = await readInfo(client, bucket, upload.key);
+    if (!info) {
+      if (upload.initiated && upload.initiated.getTime() + ORPHAN_AGE_MS < now) {
+        await abort(client, bucket, upload);
+        await client.deleteObject({ Bucket: bucket, Key: partKey(upload.key) });
+        result.leftovers += 1;
+        log.info({ key: upload.key }, 'multipart upload without a sidecar aborted');
+      }
+      continue;
+    }
+    const { sidecar } = info;
+    // Only this endpoint's uploads, found at their own key (a sidecar names its upload).
+    if (sidecar.tusport.endpoint !== endpoint || !upload.key.endsWith(sidecar.id) || info.multipartId !== upload.multipartId) continue;
+    if (sidecar.tusport.completed_at !== undefined || !expireMs) continue;
+    if (Date.parse(sidecar.creation_date) + expireMs >= now) continue;
+    const lock = await acquireUploadLock(locker, sidecar.id, 0, new AbortController().signal).catch(() => undefined);
+    if (!lock) continue;
+    try {
+      const prefix = upload.key.slice(0, upload.key.length - sidecar.id.length);
+      await backend.remove(prefix, { sidecar, offset: 0, location: upload.key });
+      result.expired += 1;
+      onRemoved?.(sidecar);
+      log.info({ uploadId: sidecar.id, endpoint, key: upload.key }, 'expired unfinished upload removed');
+    } finally {
+      await lock.release();
+    }
+  }
+  return result;
+}
+
+async function abort(client: S3, bucket: string, upload: OpenUpload): Promise<void> {
+  await client.abortMultipartUpload({ Bucket: bucket, Key: upload.key, UploadId: upload.multipartId }).catch((error: unknown) => {
+    if (!isNoSuchUpload(error)) throw error;
+  });
+}
