@@ -27,6 +27,8 @@ export default defineConfig({
           ...shared,
           name: 's3',
           include: ['test/s3/**/*.test.ts'],
+          // One RGW for all S3 files, and the outage test stops it: run the files one at a time.
+          fileParallelism: false,
           // One Ceph cluster (mon + memstore OSD + radosgw) for every S3 test file; started only
           // when at least one of them runs.
           globalSetup: ['test/harness/global-setup.ts', 'test/harness/ceph-global-setup.ts'],

@@ -8,7 +8,9 @@ import { ConfigError, resolveConfig } from './config/load.js';
 import { Errors } from './errors.js';
 import { isHookRejection, sendHookRejection } from './hooks/errors.js';
 import { HookSystem } from './hooks/setup.js';
+import { isStorageFailure, storageError } from './protocol/storage-errors.js';
 import type { EndpointConfig, ResolvedConfig, TusportConfig } from './config/schema.js';
+import { demoPage } from './demo/plugin.js';
 import { completionFor } from './endpoints/complete.js';
 import { mountEndpoint } from './endpoints/routes.js';
 import type { EndpointRuntime } from './endpoints/runtime.js';
@@ -98,8 +100,11 @@ export function buildApp(input: TusportConfig | ResolvedConfig = {}, options: Bu
   app.addHook('onSend', async (request, reply) => {
     reply.header('X-Request-Id', request.id);
   });
-  app.setErrorHandler((error: FastifyError, request, reply) => {
-    if (isHookRejection(error)) return sendHookRejection(reply, error);
+  app.setErrorHandler((thrown: FastifyError, request, reply) => {
+    if (isHookRejection(thrown)) return sendHookRejection(reply, thrown);
+    // A store failure from any step (S3 down or refusing, a full disk) is 503/507 with its cause
+    // logged, wherever it surfaced; only what is truly unexpected is a 500.
+    const error: FastifyError = thrown.statusCode === undefined && isStorageFailure(thrown) ? (storageError(thrown, request.log) as FastifyError) : thrown;
     const status = error.statusCode ?? 500;
     if (status >= 500) request.log.error({ err: error }, 'request failed');
     const known = error.statusCode !== undefined;
@@ -134,6 +139,7 @@ export function buildApp(input: TusportConfig | ResolvedConfig = {}, options: Bu
     app,
     config.endpoints.map((endpoint) => endpoint.path),
   );
+  app.register(demoPage, { config });
 
   // One locker for the process: upload ids are unique across endpoints.
   const locker = new MemoryLocker();

@@ -1,11 +1,14 @@
 import type { FastifyInstance } from 'fastify';
 import { buildApp } from '../app.js';
 import { loadConfig } from '../config/load.js';
+import { demoPagePath } from '../demo/schema.js';
 
 export interface ServeOptions {
   config?: string;
   host?: string;
   port?: string;
+  /** `--demo` / `--no-demo`: serve the Uppy demo page (default: on without a config file). */
+  demo?: boolean;
   /** false (`--no-check`): skip the startup check of S3 stores. */
   check?: boolean;
 }
@@ -18,7 +21,11 @@ export interface ServeOptions {
 export async function serve(options: ServeOptions): Promise<FastifyInstance> {
   const config = loadConfig({
     file: options.config,
-    flags: { ...(options.host !== undefined ? { host: options.host } : {}), ...(options.port !== undefined ? { port: options.port } : {}) },
+    flags: {
+      ...(options.host !== undefined ? { host: options.host } : {}),
+      ...(options.port !== undefined ? { port: options.port } : {}),
+      ...(options.demo !== undefined ? { demo: options.demo } : {}),
+    },
   });
   const app = buildApp(config);
   const { host, port } = config.server;
@@ -40,6 +47,7 @@ export async function serve(options: ServeOptions): Promise<FastifyInstance> {
   const address = app.server.address();
   const bound = typeof address === 'object' && address ? `${address.address.includes(':') ? `[${address.address}]` : address.address}:${address.port}` : `${host}:${port}`;
   app.log.info({ endpoints: config.endpoints.map((e) => e.path) }, `tusport listening on http://${bound}`);
+  if (config.demo.enabled) app.log.info(`Uppy demo page: http://${bound}${demoPagePath(config.demo.path)}`);
   const anonymous = config.endpoints.filter((e) => e.auth.type === 'none').map((e) => e.path);
   if (anonymous.length > 0 && !isLoopback(host)) {
     app.log.warn({ endpoints: anonymous }, `anyone who can reach ${host} may upload to these endpoints: they have no auth`);

@@ -1,7 +1,7 @@
 import { readFileSync } from 'node:fs';
 import YAML from 'yaml';
 import type { z } from 'zod';
-import { ConfigSchema, DEFAULT_ENDPOINTS, type ResolvedConfig, type TusportConfig } from './schema.js';
+import { ConfigSchema, DEFAULT_ENDPOINTS, DEFAULT_WITHOUT_FILE, type ResolvedConfig, type TusportConfig } from './schema.js';
 import { childSchema, objectKeys, schemaAt } from './schema-walk.js';
 
 /** A configuration the user has to fix. The CLI prints `message` and exits 2, without a stack. */
@@ -122,10 +122,15 @@ function isPlainObject(value: unknown): value is Record<string, unknown> {
 }
 
 /** Everything `tusport serve` does to get a config: file (optional), env, CLI flags, validation. */
-export function loadConfig(options: { file?: string | undefined; env?: NodeJS.ProcessEnv; flags?: { host?: string; port?: string | number } }): ResolvedConfig {
+export function loadConfig(options: {
+  file?: string | undefined;
+  env?: NodeJS.ProcessEnv;
+  flags?: { host?: string; port?: string | number; demo?: boolean };
+}): ResolvedConfig {
   const env = options.env ?? process.env;
   const file = options.file ?? env.TUSPORT_CONFIG;
-  const raw = file ? readConfigFile(file) : {};
+  // Without a config file (`npm start`), the demo page is on: the quickest way to try an upload.
+  const raw = file ? readConfigFile(file) : { ...DEFAULT_WITHOUT_FILE };
   if (!isPlainObject(raw)) throw new ConfigError(`Config file ${file}: expected a mapping of keys at the top level`);
   const withEnv = applyEnvOverrides(raw, env) as Record<string, unknown>;
   if (options.flags?.host !== undefined || options.flags?.port !== undefined) {
@@ -134,5 +139,7 @@ export function loadConfig(options: { file?: string | undefined; env?: NodeJS.Pr
     if (options.flags.port !== undefined) server.port = options.flags.port;
     withEnv.server = server;
   }
+  const demo = options.flags?.demo;
+  if (demo !== undefined) withEnv.demo = isPlainObject(withEnv.demo) ? { ...withEnv.demo, enabled: demo } : demo;
   return resolveConfig(withEnv, file ? `config (${file})` : 'config');
 }

@@ -77,7 +77,9 @@ function rows(schema: JsonSchema, prefix: string, out: Map<string, Row>, require
   const listOfObjects = items !== undefined && (items.properties !== undefined || (items.oneOf ?? items.anyOf)?.some((s) => s.properties) === true);
   if (prefix) {
     const isContainer = objects.length > 0 || listOfObjects;
-    const type = isContainer ? (schema.type === 'array' ? 'list' : 'section') : typeOf(schema);
+    // A key that is a section or a scalar (`demo: true`) lists both.
+    const scalars = (schema.oneOf ?? schema.anyOf)?.filter((s) => !s.properties).map(typeOf) ?? [];
+    const type = isContainer ? (schema.type === 'array' ? 'list' : [...scalars, 'section'].join(' \\| ')) : typeOf(schema);
     if (!isContainer || schema.description) add(out, prefix, { type: [type], default: formatDefault(prefix, schema, required), description: schema.description ?? '' });
     if (!isContainer) return;
   }

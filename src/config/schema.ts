@@ -1,5 +1,6 @@
 import { z } from 'zod';
-import { parseUrlTemplate, placeholdersOf, TemplateError } from '../endpoints/template.js';
+import { checkDemo, DemoSchema } from '../demo/schema.js';
+import { parseUrlTemplate, placeholdersOf, shapesOverlap, TemplateError } from '../endpoints/template.js';
 import type { UploadDoneHandler } from '../hooks/types.js';
 import { HooksSchema, OutboxSchema, PostReceiveIntervalSchema } from '../hooks/schema.js';
 import { AuthSchema } from '../auth/schema.js';
@@ -102,6 +103,8 @@ const CorsSchema = z.strictObject({
 });
 
 export const DEFAULT_ENDPOINTS = [{ path: '/files', store: { type: 'disk' as const, directory: './data/files' } }];
+/** What `tusport serve` starts from when no config file is given (the schema defaults do the rest). */
+export const DEFAULT_WITHOUT_FILE = { demo: true } as const;
 
 export const ConfigSchema = z
   .strictObject({
@@ -113,6 +116,7 @@ export const ConfigSchema = z
       .prefault(DEFAULT_ENDPOINTS)
       .meta({ description: 'The tus endpoints this server mounts.' }),
     outbox: OutboxSchema,
+    demo: DemoSchema,
   })
   .superRefine((config, ctx) => {
     if (config.cors.credentials && config.cors.origins === '*') {
@@ -123,6 +127,7 @@ export const ConfigSchema = z
       });
     }
     checkEndpoints(config.endpoints, ctx);
+    checkDemo(config.demo, config.endpoints, ctx);
   });
 
 type EndpointInput = z.output<typeof EndpointSchema>;
@@ -164,7 +169,7 @@ function checkEndpoints(endpoints: EndpointInput[], ctx: z.RefinementCtx): void 
     }
     const shape = template.shape.split('/').slice(1);
     for (const other of parsed) {
-      const clash = overlap(shape, other.shape) ? 'the same URLs' : overlap(shape, [...other.shape, '*']) || overlap([...shape, '*'], other.shape) ? "each other's upload URLs" : undefined;
+      const clash = shapesOverlap(shape, other.shape) ? 'the same URLs' : shapesOverlap(shape, [...other.shape, '*']) || shapesOverlap([...shape, '*'], other.shape) ? "each other's upload URLs" : undefined;
       if (clash) {
         ctx.addIssue({
           code: 'custom',
@@ -179,10 +184,6 @@ function checkEndpoints(endpoints: EndpointInput[], ctx: z.RefinementCtx): void 
   });
 }
 
-/** Two path shapes overlap when some URL matches both: equal length, each segment equal or a param. */
-function overlap(a: string[], b: string[]): boolean {
-  return a.length === b.length && a.every((segment, i) => segment === b[i] || segment === '*' || b[i] === '*');
-}
 
 /** What users write (sizes and durations may be strings; everything but `endpoints` optional). */
 export type TusportConfig = z.input<typeof ConfigSchema>;

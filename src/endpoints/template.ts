@@ -66,6 +66,11 @@ export function parseUrlTemplate(source: string): UrlTemplate {
   };
 }
 
+/** Two path shapes (segments, `*` for a param) overlap when some URL matches both. */
+export function shapesOverlap(a: string[], b: string[]): boolean {
+  return a.length === b.length && a.every((segment, i) => segment === b[i] || segment === '*' || b[i] === '*');
+}
+
 /** The `{names}` a location template (store directory, S3 prefix) refers to. */
 export function placeholdersOf(template: string): string[] {
   return [...template.matchAll(PLACEHOLDER)].map((m) => m[1] ?? '');

@@ -4,6 +4,14 @@ import { describeS3Error } from '../stores/s3/errors.js';
 
 const OUT_OF_SPACE = new Set(['ENOSPC', 'EDQUOT']);
 
+/** Whether an error came from a store (an S3 SDK error, or a filesystem error with an errno code). */
+export function isStorageFailure(error: unknown): boolean {
+  if (!error || typeof error !== 'object') return false;
+  if ('$metadata' in error || describeS3Error(error) !== undefined) return true;
+  const code = (error as NodeJS.ErrnoException).code;
+  return typeof code === 'string' && /^E[A-Z]+$/.test(code) && 'syscall' in error;
+}
+
 /**
  * Turn a store failure into an answer a client can act on: 507 when the disk is full (retry
  * later; what was received is kept), 503 for anything else (S3 down or refusing, a disk error). The cause is logged, not sent.

@@ -1,119 +1,18 @@
-import { type ChildProcess, spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { readFile, stat, writeFile } from 'node:fs/promises';
 import net from 'node:net';
 import path from 'node:path';
 import { PassThrough } from 'node:stream';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { fileURLToPath } from 'node:url';
 import { afterAll, afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { freePort } from '../harness/ports.js';
+import { killAll, type Running, run, start, until } from '../helpers/cli.js';
 import { sha256, sha256File } from '../helpers/files.js';
 import { createUpload, headOffset, patch, raw, TUS } from '../helpers/http.js';
 import { tempDir } from '../helpers/server.js';
 import { tusUpload } from '../helpers/tus-client.js';
 
-/**
- * The real `tusport` command, as a user runs it: `node bin/tusport.js` (which loads dist/, so
- * run `npm run build` after changing src/) in a temp working directory, so `./data` lands there.
- */
-const BIN = fileURLToPath(new URL('../../bin/tusport.js', import.meta.url));
-const LISTENING = /tusport listening on (http:\/\/[^\s"]+)/;
 const STACK_LINE = /^\s+at /m;
-
-interface Exit {
-  code: number | null;
-  signal: NodeJS.Signals | null;
-  stdout: string;
-  stderr: string;
-}
-
-interface Running {
-  child: ChildProcess;
-  url: string;
-  /** Output so far (grows while the process runs). */
-  output: { stdout: string; stderr: string };
-  exited: Promise<Exit>;
-  /** Resolves when a stdout line contains `text`. */
-  waitForLog(text: string, timeoutMs?: number): Promise<void>;
-}
-
-const children = new Set<ChildProcess>();
-
-/** The parent's environment without any TUSPORT settings (and without test-runner node options). */
-function cleanEnv(extra: Record<string, string> = {}): NodeJS.ProcessEnv {
-  const env: NodeJS.ProcessEnv = {};
-  for (const [key, value] of Object.entries(process.env)) {
-    if (!key.startsWith('TUSPORT') && key !== 'NODE_OPTIONS') env[key] = value;
-  }
-  return { ...env, ...extra };
-}
-
-function launch(args: string[], cwd: string, env: Record<string, string> = {}) {
-  const child = spawn(process.execPath, [BIN, ...args], { cwd, env: cleanEnv(env), stdio: ['ignore', 'pipe', 'pipe'] });
-  children.add(child);
-  const output = { stdout: '', stderr: '' };
-  child.stdout?.setEncoding('utf8').on('data', (text: string) => {
-    output.stdout += text;
-  });
-  child.stderr?.setEncoding('utf8').on('data', (text: string) => {
-    output.stderr += text;
-  });
-  const exited = new Promise<Exit>((resolve) => {
-    child.on('close', (code, signal) => {
-      children.delete(child);
-      resolve({ code, signal, ...output });
-    });
-  });
-  return { child, output, exited };
-}
-
-/** Run the CLI to completion. */
-async function run(args: string[], cwd: string, env: Record<string, string> = {}, timeoutMs = 15_000): Promise<Exit> {
-  const { child, exited } = launch(args, cwd, env);
-  const timer = setTimeout(() => child.kill('SIGKILL'), timeoutMs);
-  try {
-    return await exited;
-  } finally {
-    clearTimeout(timer);
-  }
-}
-
-/** Start `tusport serve ...` and wait for its "listening" log line. */
-async function start(args: string[], cwd: string, env: Record<string, string> = {}): Promise<Running> {
-  const { child, output, exited } = launch(args, cwd, env);
-  const waitForLog = async (text: string, timeoutMs = 15_000) => {
-    const deadline = Date.now() + timeoutMs;
-    while (!output.stdout.includes(text)) {
-      if (child.exitCode !== null || child.signalCode !== null) {
-        throw new Error(`tusport exited (${child.exitCode ?? child.signalCode}) before logging "${text}"\nstdout: ${output.stdout}\nstderr: ${output.stderr}`);
-      }
-      if (Date.now() > deadline) throw new Error(`no "${text}" in tusport's output after ${timeoutMs} ms\nstdout: ${output.stdout}\nstderr: ${output.stderr}`);
-      await sleep(20);
-    }
-  };
-  await waitForLog('tusport listening on http://');
-  const url = LISTENING.exec(output.stdout)?.[1];
-  if (!url) throw new Error(`cannot parse the listening URL from: ${output.stdout}`);
-  return { child, url, output, exited, waitForLog };
-}
-
-/** A port that was free a moment ago. */
-async function freePort(): Promise<number> {
-  const server = net.createServer();
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const { port } = server.address() as net.AddressInfo;
-  await new Promise<void>((resolve) => server.close(() => resolve()));
-  return port;
-}
-
-/** Poll until `check` holds (the server writes asynchronously). */
-async function until(check: () => Promise<boolean>, what: string, timeoutMs = 10_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!(await check())) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await sleep(20);
-  }
-}
 
 const sizeOf = async (file: string) => (await stat(file).catch(() => undefined))?.size ?? -1;
 
@@ -122,13 +21,10 @@ beforeEach(async () => {
   scratch = await tempDir('tusport-cli-');
 });
 afterEach(async () => {
-  for (const child of children) child.kill('SIGKILL');
-  await Promise.all([...children].map((child) => new Promise((resolve) => (child.exitCode !== null || child.signalCode !== null ? resolve(null) : child.once('close', resolve)))));
+  await killAll();
   await scratch.remove();
 });
-afterAll(() => {
-  for (const child of children) child.kill('SIGKILL');
-});
+afterAll(killAll);
 
 describe('usage', () => {
   it('tusport --help and tusport serve --help exit 0 and describe the flags and the env scheme', async () => {
@@ -235,6 +131,23 @@ describe('serving', () => {
     expect(sidecar).toMatchObject({ size: 11, metadata: { filename: 'a.txt' }, tusport: { endpoint: '/files' } });
     server.child.kill('SIGTERM');
     expect((await server.exited).code).toBe(0);
+  });
+
+  it('without a config file the Uppy demo page is on (npm start); --no-demo turns it off', async () => {
+    const withDemo = await start(['serve', '--port', '0'], scratch.dir);
+    await withDemo.waitForLog(`Uppy demo page: ${withDemo.url}/`);
+    const page = await raw(withDemo.url, { method: 'GET', path: '/' });
+    expect(page.status).toBe(200);
+    expect(page.headers['content-type']).toBe('text/html; charset=utf-8');
+    expect((await raw(withDemo.url, { method: 'GET', path: '/uppy.min.mjs' })).status).toBe(200);
+    withDemo.child.kill('SIGTERM');
+    expect((await withDemo.exited).code).toBe(0);
+
+    const without = await start(['serve', '--port', '0', '--no-demo'], scratch.dir);
+    expect((await raw(without.url, { method: 'GET', path: '/' })).status).toBe(404);
+    expect(without.output.stdout).not.toContain('Uppy demo page');
+    without.child.kill('SIGTERM');
+    expect((await without.exited).code).toBe(0);
   });
 
   it('--port beats TUSPORT_PORT, which beats the config file', async () => {

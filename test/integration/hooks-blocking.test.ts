@@ -2,7 +2,8 @@ import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { listTree } from '../helpers/files.js';
-import { eventually, HOOK_SECRET, type Receiver, startReceiver, tusMetadata } from '../helpers/hooks.js';
+import { HOOK_SECRET, type Receiver, startReceiver, tusMetadata } from '../helpers/hooks.js';
+import { until } from '../helpers/cli.js';
 import { createUpload, errorOf, headOffset, patch, raw, TUS } from '../helpers/http.js';
 import { type RunningTusport, startTusport } from '../helpers/server.js';
 
@@ -133,8 +134,8 @@ describe('post-receive', () => {
     const response = await patch(server.url, location, 0, trickle(40, 100, 100));
     expect(response.status).toBe(400);
     expect(response.body).toBe('stopped by hook');
-    await eventually(async () => (await raw(server.url, { method: 'HEAD', path: location, headers: TUS })).status === 404, 'the stopped upload to be gone');
-    await eventually(() => receiver.of('post-terminate').some((r) => r.json.Event.Upload.ID === idOf(location)), 'post-terminate');
+    await until(async () => (await raw(server.url, { method: 'HEAD', path: location, headers: TUS })).status === 404, 'the stopped upload to be gone');
+    await until(() => receiver.of('post-terminate').some((r) => r.json.Event.Upload.ID === idOf(location)), 'post-terminate');
     expect((await patch(server.url, location, 0, 'x')).status).toBe(404);
   });
 });

@@ -2,7 +2,8 @@ import { chmod, readFile, readdir, stat, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { listTree } from '../helpers/files.js';
-import { eventually, TusdHookRequest, tusMetadata } from '../helpers/hooks.js';
+import { TusdHookRequest, tusMetadata } from '../helpers/hooks.js';
+import { until } from '../helpers/cli.js';
 import { createUpload, errorOf, patch, raw, TUS } from '../helpers/http.js';
 import { type RunningTusport, startTusport, tempDir } from '../helpers/server.js';
 import type { HookEventName } from '../../src/index.js';
@@ -81,7 +82,7 @@ describe('command hooks', () => {
     expect((await patch(server.url, location, 0, 'hello')).status).toBe(204);
     const sidecar = JSON.parse(await readFile(path.join(server.dir, 'accept', `${id}.json`), 'utf8'));
     expect(sidecar.metadata).toEqual({ seen: 'by command' });
-    await eventually(async () => (await readFile(path.join(logs, 'env.log'), 'utf8').catch(() => '')).includes('post-finish'), 'post-finish');
+    await until(async () => (await readFile(path.join(logs, 'env.log'), 'utf8').catch(() => '')).includes('post-finish'), 'post-finish');
     const env = (await readFile(path.join(logs, 'env.log'), 'utf8')).trim().split('\n');
     expect(env).toEqual(expect.arrayContaining(['pre-create||5|0', `post-create|${id}|5|0`, `pre-finish|${id}|5|5`, `post-finish|${id}|5|5`]));
     const stdinFiles = (await readdir(logs)).filter((name) => name.startsWith('stdin-post-finish-'));
@@ -128,7 +129,7 @@ describe('command hooks', () => {
     const pids = await Promise.all(['hang.pid', 'sleep.pid'].map(async (name) => Number(await readFile(path.join(logs, name), 'utf8'))));
     for (const pid of pids) {
       expect(pid).toBeGreaterThan(1);
-      await eventually(async () => !(await alive(pid)), `process ${pid} to be gone`, 5000);
+      await until(async () => !(await alive(pid)), `process ${pid} to be gone`, 5000);
     }
     expect(await listTree(path.join(server.dir, 'hang'))).toEqual([]);
   });

@@ -4,7 +4,8 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { verifyHookSignature } from '../../src/index.js';
 import { listTree } from '../helpers/files.js';
-import { eventually, HOOK_SECRET, type Receiver, startReceiver, tusMetadata } from '../helpers/hooks.js';
+import { HOOK_SECRET, type Receiver, startReceiver, tusMetadata } from '../helpers/hooks.js';
+import { until } from '../helpers/cli.js';
 import { createUpload, errorOf, patch, raw, TUS } from '../helpers/http.js';
 import { type RunningTusport, startTusport } from '../helpers/server.js';
 import { tusUpload } from '../helpers/tus-client.js';
@@ -55,8 +56,8 @@ describe('http hooks: the tusd v2 contract', () => {
     const uploadPath = new URL(url).pathname;
     const deleted = await raw(server.url, { method: 'DELETE', path: uploadPath, headers: TUS });
     expect(deleted.status).toBe(204);
-    await eventually(() => receiver.of('post-terminate').some((r) => r.json.Event.Upload.ID === id), 'post-terminate');
-    await eventually(() => receiver.of('post-finish').some((r) => r.json.Event.Upload.ID === id), 'post-finish');
+    await until(() => receiver.of('post-terminate').some((r) => r.json.Event.Upload.ID === id), 'post-terminate');
+    await until(() => receiver.of('post-finish').some((r) => r.json.Event.Upload.ID === id), 'post-finish');
 
     const mine = receiver.received.filter((r) => r.json.Event.Upload.ID === id || (r.type === 'pre-create' && r.json.Event.Upload.MetaData.filename === 'a.txt'));
     expect(new Set(mine.map((r) => r.type))).toEqual(new Set(ALL_EVENTS));
@@ -148,7 +149,7 @@ describe('pre-create', () => {
     expect(sidecar.metadata).toEqual({ filename: 'renamed.txt', checked: 'by hook' });
     const head = await raw(server.url, { method: 'HEAD', path: location, headers: TUS });
     expect(head.headers['upload-metadata']).toBe(tusMetadata({ filename: 'renamed.txt', checked: 'by hook' }));
-    await eventually(() => receiver.of('post-create').some((r) => r.json.Event.Upload.ID === idOf(location)), 'post-create');
+    await until(() => receiver.of('post-create').some((r) => r.json.Event.Upload.ID === idOf(location)), 'post-create');
     expect(receiver.of('post-create').find((r) => r.json.Event.Upload.ID === idOf(location))?.json.Event.Upload.MetaData.checked).toBe('by hook');
   });
 
@@ -232,6 +233,6 @@ describe('pre-terminate', () => {
     const gone = await createUpload(server.url, '/files', { 'Upload-Length': 5 });
     expect((await raw(server.url, { method: 'DELETE', path: gone, headers: TUS })).status).toBe(204);
     expect((await raw(server.url, { method: 'HEAD', path: gone, headers: TUS })).status).toBe(404);
-    await eventually(() => receiver.of('post-terminate').some((r) => r.json.Event.Upload.ID === idOf(gone)), 'post-terminate');
+    await until(() => receiver.of('post-terminate').some((r) => r.json.Event.Upload.ID === idOf(gone)), 'post-terminate');
   });
 });

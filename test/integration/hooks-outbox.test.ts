@@ -4,7 +4,8 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { afterEach, describe, expect, it } from 'vitest';
 import type { HookRequest } from '../../src/index.js';
 import { freePort } from '../harness/ports.js';
-import { eventually, HOOK_SECRET, type Receiver, startReceiver, TusdHookRequest } from '../helpers/hooks.js';
+import { HOOK_SECRET, type Receiver, startReceiver, TusdHookRequest } from '../helpers/hooks.js';
+import { until } from '../helpers/cli.js';
 import { raw, TUS } from '../helpers/http.js';
 import { capturingLogger, type RunningTusport, startTusport } from '../helpers/server.js';
 import { tusUpload } from '../helpers/tus-client.js';
@@ -44,7 +45,7 @@ describe('the durable outbox', () => {
     }
     // Every upload succeeded for its client; the notifications wait on disk.
     expect((await outboxFiles(outbox)).length).toBe(5);
-    await eventually(() => capture.lines.filter((line) => line.msg === 'hook notification failed; will retry').length >= 10, 'failed attempts');
+    await until(() => capture.lines.filter((line) => line.msg === 'hook notification failed; will retry').length >= 10, 'failed attempts');
     const retry = capture.lines.find((line) => line.msg === 'hook notification failed; will retry');
     expect(ids).toContain(retry?.uploadId);
     expect(retry).toMatchObject({ event: 'post-finish', hook: `http://127.0.0.1:${port}/hooks` });
@@ -59,7 +60,7 @@ describe('the durable outbox', () => {
       seen.add(key);
       return { status: 500 };
     };
-    await eventually(async () => (await outboxFiles(outbox)).length === 0, 'the outbox to drain');
+    await until(async () => (await outboxFiles(outbox)).length === 0, 'the outbox to drain');
     const keys = receiver.of('post-finish').map((r) => String(r.headers['idempotency-key']));
     expect(new Set(keys)).toEqual(new Set(ids.map((id) => `${id}:post-finish`)));
     expect(keys.length).toBeGreaterThanOrEqual(2 * ids.length);
@@ -87,7 +88,7 @@ describe('the durable outbox', () => {
     const created = await raw(server.url, { method: 'POST', path: '/files', headers: { ...TUS, 'Upload-Length': 1 } });
     expect(created.status).toBe(201);
     const id = String(created.headers.location).split('/').pop();
-    await eventually(async () => (await outboxFiles(path.join(server.dir, 'outbox', 'failed'))).length === 1, 'the message in failed/');
+    await until(async () => (await outboxFiles(path.join(server.dir, 'outbox', 'failed'))).length === 1, 'the message in failed/');
     expect(await outboxFiles(path.join(server.dir, 'outbox'))).toEqual([]);
     expect(capture.lines.find((line) => String(line.msg).startsWith('hook notification given up'))).toMatchObject({ level: 50, uploadId: id, event: 'post-create' });
   });
@@ -128,7 +129,7 @@ describe('function hooks (library)', () => {
     const refused = await tusUpload(Buffer.from('x'), { endpoint: `${server.url}/files`, metadata: { filename: 'no.txt' } }).catch((error: Error) => error);
     expect(String(refused)).toContain('451');
     const { url } = await tusUpload(Buffer.from('yes'), { endpoint: `${server.url}/files`, metadata: { filename: 'yes.txt' } });
-    await eventually(() => finished.length === 1, 'post-finish after two failures');
+    await until(() => finished.length === 1, 'post-finish after two failures');
     expect(failures).toBe(2);
     const request = TusdHookRequest.parse(finished[0]);
     expect(request.Event.Upload).toMatchObject({ ID: url.split('/').pop(), Size: 3, Offset: 3, MetaData: { filename: 'yes.txt' } });

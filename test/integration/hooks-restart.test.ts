@@ -1,45 +1,19 @@
-import { type ChildProcess, spawn } from 'node:child_process';
 import { readdir, writeFile } from 'node:fs/promises';
 import path from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { afterEach, describe, expect, it } from 'vitest';
 import { verifyHookSignature } from '../../src/index.js';
 import { freePort } from '../harness/ports.js';
-import { eventually, HOOK_SECRET, type Receiver, startReceiver } from '../helpers/hooks.js';
+import { HOOK_SECRET, type Receiver, startReceiver } from '../helpers/hooks.js';
+import { killAll, start, until } from '../helpers/cli.js';
 import { tempDir } from '../helpers/server.js';
 import { tusUpload } from '../helpers/tus-client.js';
 
-/** The built CLI (`npm run build` first), killed with SIGKILL right after an upload finished. */
-const BIN = fileURLToPath(new URL('../../bin/tusport.js', import.meta.url));
-
+// The built CLI (`npm run build` first), killed with SIGKILL right after an upload finished.
 const cleanup: (() => Promise<unknown>)[] = [];
 afterEach(async () => {
+  await killAll();
   for (const step of cleanup.splice(0).reverse()) await step();
 });
-
-/** `tusport serve --config <file>`; resolves with its URL once it logs that it listens. */
-async function serve(config: string, cwd: string): Promise<{ child: ChildProcess; url: string; exited: Promise<unknown> }> {
-  const env: NodeJS.ProcessEnv = { HOOK_SECRET };
-  for (const [key, value] of Object.entries(process.env)) if (!key.startsWith('TUSPORT') && key !== 'NODE_OPTIONS') env[key] = value;
-  const child = spawn(process.execPath, [BIN, 'serve', '--config', config], { cwd, env, stdio: ['ignore', 'pipe', 'pipe'] });
-  const exited = new Promise((resolve) => child.once('close', resolve));
-  cleanup.push(async () => {
-    child.kill('SIGKILL');
-    await exited;
-  });
-  let output = '';
-  child.stderr?.setEncoding('utf8').on('data', (text: string) => (output += text));
-  const url = await new Promise<string>((resolve, reject) => {
-    child.stdout?.setEncoding('utf8').on('data', (text: string) => {
-      output += text;
-      const match = /tusport listening on (http:\/\/[^\s"]+)/.exec(output);
-      if (match?.[1]) resolve(match[1]);
-    });
-    child.once('close', (code) => reject(new Error(`tusport exited (${code}) before listening:\n${output}`)));
-  });
-  return { child, url, exited };
-}
-
 
 describe('tusport killed right after an upload finished', () => {
   it('delivers the post-finish after a restart', async () => {
@@ -63,7 +37,7 @@ describe('tusport killed right after an upload finished', () => {
     );
 
     // The receiver is down, so nothing can be delivered before the kill.
-    const first = await serve(config, scratch.dir);
+    const first = await start(['serve', '--config', config], scratch.dir, { HOOK_SECRET });
     const { url } = await tusUpload(Buffer.from('bytes that must be announced'), { endpoint: `${first.url}/files`, chunkSize: 10 });
     first.child.kill('SIGKILL');
     await first.exited;
@@ -72,12 +46,12 @@ describe('tusport killed right after an upload finished', () => {
 
     const receiver: Receiver = await startReceiver(port);
     cleanup.push(() => receiver.close());
-    await serve(config, scratch.dir);
-    await eventually(() => receiver.of('post-finish').length > 0, 'the post-finish after the restart');
+    await start(['serve', '--config', config], scratch.dir, { HOOK_SECRET });
+    await until(() => receiver.of('post-finish').length > 0, 'the post-finish after the restart');
     const [delivered] = receiver.of('post-finish');
     expect(delivered?.json.Event.Upload).toMatchObject({ ID: id, Offset: 28, Size: 28 });
     expect(delivered?.headers['idempotency-key']).toBe(`${id}:post-finish`);
     expect(verifyHookSignature(HOOK_SECRET, delivered?.headers['tusport-signature'], delivered?.raw ?? '')).toBe(true);
-    await eventually(async () => (await readdir(path.join(scratch.dir, 'outbox'))).filter((name) => name.endsWith('.json')).length === 0, 'the outbox to drain');
+    await until(async () => (await readdir(path.join(scratch.dir, 'outbox'))).filter((name) => name.endsWith('.json')).length === 0, 'the outbox to drain');
   });
 });

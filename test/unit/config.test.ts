@@ -385,3 +385,53 @@ describe('loadConfig', () => {
     expect(config.endpoints[0]).toMatchObject({ path: '/up', expire: 86_400_000 });
   });
 });
+
+describe('demo', () => {
+  let dir: string;
+  beforeAll(async () => {
+    dir = await mkdtemp(path.join(tmpdir(), 'tusport-demo-config-'));
+  });
+  afterAll(() => rm(dir, { recursive: true, force: true }));
+
+  it('is off in a config, on without a config file; --demo / --no-demo and the environment switch it', async () => {
+    const file = path.join(dir, 'tusport.yaml');
+    await writeFile(file, 'endpoints:\n  - path: /up\n    store: { type: disk, directory: ./up }\n');
+    expect(resolveConfig({}).demo).toEqual({ enabled: false, path: '/' });
+    expect(loadConfig({ file, env: {} }).demo.enabled).toBe(false);
+    expect(loadConfig({ env: {} }).demo).toEqual({ enabled: true, path: '/' });
+    expect(loadConfig({ file, env: {}, flags: { demo: true } }).demo.enabled).toBe(true);
+    expect(loadConfig({ env: {}, flags: { demo: false } }).demo.enabled).toBe(false);
+    expect(loadConfig({ env: { TUSPORT__DEMO: 'false' } }).demo.enabled).toBe(false);
+    expect(loadConfig({ file, env: { TUSPORT__DEMO__PATH: '/try' } }).demo).toEqual({ enabled: true, path: '/try' });
+    // The flag switches a section on or off and keeps its other keys.
+    await writeFile(file, 'demo: { enabled: false, path: /try }\n');
+    expect(loadConfig({ file, env: {}, flags: { demo: true } }).demo).toEqual({ enabled: true, path: '/try' });
+  });
+
+  it('a section fills in enabled and path', () => {
+    expect(resolveConfig({ demo: { endpoint: '/files' } }).demo).toEqual({ enabled: true, path: '/', endpoint: '/files' });
+  });
+
+  it('a demo path that overlaps an endpoint is refused, naming both keys', () => {
+    const endpoints = [{ path: '/upload/files/here', store: disk() }, { path: '/{tenant}', store: disk('./t/{tenant}') }];
+    const problems = problemsOf({ endpoints, demo: true });
+    expect(problems).toHaveLength(1);
+    expect(problems[0]).toMatch(/^demo\.path: "\/" collides with endpoints\[1\]\.path "\/\{tenant\}"/);
+    expect(problemsOf({ endpoints: [{ path: '/files', store: disk() }], demo: { path: '/files' } })[0]).toMatch(/^demo\.path: "\/files" collides with endpoints\[0\]\.path "\/files"/);
+    // The page's assets sit beside it: /files/app.js would be an upload URL of /files.
+    expect(problemsOf({ endpoints: [{ path: '/files', store: disk() }], demo: { path: '/files/' } })[0]).toMatch(/^demo\.path: .*collides with endpoints\[0\]/);
+    // A disabled demo mounts nothing, so nothing collides.
+    expect(resolveConfig({ endpoints: [{ path: '/files', store: disk() }], demo: { enabled: false, path: '/files' } }).demo.enabled).toBe(false);
+    expect(resolveConfig({ endpoints: [{ path: '/users/{username}/uploads', store: disk('./u/{username}') }], demo: true }).demo.enabled).toBe(true);
+  });
+
+  it.each([
+    [{ path: 'demo' }, /^demo\.path: "demo" must start with "\/"/],
+    [{ path: '/a/{b}' }, /^demo\.path: "\/a\/\{b\}" must be a fixed path/],
+    [{ path: '/healthz' }, /^demo\.path: "\/healthz" is taken by the health check/],
+    [{ endpoint: '/nope' }, /^demo\.endpoint: "\/nope" is not an endpoint path here \(configured: "\/files"\)/],
+    ['yes', /^demo: expected true, false or \{ enabled, path, endpoint \}/],
+  ])('%j is refused', (demo, message) => {
+    expect(problemsOf({ demo })[0]).toMatch(message);
+  });
+});

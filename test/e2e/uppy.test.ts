@@ -1,0 +1,265 @@
+import { type ChildProcess, spawn } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { mkdir, readdir, readFile, stat, writeFile } from 'node:fs/promises';
+import path from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { fileURLToPath } from 'node:url';
+import { type Browser, chromium, type Page, type Route } from 'playwright-core';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { freePort } from '../harness/ports.js';
+import { killAll, type Running, start, until } from '../helpers/cli.js';
+import { sha256File } from '../helpers/files.js';
+import { tempDir } from '../helpers/server.js';
+
+/**
+ * The demo page in a real browser: `tusport serve --demo` (the built CLI) with an endpoint that
+ * has an accept list and a 5 MiB maxChunkSize, Chromium driven by playwright-core. Uppy uploads a
+ * 32 MiB file and a small one; tusport is stopped (SIGTERM) in the middle of the big one and
+ * started again on the same port a few seconds later; Uppy's retries find it, resume from the
+ * stored offset, and both files end up on disk byte-identical. Then a file whose bytes are not
+ * accepted shows the server's 415 in the page.
+ */
+
+const CHROMIUM = '/usr/bin/chromium';
+// From FACTS.md: headless, and nothing that phones out (the page itself only talks to loopback).
+const CHROMIUM_FLAGS = ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update', '--no-first-run'];
+const ARTIFACTS = fileURLToPath(new URL('../../test-artifacts/', import.meta.url));
+const MiB = 2 ** 20;
+const CHUNK = 5 * MiB;
+const BIG = 32 * MiB;
+const ACCEPT = ['image/*', 'text/plain', '.bin'];
+
+let scratch: Awaited<ReturnType<typeof tempDir>>;
+let port: number;
+let configFile: string;
+let storeDir: string;
+let chromiumProcess: ChildProcess | undefined;
+let browser: Browser | undefined;
+let server: Running | undefined;
+const sources: Record<'big' | 'small' | 'fake' | 'csv', string> = { big: '', small: '', fake: '', csv: '' };
+
+/** The real CLI, enabling the demo with the flag (the config file does not mention it). */
+async function startServer(): Promise<Running> {
+  const running = await start(['serve', '--config', configFile, '--demo'], scratch.dir);
+  await running.waitForLog('Uppy demo page: ');
+  return running;
+}
+
+/** Chromium with a fresh profile, started by us (so afterAll can kill it by pid), reached over CDP. */
+async function launchChromium(userDataDir: string): Promise<Browser> {
+  const child = spawn(CHROMIUM, [...CHROMIUM_FLAGS, `--user-data-dir=${userDataDir}`, '--remote-debugging-port=0', 'about:blank'], { stdio: ['ignore', 'ignore', 'pipe'] });
+  chromiumProcess = child;
+  const endpoint = await new Promise<string>((resolve, reject) => {
+    let stderr = '';
+    const timer = setTimeout(() => reject(new Error(`Chromium did not open its DevTools endpoint:\n${stderr}`)), 60_000);
+    // Keep draining stderr (a full pipe would block Chromium), remembering only the start.
+    child.stderr?.setEncoding('utf8').on('data', (text: string) => {
+      if (stderr.length > 100_000) return;
+      stderr += text;
+      const match = /DevTools listening on (ws:\/\/\S+)/.exec(stderr);
+      if (match?.[1]) {
+        clearTimeout(timer);
+        resolve(match[1]);
+      }
+    });
+    child.once('exit', (code) => {
+      clearTimeout(timer);
+      reject(new Error(`Chromium exited (${code}):\n${stderr}`));
+    });
+  });
+  return chromium.connectOverCDP(endpoint);
+}
+
+/** The stored uploads, by the filename their sidecar's metadata carries. */
+async function storedUploads(): Promise<Map<string, { id: string; data: string; size: number; completed: boolean }>> {
+  const uploads = new Map<string, { id: string; data: string; size: number; completed: boolean }>();
+  for (const name of await readdir(storeDir).catch(() => [] as string[])) {
+    if (!name.endsWith('.json')) continue;
+    const sidecar = JSON.parse(await readFile(path.join(storeDir, name), 'utf8'));
+    const data = path.join(storeDir, sidecar.id);
+    const size = (await stat(data).catch(() => undefined))?.size ?? -1;
+    uploads.set(sidecar.metadata.filename, { id: sidecar.id, data, size, completed: Boolean(sidecar.tusport?.completed_at) });
+  }
+  return uploads;
+}
+
+async function openDemo(): Promise<Page> {
+  if (!browser || !server) throw new Error('not started');
+  const context = browser.contexts()[0] ?? (await browser.newContext());
+  const page = await context.newPage();
+  await page.setViewportSize({ width: 1024, height: 768 });
+  await page.goto(`${server.url}/`);
+  await page.locator('.uppy-Dashboard').waitFor();
+  // config.json reached the page: the endpoint and its accept list are shown.
+  await expect.poll(() => page.locator('#target').textContent(), { timeout: 30_000 }).toContain(`${server.url}/files`);
+  return page;
+}
+
+/**
+ * Add files through the Dashboard's hidden file input (the one without webkitdirectory), as a user
+ * picking them would. By path, over CDP: Playwright's setInputFiles on a browser it did not launch
+ * ships the files' bytes through the protocol, which stalls on 32 MiB.
+ */
+async function addFiles(page: Page, files: string[]): Promise<void> {
+  const session = await page.context().newCDPSession(page);
+  try {
+    const { result } = await session.send('Runtime.evaluate', { expression: `document.querySelector('input.uppy-Dashboard-input:not([webkitdirectory])')` });
+    if (!result.objectId) throw new Error('the Dashboard has no file input');
+    await session.send('DOM.setFileInputFiles', { files, objectId: result.objectId });
+  } finally {
+    await session.detach();
+  }
+}
+
+beforeAll(async () => {
+  scratch = await tempDir('tusport-uppy-');
+  port = await freePort();
+  storeDir = path.join(scratch.dir, 'store');
+  configFile = path.join(scratch.dir, 'tusport.yaml');
+  await writeFile(
+    configFile,
+    [
+      'server:',
+      `  port: ${port}`,
+      'endpoints:',
+      '  - path: /files',
+      '    store: { type: disk, directory: ./store }',
+      '    maxChunkSize: 5MiB',
+      `    policy: { accept: [${ACCEPT.map((a) => JSON.stringify(a)).join(', ')}] }`,
+      '',
+    ].join('\n'),
+  );
+  const files = path.join(scratch.dir, 'files');
+  await mkdir(files);
+  // A text header first, so the content sniffer never mistakes the random bytes for a known format.
+  sources.big = path.join(files, 'big.bin');
+  await writeFile(sources.big, Buffer.concat([Buffer.from('tusport uppy e2e\n'), randomBytes(BIG - 17)]));
+  sources.small = path.join(files, 'notes.txt');
+  await writeFile(sources.small, 'Small enough for one PATCH.\n'.repeat(100));
+  // Declared image/png (accepted by name and type), but the bytes are a PDF.
+  sources.fake = path.join(files, 'fake.png');
+  await writeFile(sources.fake, '%PDF-1.4\n1 0 obj\n<<>>\nendobj\ntrailer\n<<>>\n%%EOF\n');
+  sources.csv = path.join(files, 'table.csv');
+  await writeFile(sources.csv, 'a,b\n1,2\n');
+  await mkdir(ARTIFACTS, { recursive: true });
+
+  server = await startServer();
+  expect(server.url).toBe(`http://127.0.0.1:${port}`);
+  browser = await launchChromium(path.join(scratch.dir, 'chromium-profile'));
+});
+
+afterAll(async () => {
+  try {
+    await Promise.race([browser?.close(), sleep(10_000)]);
+  } finally {
+    const chromiumGone = chromiumProcess && chromiumProcess.exitCode === null && chromiumProcess.signalCode === null ? new Promise((resolve) => chromiumProcess?.once('exit', resolve)) : undefined;
+    chromiumProcess?.kill('SIGKILL');
+    // Chromium writes into its profile (inside scratch) until it is gone.
+    await chromiumGone;
+    await killAll();
+    await scratch?.remove();
+  }
+});
+
+describe('Uppy demo page in Chromium', () => {
+  it('uploads two files, survives a server restart in the middle of the big one, and stores both byte-identical', async () => {
+    const page = await openDemo();
+
+    // Watch the tus traffic, and hold the big file's third PATCH (offset 10 MiB) so the server can
+    // be stopped at a known point: two chunks stored, the rest still in the browser.
+    type Phase = 'before' | 'down' | 'after';
+    let phase: Phase = 'before';
+    const seen: { phase: Phase; method: string; path: string; offset: number | undefined }[] = [];
+    let held: Route | undefined;
+    await page.route(
+      (url) => url.pathname.startsWith('/files'),
+      async (route) => {
+        const request = route.request();
+        const headers = request.headers();
+        const offset = headers['upload-offset'] === undefined ? undefined : Number(headers['upload-offset']);
+        seen.push({ phase, method: request.method(), path: new URL(request.url()).pathname, offset });
+        if (!held && request.method() === 'PATCH' && offset !== undefined && offset >= 2 * CHUNK) {
+          held = route;
+          return;
+        }
+        await route.continue();
+      },
+    );
+
+    await addFiles(page, [sources.big, sources.small]);
+    await page.locator('.uppy-StatusBar-actionBtn--upload').click();
+
+    await until(() => held !== undefined, 'the third PATCH of the big file', 120_000);
+    const big = (await storedUploads()).get('big.bin');
+    expect(big).toBeDefined();
+    // Part of it is stored, not all: exactly the two acknowledged chunks.
+    expect(big?.size).toBe(2 * CHUNK);
+    // And Uppy shows progress somewhere between nothing and done.
+    await expect
+      .poll(async () => Number(await page.locator('.uppy-StatusBar-progress').getAttribute('aria-valuenow')), { timeout: 30_000 })
+      .toBeGreaterThan(0);
+    expect(Number(await page.locator('.uppy-StatusBar-progress').getAttribute('aria-valuenow'))).toBeLessThan(100);
+
+    // Graceful stop: exit 0 even with the browser's keep-alive connections open.
+    server?.child.kill('SIGTERM');
+    expect((await server?.exited)?.code).toBe(0);
+    phase = 'down';
+    // The held PATCH now meets a closed port; Uppy retries (retryDelays in examples/uppy/app.js).
+    await held?.continue();
+    await sleep(3000);
+    phase = 'after';
+    server = await startServer();
+
+    await page.locator('.uppy-StatusBar.is-complete').waitFor({ timeout: 180_000 });
+    await expect.poll(() => page.locator('#done li').count(), { timeout: 30_000 }).toBe(2);
+    expect(await page.locator('#errors li').count()).toBe(0);
+    await page.screenshot({ path: path.join(ARTIFACTS, 'uppy-finished.png'), fullPage: true });
+
+    // It resumed: no new upload was created after the restart, it asked for the offset (HEAD)
+    // and continued with a PATCH from the 10 MiB already stored.
+    const bigPath = `/files/${big?.id}`;
+    const afterRestart = seen.filter((r) => r.phase === 'after');
+    expect(seen.filter((r) => r.phase !== 'before' && r.method === 'POST')).toEqual([]);
+    expect(afterRestart.some((r) => r.method === 'HEAD' && r.path === bigPath)).toBe(true);
+    expect(afterRestart.find((r) => r.method === 'PATCH' && r.path === bigPath)?.offset).toBe(2 * CHUNK);
+    // Chunked as the endpoint's maxChunkSize says: 32 MiB in 5 MiB PATCHes.
+    expect(seen.filter((r) => r.method === 'PATCH' && r.path === bigPath && r.phase !== 'down').length).toBeGreaterThanOrEqual(BIG / CHUNK);
+
+    const uploads = await storedUploads();
+    expect([...uploads.keys()].sort()).toEqual(['big.bin', 'notes.txt']);
+    for (const [name, source] of [
+      ['big.bin', sources.big],
+      ['notes.txt', sources.small],
+    ] as const) {
+      const stored = uploads.get(name);
+      expect(stored?.completed, name).toBe(true);
+      expect(await sha256File(stored?.data ?? ''), name).toBe(await sha256File(source));
+    }
+    await page.close();
+  }, 300_000);
+
+  it('shows why a file is refused: the accept list before upload, the server\'s 415 for bytes that are not accepted', async () => {
+    const page = await openDemo();
+
+    // Uppy checks the endpoint's accept list (from config.json) before sending anything.
+    await addFiles(page, [sources.csv]);
+    await expect.poll(() => page.locator('#errors').textContent(), { timeout: 30_000 }).toContain(`table.csv: You can only upload: ${ACCEPT.join(', ')}`);
+
+    // A .png that is really a PDF passes both Uppy and tusport's creation check; the server
+    // sniffs the bytes when the last one arrives, answers 415 and deletes the upload.
+    await addFiles(page, [sources.fake]);
+    await page.locator('.uppy-StatusBar-actionBtn--upload').click();
+    await page.locator('.uppy-StatusBar.is-error').waitFor({ timeout: 60_000 });
+    const serverMessage = 'The uploaded bytes are application/pdf, which is not accepted here';
+    await expect.poll(() => page.locator('#errors').textContent(), { timeout: 30_000 }).toContain(`fake.png: 415 ${serverMessage}`);
+    expect(await page.locator('#errors').textContent()).toContain('TUSPORT_ERR_CONTENT_NOT_ACCEPTED');
+    // Uppy's own error details for the file carry the status and the server's answer too.
+    const details = await page.locator('.uppy-Dashboard-Item.is-error .uppy-Dashboard-Item-errorDetails').getAttribute('aria-label');
+    expect(details).toContain('response code: 415');
+    expect(details).toContain(serverMessage);
+    expect(await page.locator('.uppy-StatusBar-statusPrimary').textContent()).toContain('Upload failed');
+
+    expect([...(await storedUploads()).keys()].sort()).toEqual(['big.bin', 'notes.txt']);
+    await page.close();
+  }, 120_000);
+});
