@@ -5,6 +5,7 @@ import { ENV_PREFIX } from '../config/load.js';
 import { ListenError, serve } from './serve.js';
 import { registerTokenCommand } from './token.js';
 import { registerCleanupCommand } from './cleanup.js';
+import { registerUploadCommand } from './upload.js';
 
 /** Exit codes: 0 ok, 1 runtime failure, 2 usage or configuration error. */
 export async function main(argv: string[]): Promise<void> {
@@ -41,6 +42,7 @@ export async function main(argv: string[]): Promise<void> {
 
   registerTokenCommand(program);
   registerCleanupCommand(program);
+  registerUploadCommand(program);
 
   if (argv.length <= 2) {
     program.outputHelp({ error: true });

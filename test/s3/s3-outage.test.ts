@@ -1,4 +1,5 @@
 import { spawn } from 'node:child_process';
+import net from 'node:net';
 import { randomBytes } from 'node:crypto';
 import { writeFile } from 'node:fs/promises';
 import path from 'node:path';
@@ -63,11 +64,11 @@ describe('S3 refusing: wrong credentials, missing bucket', () => {
   });
   afterAll(() => dir?.remove());
 
-  async function serveWith(name: string, store: Record<string, unknown>, args: string[] = []) {
+  async function serveWith(name: string, store: Record<string, unknown>, args: string[] = [], env: Record<string, string> = {}) {
     const config = { server: { port: 0 }, endpoints: [{ path: '/files', store: { ...s3Store(info, bucket), ...store } }] };
     const file = path.join(dir.dir, `${name}.json`);
     await writeFile(file, JSON.stringify(config));
-    const child = spawn(process.execPath, [BIN, 'serve', '--config', file, ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = spawn(process.execPath, [BIN, 'serve', '--config', file, ...args], { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, ...env } });
     let stdout = '';
     let stderr = '';
     child.stdout.on('data', (chunk: Buffer) => (stdout += chunk));
@@ -88,10 +89,9 @@ describe('S3 refusing: wrong credentials, missing bucket', () => {
     expect(run.output().stderr).toMatch(/"no-such-bucket-tusport".*(NoSuchBucket|does not exist)/);
   });
 
-  it('with --no-check it starts; requests then get 503 and the log names the cause', async () => {
-    const run = await serveWith('no-check', { credentials: { accessKeyId: 'NOPE', secretAccessKey: 'wrong-secret' } }, ['--no-check']);
-    try {
-      const port = await new Promise<number>((resolve, reject) => {
+  /** The port a spawned `tusport serve` says it listens on. */
+  function listeningPort(run: Awaited<ReturnType<typeof serveWith>>): Promise<number> {
+    return new Promise<number>((resolve, reject) => {
         const timer = setInterval(() => {
           const match = /listening on http:\/\/127\.0\.0\.1:(\d+)/.exec(run.output().stdout);
           if (match) {
@@ -104,6 +104,27 @@ describe('S3 refusing: wrong credentials, missing bucket', () => {
           reject(new Error(`exited early: ${run.output().stderr}`));
         });
       });
+  }
+
+  it('credentials may come from the standard AWS environment variables instead of the config', async () => {
+    // `credentials: undefined` drops the key from the JSON config: the AWS chain takes over.
+    const env = { AWS_ACCESS_KEY_ID: info.accessKeyId, AWS_SECRET_ACCESS_KEY: info.secretAccessKey };
+    const run = await serveWith('env-credentials', { credentials: undefined }, [], env);
+    try {
+      const port = await listeningPort(run);
+      const data = randomBytes(777);
+      const { url } = await tusUpload(data, { endpoint: `http://127.0.0.1:${port}/files` });
+      expect(sha256(await objectBytes(info, bucket, idOf(url)))).toBe(sha256(data));
+    } finally {
+      run.child.kill('SIGTERM');
+      await run.exit;
+    }
+  });
+
+  it('with --no-check it starts; requests then get 503 and the log names the cause', async () => {
+    const run = await serveWith('no-check', { credentials: { accessKeyId: 'NOPE', secretAccessKey: 'wrong-secret' } }, ['--no-check']);
+    try {
+      const port = await listeningPort(run);
       const response = await raw(`http://127.0.0.1:${port}`, { method: 'POST', path: '/files', headers: { ...TUS, 'Upload-Length': '10' } });
       expect(response.status).toBe(503);
       await new Promise((r) => setTimeout(r, 200));
@@ -113,5 +134,31 @@ describe('S3 refusing: wrong credentials, missing bucket', () => {
       run.child.kill('SIGTERM');
       await run.exit;
     }
+  });
+});
+
+describe('S3 that accepts connections but never answers', () => {
+  let blackhole: net.Server;
+  let sockets: net.Socket[] = [];
+  let server: RunningTusport;
+  beforeAll(async () => {
+    blackhole = net.createServer((socket) => sockets.push(socket));
+    await new Promise<void>((resolve) => blackhole.listen(0, '127.0.0.1', resolve));
+    const port = (blackhole.address() as net.AddressInfo).port;
+    const store = { ...s3Store(info, 'any-bucket'), endpoint: `http://127.0.0.1:${port}`, requestTimeout: '1s', maxAttempts: 1 };
+    server = await startTusport({ endpoints: [{ path: '/files', store }] });
+  });
+  afterAll(async () => {
+    await server?.close();
+    for (const socket of sockets) socket.destroy();
+    sockets = [];
+    await new Promise((resolve) => blackhole?.close(resolve));
+  });
+
+  it('gives up after requestTimeout: the client gets 503, not a hung request', async () => {
+    const response = await raw(server.url, { method: 'POST', path: '/files', headers: { ...TUS, 'Upload-Length': '10' } });
+    expect(response.status).toBe(503);
+    expect(sockets.length).toBeGreaterThan(0);
+    expect((await raw(server.url, { method: 'GET', path: '/healthz' })).status).toBe(200);
   });
 });

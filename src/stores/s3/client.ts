@@ -21,7 +21,9 @@ export function createS3Client(config: S3StoreConfig): S3 {
     maxAttempts: config.maxAttempts,
     requestHandler: {
       connectionTimeout: config.connectTimeout,
-      requestTimeout: config.requestTimeout,
+      // An idle-socket limit, not a total one: a big part may take long, a silent S3 may not.
+      // (The SDK's own `requestTimeout` is a total timer that by default only logs a warning.)
+      socketTimeout: config.requestTimeout,
       httpAgent: { keepAlive: true, maxSockets: 64 },
       httpsAgent: { keepAlive: true, maxSockets: 64 },
     },
