@@ -99,19 +99,45 @@ export const PostReceiveIntervalSchema = duration().default(1_000).meta({
   description: 'Least time between two `post-receive` (progress) events of one upload.',
 });
 
+const giveUpAfter = () =>
+  duration().default(86_400_000).meta({
+    description: 'A notification still undelivered this long after its event is given up (set aside for an operator: `<directory>/failed/` on disk, the `<keyPrefix>failed` hash in Redis) and logged.',
+  });
+
+const DiskOutboxSchema = z.strictObject({
+  type: z.literal('disk').default('disk').meta({
+    description:
+      '`disk`: one file per notification in `directory`, delivered by the process that wrote it (one directory per process). `redis`: one queue in Redis that every tusport instance pointing at it shares and delivers from.',
+  }),
+  directory: z.string().min(1).default('./data/.outbox').meta({
+    description:
+      'Directory of the durable outbox: one file per undelivered notification (post-create, post-finish, post-terminate). One per tusport process. Created only when a hook needs it.',
+  }),
+  giveUpAfter: giveUpAfter(),
+});
+
+const RedisOutboxSchema = z.strictObject({
+  type: z.literal('redis'),
+  url: z.url({ protocol: /^rediss?$/, error: 'expected a redis:// or rediss:// URL, e.g. redis://127.0.0.1:6379/0' }).meta({
+    format: 'URL',
+    description:
+      '`redis://[user:password@]host:port/db` (`rediss://` for TLS). Credentials in it are never logged. For the outbox to survive a Redis crash, Redis needs `appendonly yes` and `appendfsync always`.',
+  }),
+  keyPrefix: z.string().default('tusport:outbox:').meta({
+    description: 'Prefix of the outbox\'s keys (`<keyPrefix>queue`, `<keyPrefix>messages`, `<keyPrefix>failed`); instances sharing a prefix share the queue.',
+  }),
+  giveUpAfter: giveUpAfter(),
+});
+
 export const OutboxSchema = z
-  .strictObject({
-    directory: z.string().min(1).default('./data/.outbox').meta({
-      description:
-        'Directory of the durable outbox: one file per undelivered notification (post-create, post-finish, post-terminate). One per tusport process. Created only when a hook needs it.',
-    }),
-    giveUpAfter: duration().default(86_400_000).meta({
-      description: 'A notification still undelivered this long after its event is given up (moved to `<directory>/failed/`, logged).',
-    }),
+  .discriminatedUnion('type', [DiskOutboxSchema, RedisOutboxSchema], {
+    error: (issue) =>
+      issue.code === 'invalid_union' || issue.code === 'invalid_type' ? 'expected an outbox: { type: "disk", directory: "..." } or { type: "redis", url: "redis://..." }' : undefined,
   })
   .prefault({})
-  .meta({ description: 'Where notifications wait until their hooks have them.' });
+  .meta({ description: 'Where notifications wait until their hooks have them (see "Hooks").' });
 
 export type HookConfig = z.output<typeof HookSchema>;
 export type HookConfigInput = z.input<typeof HookSchema>;
 export type OutboxConfig = z.output<typeof OutboxSchema>;
+export type RedisOutboxConfig = Extract<OutboxConfig, { type: 'redis' }>;

@@ -8,6 +8,7 @@ import type { StorageBackend } from '../stores/backend.js';
 import { backoff, EndpointHooks, type HookBinding, type Notifier } from './dispatcher.js';
 import { DURABLE_EVENTS, type HookEventName, type HookRequest } from './events.js';
 import { DiskOutbox, type Outbox, type OutboxMessage } from './outbox.js';
+import { RedisOutbox } from './redis-outbox.js';
 import type { HookConfig } from './schema.js';
 import { commandTransport } from './transports/command.js';
 import { functionTransport } from './transports/function.js';
@@ -32,21 +33,26 @@ export class HookSystem implements Notifier {
     this.bindings = config.endpoints.map((endpoint, i) => endpoint.hooks.map((hook, j) => bindingFor(hook, endpoint.path, `endpoints[${i}].hooks[${j}]`, j, env)));
     for (const binding of this.bindings.flat()) this.byId.set(binding.id, binding);
     const durable = this.bindings.flat().some((binding) => [...binding.events].some((event) => DURABLE_EVENTS.has(event)));
-    // Only an app with notification hooks touches the outbox directory at all.
-    this.outbox = durable
-      ? new DiskOutbox({
-          directory: path.resolve(config.outbox.directory),
-          giveUpAfterMs: config.outbox.giveUpAfter,
-          log,
-          deliver: (message, _attempt, signal) => this.deliver(message, signal),
-          retryDelay: (hookId, attempt) => {
-            const binding = this.byId.get(hookId);
-            return backoff(attempt, binding?.retryDelay ?? 1000, binding?.maxRetryDelay ?? 300_000);
-          },
-          knows: (hookId) => this.byId.has(hookId),
-          label: (hookId) => this.byId.get(hookId)?.label ?? hookId,
-        })
-      : undefined;
+    // Only an app with notification hooks touches the outbox (directory or Redis) at all.
+    this.outbox = durable ? this.buildOutbox(config, log) : undefined;
+  }
+
+  private buildOutbox(config: ResolvedConfig, log: FastifyBaseLogger): Outbox {
+    const delivery = {
+      giveUpAfterMs: config.outbox.giveUpAfter,
+      log,
+      deliver: (message: OutboxMessage, _attempt: number, signal: AbortSignal) => this.deliver(message, signal),
+      retryDelay: (hookId: string, attempt: number) => {
+        const binding = this.byId.get(hookId);
+        return backoff(attempt, binding?.retryDelay ?? 1000, binding?.maxRetryDelay ?? 300_000);
+      },
+      knows: (hookId: string) => this.byId.has(hookId),
+      label: (hookId: string) => this.byId.get(hookId)?.label ?? hookId,
+    };
+    if (config.outbox.type === 'disk') return new DiskOutbox({ ...delivery, directory: path.resolve(config.outbox.directory) });
+    // A claim must outlast any one delivery attempt, or a slow hook would be called twice at once.
+    const longestTimeout = Math.max(0, ...config.endpoints.flatMap((endpoint) => endpoint.hooks.map((hook) => hook.timeout)));
+    return new RedisOutbox({ ...delivery, url: config.outbox.url, keyPrefix: config.outbox.keyPrefix, leaseMs: longestTimeout + 30_000 });
   }
 
   forEndpoint(index: number, backend: Pick<StorageBackend, 'describe'>): EndpointHooks {

@@ -44,7 +44,7 @@ describe('hook config', () => {
       forwardHeaders: [],
     });
     expect(endpoint?.postReceiveInterval).toBe(1000);
-    expect(config.outbox).toEqual({ directory: './data/.outbox', giveUpAfter: 86_400_000 });
+    expect(config.outbox).toEqual({ type: 'disk', directory: './data/.outbox', giveUpAfter: 86_400_000 });
   });
 
   it('names the key of every mistake', () => {
