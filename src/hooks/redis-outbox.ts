@@ -130,10 +130,15 @@ export class RedisOutbox implements Outbox {
     }) as Redis & OutboxCommands;
     this.redis.defineCommand('outboxClaim', { numberOfKeys: 2, lua: CLAIM });
     this.redis.defineCommand('outboxSettle', { numberOfKeys: 3, lua: SETTLE });
-    this.redis.on('error', (error: Error) => {
+    // Logged once per outage (ioredis reports every failed reconnection attempt).
+    const lost = (reason: string) => {
       if (this.down || this.closed) return;
       this.down = true;
-      this.options.log.error({ redis: this.where, reason: error.message }, 'outbox Redis unreachable; reconnecting in the background');
+      this.options.log.error({ redis: this.where, reason }, 'outbox Redis unreachable; reconnecting in the background');
+    };
+    this.redis.on('error', (error: Error) => lost(error.message));
+    this.redis.on('close', () => {
+      if (this.everReady) lost('connection closed');
     });
     this.redis.on('ready', () => {
       if (this.down || !this.everReady) this.options.log.info({ redis: this.where }, 'outbox Redis connected');

@@ -20,6 +20,8 @@ export interface RunningRedis {
   kill(): Promise<void>;
   /** Start again on the same port and data directory (after stop or kill). */
   restart(): Promise<void>;
+  /** Whether the server process is running. */
+  alive(): boolean;
   /** Stop and remove the data directory. */
   remove(): Promise<void>;
 }
@@ -72,6 +74,7 @@ export async function startRedis(options: { password?: string } = {}): Promise<R
       await end('SIGTERM');
       await launch();
     },
+    alive: () => child !== undefined && child.exitCode === null && child.signalCode === null,
     remove: async () => {
       await end('SIGKILL');
       await rm(dir, { recursive: true, force: true });
