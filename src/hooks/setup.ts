@@ -50,9 +50,10 @@ export class HookSystem implements Notifier {
       label: (hookId: string) => this.byId.get(hookId)?.label ?? hookId,
     };
     if (config.outbox.type === 'disk') return new DiskOutbox({ ...delivery, directory: path.resolve(config.outbox.directory) });
-    // A claim must outlast any one delivery attempt, or a slow hook would be called twice at once.
+    // A claim must outlast any one delivery attempt (each is cut off at its hook's timeout), or a
+    // slow hook would be called twice at once; it is also how long a crashed claimer's messages wait.
     const longestTimeout = Math.max(0, ...config.endpoints.flatMap((endpoint) => endpoint.hooks.map((hook) => hook.timeout)));
-    return new RedisOutbox({ ...delivery, url: config.outbox.url, keyPrefix: config.outbox.keyPrefix, leaseMs: longestTimeout + 30_000 });
+    return new RedisOutbox({ ...delivery, url: config.outbox.url, keyPrefix: config.outbox.keyPrefix, leaseMs: longestTimeout + 10_000 });
   }
 
   forEndpoint(index: number, backend: Pick<StorageBackend, 'describe'>): EndpointHooks {

@@ -45,6 +45,12 @@ describe('hook config', () => {
     });
     expect(endpoint?.postReceiveInterval).toBe(1000);
     expect(config.outbox).toEqual({ type: 'disk', directory: './data/.outbox', giveUpAfter: 86_400_000 });
+    expect(resolveConfig({ ...withHooks([]), outbox: { type: 'redis', url: 'redis://127.0.0.1:6379/0', giveUpAfter: '1h' } }).outbox).toEqual({
+      type: 'redis',
+      url: 'redis://127.0.0.1:6379/0',
+      keyPrefix: 'tusport:outbox:',
+      giveUpAfter: 3_600_000,
+    });
   });
 
   it('names the key of every mistake', () => {
@@ -59,6 +65,9 @@ describe('hook config', () => {
     expect(problemsOf(withHooks([{ type: 'command', command: ['/bin/true'], shell: true }]))[0]).toMatch(/^endpoints\[0\]\.hooks\[0\]: unknown key "shell"/);
     expect(problemsOf(withHooks([{ type: 'function', handlers: { 'post-finish': 'not a function' } }]))[0]).toMatch(/^endpoints\[0\]\.hooks\[0\]\.handlers\.post-finish: expected a function/);
     expect(problemsOf({ ...withHooks([]), outbox: { giveUpAfter: 'soon' } })[0]).toMatch(/^outbox\.giveUpAfter: expected a duration/);
+    expect(problemsOf({ ...withHooks([]), outbox: { type: 'redis' } })[0]).toMatch(/^outbox\.url: expected a redis:\/\/ or rediss:\/\/ URL/);
+    expect(problemsOf({ ...withHooks([]), outbox: { type: 'redis', url: 'http://127.0.0.1:6379' } })[0]).toMatch(/^outbox\.url: expected a redis:\/\/ or rediss:\/\/ URL/);
+    expect(problemsOf({ ...withHooks([]), outbox: { type: 's3' } })[0]).toMatch(/^outbox(\.type)?: expected an outbox: \{ type: "disk"/);
   });
 
   it('checks at startup what only the environment and the disk can tell', () => {
