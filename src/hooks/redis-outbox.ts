@@ -178,17 +178,19 @@ export class RedisOutbox implements Outbox {
   /** Resolves once Redis is connected; at startup waits for the first connection, later fails at once. */
   private async connected(): Promise<void> {
     if (this.redis.status === 'ready') return;
-    if (this.everReady) throw new Error(`Redis at ${this.where} is unreachable`);
+    // Only the very first connection is waited for; once an attempt failed, Redis counts as down.
+    if (this.everReady || this.down) throw new Error(`Redis at ${this.where} is unreachable`);
     await new Promise<void>((resolve, reject) => {
-      const timer = setTimeout(() => {
-        this.redis.off('ready', ready);
-        reject(new Error(`Redis at ${this.where} is unreachable`));
-      }, this.options.connectTimeoutMs ?? 5_000);
-      const ready = () => {
+      const settle = (error?: Error) => {
         clearTimeout(timer);
-        resolve();
+        this.redis.off('ready', settle);
+        this.redis.off('error', settle);
+        if (error) reject(new Error(`Redis at ${this.where} is unreachable`));
+        else resolve();
       };
-      this.redis.once('ready', ready);
+      const timer = setTimeout(() => settle(new Error('timeout')), this.options.connectTimeoutMs ?? 5_000);
+      this.redis.once('ready', settle);
+      this.redis.once('error', settle);
     });
   }
 
