@@ -6,6 +6,8 @@ import Fastify, { type FastifyBaseLogger, type FastifyError, type FastifyInstanc
 import { AuthConfigError, createAuthenticator } from './auth/authenticate.js';
 import { ConfigError, resolveConfig } from './config/load.js';
 import { Errors } from './errors.js';
+import { isHookRejection, sendHookRejection } from './hooks/errors.js';
+import { HookSystem } from './hooks/setup.js';
 import { isStorageFailure, storageError } from './protocol/storage-errors.js';
 import type { EndpointConfig, ResolvedConfig, TusportConfig } from './config/schema.js';
 import { demoPage } from './demo/plugin.js';
@@ -99,6 +101,7 @@ export function buildApp(input: TusportConfig | ResolvedConfig = {}, options: Bu
     reply.header('X-Request-Id', request.id);
   });
   app.setErrorHandler((thrown: FastifyError, request, reply) => {
+    if (isHookRejection(thrown)) return sendHookRejection(reply, thrown);
     // A store failure from any step (S3 down or refusing, a full disk) is 503/507 with its cause
     // logged, wherever it surfaced; only what is truly unexpected is a 500.
     const error: FastifyError = thrown.statusCode === undefined && isStorageFailure(thrown) ? (storageError(thrown, request.log) as FastifyError) : thrown;
@@ -140,7 +143,10 @@ export function buildApp(input: TusportConfig | ResolvedConfig = {}, options: Bu
 
   // One locker for the process: upload ids are unique across endpoints.
   const locker = new MemoryLocker();
-  const runtimes = config.endpoints.map((endpoint, index) => buildRuntime(endpoint, index, locker));
+  const hooks = new HookSystem(config, app.log);
+  app.addHook('onReady', () => hooks.start());
+  app.addHook('onClose', () => hooks.close());
+  const runtimes = config.endpoints.map((endpoint, index) => buildRuntime(endpoint, index, locker, hooks));
   registerSweep(app, config, locker, runtimes);
   app.register(async (tus) => {
     // tus bodies are streams we read ourselves (or hand to @tus/server): Fastify must not parse them.
@@ -151,7 +157,7 @@ export function buildApp(input: TusportConfig | ResolvedConfig = {}, options: Bu
   return app;
 }
 
-function buildRuntime(endpoint: EndpointConfig, index: number, locker: MemoryLocker): EndpointRuntime {
+function buildRuntime(endpoint: EndpointConfig, index: number, locker: MemoryLocker, hookSystem: HookSystem): EndpointRuntime {
   const template = parseUrlTemplate(endpoint.path);
   let authenticate;
   try {
@@ -161,7 +167,14 @@ function buildRuntime(endpoint: EndpointConfig, index: number, locker: MemoryLoc
     throw error;
   }
   const backend = createBackend(endpoint.store);
-  const store = new EndpointStore({ endpoint: template.source, backend, maxChunkSize: endpoint.maxChunkSize, expireMs: endpoint.expire });
+  const hooks = hookSystem.forEndpoint(index, backend);
+  const store = new EndpointStore({
+    endpoint: template.source,
+    backend,
+    maxChunkSize: endpoint.maxChunkSize,
+    expireMs: endpoint.expire,
+    onCreated: (context, stored) => hooks.notify('post-create', context, stored),
+  });
   const accept = endpoint.policy.accept ? parseAccept(endpoint.policy.accept) : undefined;
   const quota = new QuotaTracker(template.source, () => backend.unfinished(), endpoint.policy.quota);
   return {
@@ -173,7 +186,8 @@ function buildRuntime(endpoint: EndpointConfig, index: number, locker: MemoryLoc
     authenticate,
     accept,
     quota,
-    complete: completionFor({ config: endpoint, store, accept, quota }),
+    hooks,
+    complete: completionFor({ config: endpoint, store, accept, quota, hooks }),
   };
 }
 

@@ -26,6 +26,7 @@ export const Errors = {
   LOCKED: createError('TUSPORT_ERR_LOCKED', 'Another request holds this upload; retry shortly', 423),
   STORAGE_FULL: createError('TUSPORT_ERR_STORAGE_FULL', 'The upload store is out of space; bytes received so far are kept, retry later', 507),
   STORAGE_FAILED: createError('TUSPORT_ERR_STORAGE', 'The upload store failed; retry later', 503),
+  UPLOAD_ID_TAKEN: createError('TUSPORT_ERR_UPLOAD_ID_TAKEN', 'The upload id is already taken', 409),
 } as const;
 
 export type TusportErrorCode = keyof typeof Errors;

@@ -26,11 +26,15 @@ export const REFERENCE_END = '<!-- config-reference:end -->';
 /** Defaults that zod applies after parsing (units) are read from a parsed empty config. */
 const RESOLVED_DEFAULTS: Record<string, unknown> = (() => {
   const resolved = ConfigSchema.parse({});
-  const endpoint = ConfigSchema.parse({ endpoints: [{ path: '/x', store: { type: 'disk', directory: '.' } }] }).endpoints[0];
+  const endpoint = ConfigSchema.parse({ endpoints: [{ path: '/x', store: { type: 'disk', directory: '.' }, hooks: [{ type: 'command', command: ['x'] }] }] })
+    .endpoints[0];
+  const hook = endpoint?.hooks[0];
   return {
     ...flatten('server', resolved.server),
     ...flatten('cors', resolved.cors),
-    ...flatten('endpoints[]', { maxMetadataSize: endpoint?.maxMetadataSize }),
+    ...flatten('outbox', resolved.outbox),
+    ...flatten('endpoints[]', { maxMetadataSize: endpoint?.maxMetadataSize, postReceiveInterval: endpoint?.postReceiveInterval }),
+    ...flatten('endpoints[].hooks[]', { timeout: hook?.timeout, retryDelay: hook?.retryDelay, maxRetryDelay: hook?.maxRetryDelay }),
     ...flatten('endpoints[].policy', { maxMetadataValueSize: endpoint?.policy.maxMetadataValueSize }),
   };
 })();
@@ -68,16 +72,19 @@ interface Row {
 function rows(schema: JsonSchema, prefix: string, out: Map<string, Row>, required: boolean): void {
   const variants = (schema.oneOf ?? schema.anyOf)?.filter((s) => s.properties);
   const objects = schema.properties ? [schema] : (variants ?? []);
+  // A list of objects (or of a union of objects, like hooks) gets rows for the objects' keys.
+  const items = schema.type === 'array' ? schema.items : undefined;
+  const listOfObjects = items !== undefined && (items.properties !== undefined || (items.oneOf ?? items.anyOf)?.some((s) => s.properties) === true);
   if (prefix) {
-    const isContainer = objects.length > 0 || (schema.type === 'array' && schema.items?.properties);
+    const isContainer = objects.length > 0 || listOfObjects;
     // A key that is a section or a scalar (`demo: true`) lists both.
     const scalars = (schema.oneOf ?? schema.anyOf)?.filter((s) => !s.properties).map(typeOf) ?? [];
     const type = isContainer ? (schema.type === 'array' ? 'list' : [...scalars, 'section'].join(' \\| ')) : typeOf(schema);
     if (!isContainer || schema.description) add(out, prefix, { type: [type], default: formatDefault(prefix, schema, required), description: schema.description ?? '' });
     if (!isContainer) return;
   }
-  if (schema.type === 'array' && schema.items?.properties) {
-    rows(schema.items, `${prefix}[]`, out, false);
+  if (items && listOfObjects) {
+    rows(items, `${prefix}[]`, out, false);
     return;
   }
   for (const object of objects) {

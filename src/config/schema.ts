@@ -2,6 +2,7 @@ import { z } from 'zod';
 import { checkDemo, DemoSchema } from '../demo/schema.js';
 import { parseUrlTemplate, placeholdersOf, shapesOverlap, TemplateError } from '../endpoints/template.js';
 import type { UploadDoneHandler } from '../hooks/types.js';
+import { HooksSchema, OutboxSchema, PostReceiveIntervalSchema } from '../hooks/schema.js';
 import { AuthSchema } from '../auth/schema.js';
 import { PolicySchema } from '../policy/schema.js';
 import { checkFinalizeTemplate, FinalizeSchema } from '../stores/finalize.js';
@@ -49,10 +50,15 @@ const EndpointSchema = z.strictObject({
   auth: AuthSchema,
   finalize: FinalizeSchema.optional(),
   policy: PolicySchema.prefault({}).meta({ description: 'What uploads this endpoint accepts: types, metadata, quotas.' }),
+  hooks: HooksSchema,
+  postReceiveInterval: PostReceiveIntervalSchema,
   onUploadDone: z
     .custom<UploadDoneHandler>((value) => typeof value === 'function', { error: 'expected a function (library use only)' })
     .optional()
-    .meta({ description: 'Library only: `async (upload) => {}` called once per finished upload. Errors are logged; the upload stays stored.' }),
+    .meta({
+      description:
+        'Deprecated (use a `function` hook\'s `post-finish`, which is retried and survives restarts). Library only: `async (upload) => {}` called once per finished upload, before the answer. Errors are logged; the upload stays stored.',
+    }),
 });
 
 const ServerSchema = z.strictObject({
@@ -109,6 +115,7 @@ export const ConfigSchema = z
       .min(1, { error: 'expected at least one endpoint' })
       .prefault(DEFAULT_ENDPOINTS)
       .meta({ description: 'The tus endpoints this server mounts.' }),
+    outbox: OutboxSchema,
     demo: DemoSchema,
   })
   .superRefine((config, ctx) => {

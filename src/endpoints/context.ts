@@ -1,5 +1,5 @@
 import { AsyncLocalStorage } from 'node:async_hooks';
-import type { FastifyBaseLogger } from 'fastify';
+import type { FastifyBaseLogger, FastifyRequest } from 'fastify';
 import type { Principal } from '../auth/types.js';
 import type { TemplateParams } from './template.js';
 
@@ -26,11 +26,15 @@ export interface UploadContext {
   uploadId?: string | undefined;
   /** Id chosen for the upload a POST is creating (decided before @tus/server runs). */
   newUploadId?: string | undefined;
+  /** Metadata a pre-create hook replaced the client's with (handed to @tus/server's onUploadCreate). */
+  newMetadata?: Record<string, string> | undefined;
   /** Who is asking, once auth has run; null on anonymous endpoints. */
   principal: Principal | null;
   /** The principal's id: what new uploads record as their owner. */
   owner: string | null;
   log: FastifyBaseLogger;
+  /** The request itself, for what hooks are told about it (method, URI, headers, address). */
+  request?: FastifyRequest | undefined;
 }
 
 const storage = new AsyncLocalStorage<UploadContext>();

@@ -85,6 +85,7 @@ function resolveUploadContext(runtime: EndpointRuntime, request: FastifyRequest)
     principal: null,
     owner: null,
     log: request.log,
+    request,
   };
 }
 

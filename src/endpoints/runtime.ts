@@ -2,6 +2,7 @@ import type { Locker } from '@tus/server';
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import type { Authenticator } from '../auth/authenticate.js';
 import type { EndpointConfig } from '../config/schema.js';
+import type { EndpointHooks } from '../hooks/dispatcher.js';
 import type { AcceptRules } from '../policy/accept.js';
 import type { QuotaTracker } from '../policy/quota.js';
 import type { StoredUpload } from '../stores/backend.js';
@@ -20,8 +21,14 @@ export interface EndpointRuntime {
   authenticate: Authenticator;
   accept: AcceptRules | undefined;
   quota: QuotaTracker;
-  /** Verify, mark done and run the done-hooks of an upload whose last byte is in (caller holds the lock). */
-  complete(context: UploadContext, stored: StoredUpload): Promise<void>;
+  hooks: EndpointHooks;
+  /**
+   * Verify, mark done and run the done-hooks of an upload whose last byte is in (caller holds the
+   * lock). Resolves with headers pre-finish hooks asked for. `undoTo`: where the request that
+   * brought the last bytes began (truncated back to when a pre-finish hook fails, so the client
+   * can send them again); without it such an upload is removed.
+   */
+  complete(context: UploadContext, stored: StoredUpload, undoTo?: number): Promise<Record<string, string>>;
 }
 
 export type ProtocolHandler = (runtime: EndpointRuntime, context: UploadContext, request: FastifyRequest, reply: FastifyReply) => Promise<unknown>;

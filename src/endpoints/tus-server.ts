@@ -3,9 +3,9 @@ import type { IncomingMessage } from 'node:http';
 import { ERRORS, Server } from '@tus/server';
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import { NodeRequest } from 'srvx/node';
-import { isCodedError, isTusErrorShape, toTusError } from '../errors.js';
+import { type CodedError, isCodedError, isTusErrorShape, toTusError } from '../errors.js';
 import { storageError } from '../protocol/storage-errors.js';
-import { currentUploadContext, runWithUploadContext } from './context.js';
+import { currentUploadContext, runWithUploadContext, type UploadContext } from './context.js';
 import type { EndpointRuntime, ProtocolHandler } from './runtime.js';
 
 /** Opaque, unguessable, one URL segment: 128 random bits. */
@@ -34,20 +34,21 @@ export function createTusServer(runtime: Omit<EndpointRuntime, 'tusServer'>): Se
       const context = currentUploadContext();
       return `${context.origin}${context.basePath}/${id}`;
     },
-    // It must return an object, and its `metadata` replaces the upload's: hand it back as is.
-    onUploadCreate: async (_req, upload) => ({ metadata: upload.metadata }),
+    // It must return an object, and its `metadata` replaces the upload's: hand it back as is,
+    // or what a pre-create hook replaced it with.
+    onUploadCreate: async (_req, upload) => ({ metadata: currentUploadContext().newMetadata ?? upload.metadata }),
     onUploadFinish: async (_req, upload) => {
       const context = currentUploadContext();
       const stored = await store.find(upload.id, context);
-      if (stored) {
-        try {
-          await runtime.complete(context, stored);
-        } catch (error) {
-          // @tus/server answers with `status_code`/`body` of what its hooks throw.
-          throw isCodedError(error) ? toTusError(error) : error;
-        }
+      if (!stored) return {};
+      try {
+        return { headers: await runtime.complete(context, stored) };
+      } catch (error) {
+        // A hook's answer (its body and headers) goes out through Fastify, like everywhere else.
+        if (isHookError(error)) escalated.set(context, error);
+        // @tus/server answers with `status_code`/`body` of what its hooks throw.
+        throw isCodedError(error) ? toTusError(error) : error;
       }
-      return {};
     },
     onResponseError: (_req, error) => {
       if (isCodedError(error) && isTusErrorShape(error)) return { status_code: error.status_code, body: error.body };
@@ -63,12 +64,24 @@ export function createTusServer(runtime: Omit<EndpointRuntime, 'tusServer'>): Se
   });
 }
 
+/** Errors raised inside @tus/server that Fastify's error handler answers instead of it. */
+const escalated = new WeakMap<UploadContext, Error>();
+
+function isHookError(error: unknown): error is CodedError {
+  return isCodedError(error) && error.code.startsWith('TUSPORT_ERR_HOOK_');
+}
+
 /** Let @tus/server answer, within the upload context, and send its answer through Fastify. */
 export function delegateTo(server: Server): ProtocolHandler {
   return async (_runtime, context, request: FastifyRequest, reply: FastifyReply) => {
     hideForwardedProto(request.raw);
     const webRequest = new NodeRequest({ req: request.raw, res: reply.raw });
     const response = await runWithUploadContext(context, () => server.handleWeb(webRequest));
+    const error = escalated.get(context);
+    if (error) {
+      await response.body?.cancel();
+      throw error;
+    }
     // @tus/server sets CORS headers of its own; @fastify/cors already set ours on the reply, and
     // exactly one Access-Control-Allow-Origin may go out.
     for (const name of [...response.headers.keys()]) {

@@ -1,3 +1,6 @@
+import type { HookRequest } from './events.js';
+import type { HookResult } from './response.js';
+
 /** What a library user's `onUploadDone` receives for each finished upload. */
 export interface FinishedUpload {
   /** The opaque upload id (last segment of the upload URL). */
@@ -16,4 +19,11 @@ export interface FinishedUpload {
   url: string;
 }
 
+/** @deprecated Use a `function` hook with a `post-finish` handler: it is retried and survives restarts. */
 export type UploadDoneHandler = (upload: FinishedUpload) => void | Promise<void>;
+
+/**
+ * A library hook for one event: gets the same JSON a tusd receiver would (already parsed), and
+ * may return a tusd `HookResponse` (or nothing: go ahead). Throwing counts as a hook failure.
+ */
+export type HookFunction = (request: HookRequest) => HookResult | Promise<HookResult>;

@@ -1,3 +1,4 @@
+import type { FastifyReply } from 'fastify';
 import type { UploadContext } from '../endpoints/context.js';
 import type { EndpointRuntime, ProtocolHandler } from '../endpoints/runtime.js';
 import { placeholdersOf } from '../endpoints/template.js';
@@ -8,19 +9,22 @@ import { checkSignedSize } from '../auth/signed-token.js';
 import { declaredAccepted, parseAccept } from '../policy/accept.js';
 import { checkCreationPolicy, creationMetadata, PolicyErrors } from '../policy/creation.js';
 import { integerHeader } from './preconditions.js';
+import { Errors } from '../errors.js';
 
 /**
- * POST (creation): the endpoint's policy and the principal's quota decide first, with tusport's
- * own errors; then @tus/server creates the upload (metadata, naming through the context's id,
+ * POST (creation): the endpoint's policy decides first, then pre-create hooks (which may reject,
+ * replace the metadata or choose the id), then the principal's quota, with tusport's own errors;
+ * then @tus/server creates the upload (metadata, naming through the context's id,
  * creation-with-upload). A quota slot taken here is given back if creation does not succeed.
  */
 export function handleCreate(create: ProtocolHandler): ProtocolHandler {
   return async (runtime: EndpointRuntime, context, request, reply) => {
-    const metadata = creationMetadata(request);
+    let metadata = creationMetadata(request);
     checkCreationPolicy(runtime.config.policy, runtime.accept, metadata);
     checkTokenScope(context, metadata, integerHeader(request, 'upload-length'));
-    await refuseKnownClash(runtime, context, metadata);
     context.newUploadId = newUploadId();
+    if (runtime.hooks.wants('pre-create')) metadata = await runPreCreate(runtime, context, metadata, integerHeader(request, 'upload-length'), reply);
+    await refuseKnownClash(runtime, context, metadata);
     await runtime.quota.reserve(context.owner, context.newUploadId, integerHeader(request, 'upload-length') ?? 0);
     try {
       const result = await create(runtime, context, request, reply);
@@ -31,6 +35,29 @@ export function handleCreate(create: ProtocolHandler): ProtocolHandler {
       throw error;
     }
   };
+}
+
+/**
+ * Ask the pre-create hooks. What they change applies as is (the policy was checked on what the
+ * client sent): their metadata replaces the client's, their id replaces the random one if no
+ * upload has it yet (409 otherwise; creation checks again atomically).
+ */
+async function runPreCreate(
+  runtime: EndpointRuntime,
+  context: UploadContext,
+  metadata: Record<string, string | null>,
+  size: number | undefined,
+  reply: FastifyReply,
+): Promise<Record<string, string | null>> {
+  const outcome = await runtime.hooks.preCreate(context, { id: context.newUploadId ?? '', size, metadata });
+  if (outcome.id !== undefined && outcome.id !== context.newUploadId) {
+    if (await runtime.store.options.backend.get(context.place, outcome.id)) throw new Errors.UPLOAD_ID_TAKEN();
+    context.newUploadId = outcome.id;
+  }
+  for (const [name, value] of Object.entries(outcome.headers)) reply.header(name, value);
+  if (!outcome.metadata) return metadata;
+  context.newMetadata = outcome.metadata;
+  return outcome.metadata;
 }
 
 /**

@@ -1,8 +1,10 @@
 import { checkSignedSize } from '../auth/signed-token.js';
 import { clientGoneSignal, type ProtocolHandler } from '../endpoints/runtime.js';
 import { Errors } from '../errors.js';
+import { hookRejection, type HookRejection } from '../hooks/errors.js';
 import type { StoredUpload, WriteResult } from '../stores/backend.js';
-import { isComplete } from '../stores/endpoint-store.js';
+import { completionUnrecorded, isComplete } from '../stores/endpoint-store.js';
+import { terminateStoppedUpload } from './delete.js';
 import { acquireUploadLock } from './lock.js';
 import { integerHeader } from './preconditions.js';
 import { storageError } from './storage-errors.js';
@@ -27,6 +29,8 @@ export const handlePatch: ProtocolHandler = async (runtime, context, request, re
   const lock = await acquireUploadLock(runtime.locker, id, runtime.lockDrainMs, clientGoneSignal(reply));
   let stored: StoredUpload;
   let result: WriteResult;
+  // A post-receive hook may answer StopUpload: this PATCH is cut short and the upload terminated.
+  const stop = new AbortController();
   try {
     stored = await store.require(id, context);
     if (store.isExpired(stored)) throw new Errors.UPLOAD_EXPIRED();
@@ -63,15 +67,24 @@ export const handlePatch: ProtocolHandler = async (runtime, context, request, re
       // a client re-sending its last request, gets its 204.
       const emptyBody = contentLength === '0' || (contentLength === undefined && request.headers['transfer-encoding'] === undefined);
       if (!emptyBody) throw pastEnd();
+      if (completionUnrecorded(stored)) await runtime.complete(context, stored);
       reply.header('Upload-Offset', String(stored.offset));
       return reply.code(204).send();
     }
     const limit = Math.min(remaining, config.maxChunkSize ?? Number.MAX_SAFE_INTEGER);
+    const progress = runtime.hooks.watchProgress(context, stored, request.raw, (response) => {
+      if (stop.signal.aborted) return;
+      stop.abort(hookRejection('STOPPED', 'The upload has been stopped by the server', response));
+      void terminateStoppedUpload(runtime, context, id);
+    });
     try {
-      result = await store.writeChunk(context, id, request.raw, offset, limit, lock.handOver);
+      result = await store.writeChunk(context, id, request.raw, offset, limit, progress ? AbortSignal.any([lock.handOver, stop.signal]) : lock.handOver);
     } catch (error) {
+      progress?.end(undefined);
       throw storageError(error, context.log, id);
     }
+    // Bytes past Upload-Length are undone below: no progress to report for them.
+    progress?.end(result.kind === 'limit' && limit === remaining ? undefined : result.offset);
     if (result.kind === 'limit') {
       reply.header('Connection', 'close');
       if (limit === remaining) {
@@ -86,9 +99,16 @@ export const handlePatch: ProtocolHandler = async (runtime, context, request, re
     }
     stored.offset = result.offset;
     // Still under the lock: completion may check, move or delete the upload's bytes.
-    if (isComplete(stored)) await runtime.complete(context, stored);
+    if (isComplete(stored)) {
+      for (const [name, value] of Object.entries(await runtime.complete(context, stored, offset))) reply.header(name, value);
+    }
   } finally {
     await lock.release();
+  }
+  // A stop that came too late to cut anything off changes nothing: the upload is complete.
+  if (stop.signal.aborted && !isComplete(stored)) {
+    reply.header('Connection', 'close');
+    throw stop.signal.reason as HookRejection;
   }
 
   if (result.kind === 'interrupted') {

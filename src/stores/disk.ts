@@ -4,7 +4,7 @@ import path from 'node:path';
 import type { Readable } from 'node:stream';
 import { directoryRoot, resolveDirectory, type TemplateParams } from '../endpoints/template.js';
 import type { StorageBackend, StoredUpload, SweepOptions, SweepResult, UnfinishedUpload, WriteLimits, WriteResult } from './backend.js';
-import { readSidecar, type Sidecar, sidecarPath, syncDirectory, writeSidecar } from './sidecar.js';
+import { readSidecar, type Sidecar, sidecarPath, syncDirectory, writeNewSidecar, writeSidecar } from './sidecar.js';
 import { finalizeOnDisk, finalPathTaken, type OverwriteMode, resolveFinalPath } from './finalize.js';
 import { copyWithLimit } from './stream-copy.js';
 import { sweepDirectory } from './sweep.js';
@@ -60,8 +60,9 @@ export class DiskBackend implements StorageBackend {
     const data = this.dataPath(directory, sidecar.id);
     await fs.mkdir(directory, { recursive: true, mode: 0o750 });
     // Sidecar first: a crash before the data file exists leaves a sidecar that HEAD answers with
-    // 410 and the cleanup sweep removes, never anonymous bytes nobody can account for.
-    await writeSidecar(sidecarPath(data), sidecar);
+    // 410 and the cleanup sweep removes, never anonymous bytes nobody can account for. An id that
+    // is taken (a hook may choose ids) is refused without touching the existing upload.
+    if (!(await writeNewSidecar(sidecarPath(data), sidecar))) throw Object.assign(new Error(`upload id ${sidecar.id} is taken`), { code: 'EEXIST' });
     const handle = await fs.open(data, 'wx', 0o640);
     await handle.close();
     await syncDirectory(directory);

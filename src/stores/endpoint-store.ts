@@ -12,6 +12,8 @@ export interface EndpointStoreOptions {
   backend: StorageBackend;
   maxChunkSize?: number | undefined;
   expireMs?: number | undefined;
+  /** Called once an upload exists (post-create hooks), before the creating request is answered. */
+  onCreated?: ((context: UploadContext, stored: StoredUpload) => Promise<void>) | undefined;
 }
 
 /**
@@ -78,7 +80,14 @@ export class EndpointStore extends DataStore {
         ...(context.principal?.scope?.accept ? { accept: context.principal.scope.accept } : {}),
       },
     };
-    const stored = await this.options.backend.create(context.place, sidecar);
+    let stored: StoredUpload;
+    try {
+      stored = await this.options.backend.create(context.place, sidecar);
+    } catch (error) {
+      if ((error as NodeJS.ErrnoException).code === 'EEXIST') throw toTusError(new Errors.UPLOAD_ID_TAKEN());
+      throw error;
+    }
+    await this.options.onCreated?.(context, stored);
     upload.creation_date = sidecar.creation_date;
     upload.storage = { type: this.options.backend.kind, path: stored.location };
     return upload;
@@ -150,6 +159,15 @@ export class EndpointStore extends DataStore {
 
 export function isComplete(stored: StoredUpload): boolean {
   return stored.sidecar.size !== undefined && stored.offset === stored.sidecar.size;
+}
+
+/**
+ * Every byte is stored but completion was never recorded: the process died between the last
+ * PATCH's fsync and the sidecar update. Its client sees offset == length and sends nothing more,
+ * so whichever request next holds the upload's lock must finish the job.
+ */
+export function completionUnrecorded(stored: StoredUpload): boolean {
+  return isComplete(stored) && stored.sidecar.tusport.completed_at === undefined;
 }
 
 export function toUpload(stored: StoredUpload): Upload {

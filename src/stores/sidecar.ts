@@ -54,6 +54,24 @@ export async function writeSidecar(file: string, sidecar: Sidecar): Promise<void
   await syncDirectory(path.dirname(file));
 }
 
+/**
+ * Like `writeSidecar`, but never replaces an existing sidecar: false when `file` exists. Linking
+ * the temp file into place fails atomically, so of two creations racing for one id exactly one wins.
+ */
+export async function writeNewSidecar(file: string, sidecar: Sidecar): Promise<boolean> {
+  const temp = await writeTempSidecar(file, sidecar);
+  try {
+    await fs.link(temp, file);
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code === 'EEXIST') return false;
+    throw error;
+  } finally {
+    await fs.rm(temp, { force: true });
+  }
+  await syncDirectory(path.dirname(file));
+  return true;
+}
+
 /** Write `sidecar` durably to a fresh temp file beside `file`; the caller renames or links it into place. */
 export async function writeTempSidecar(file: string, sidecar: Sidecar): Promise<string> {
   const temp = `${file}.${randomBytes(6).toString('hex')}.tmp`;
@@ -61,9 +79,13 @@ export async function writeTempSidecar(file: string, sidecar: Sidecar): Promise<
   try {
     await handle.writeFile(`${JSON.stringify(sidecar, null, 2)}\n`);
     await handle.sync();
-  } finally {
+  } catch (error) {
+    // A full disk fails the write, not the open: leave no empty temp file per attempt.
     await handle.close();
+    await fs.rm(temp, { force: true });
+    throw error;
   }
+  await handle.close();
   return temp;
 }
 

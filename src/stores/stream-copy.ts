@@ -29,22 +29,37 @@ export function copyWithLimit(source: Readable, sink: Writable, limit: number, s
       detach();
       sink.end();
     };
-    const onData = (chunk: Buffer) => {
+    /** Copy one chunk; false once the limit is reached (the copy is then finished). */
+    const take = (chunk: Buffer): boolean => {
       if (bytes + chunk.length > limit) {
         const room = limit - bytes;
         if (room > 0) sink.write(chunk.subarray(0, room));
         bytes = limit;
         finish({ kind: 'limit', bytes });
-        return;
+        return false;
       }
       bytes += chunk.length;
       if (!sink.write(chunk)) source.pause();
+      return true;
+    };
+    const onData = (chunk: Buffer) => {
+      take(chunk);
     };
     const onDrain = () => {
       if (!outcome) source.resume();
     };
     const onEnd = () => finish({ kind: 'complete', bytes });
-    const onSourceError = (reason: unknown) => finish({ kind: 'interrupted', bytes, reason });
+    const onSourceError = (reason: unknown) => {
+      if (outcome) return;
+      // Bytes that reached us but still sit in the source's buffer (paused for backpressure, or a
+      // client gone before the copy began) were received: keep them too. A destroyed source
+      // emits no more 'data', but read() still hands over what it holds.
+      while (source.readableLength > 0) {
+        const chunk = source.read() as Buffer | null;
+        if (chunk === null || !take(chunk)) break;
+      }
+      finish({ kind: 'interrupted', bytes, reason });
+    };
     const onAborted = () => onSourceError(new Error('client aborted the request'));
     const onClose = () => onSourceError(new Error('request closed before its body ended'));
     const onStop = () => onSourceError(stop?.reason ?? new Error('stopped'));
@@ -80,6 +95,10 @@ export function copyWithLimit(source: Readable, sink: Writable, limit: number, s
       else stop.addEventListener('abort', onStop, { once: true });
     }
     if (source.readableEnded) onEnd();
+    // A client that sent its bytes and vanished while the request waited for its lock: its
+    // 'close' is long past and would never come again; without this the copy (and the lock it
+    // runs under) would wait until another request for the upload forced a hand-over.
+    else if (source.destroyed) onSourceError(source.errored ?? new Error('request closed before its body ended'));
     else source.resume();
   });
 }

@@ -100,7 +100,7 @@ describe('S3 store: finalize is a server-side copy', () => {
   it('moves the finished object to its final key; the upload URL still serves it', async () => {
     const data = randomBytes(PART + 99);
     const id = idOf((await tusUpload(data, { endpoint: `${server.url}/files`, metadata: { filename: 'report.pdf' } })).url);
-    expect(await listAllKeys(info, bucket, 'in/')).toEqual([`in/${id}.info`, 'in/done/report.pdf']);
+    expect((await listAllKeys(info, bucket, 'in/')).sort()).toEqual([`in/${id}.info`, 'in/done/report.pdf'].sort());
     expect(sha256(await objectBytes(info, bucket, 'in/done/report.pdf'))).toBe(sha256(data));
     const sidecar = JSON.parse((await objectBytes(info, bucket, `in/${id}.info`)).toString('utf8'));
     expect(sidecar.tusport.final_path).toBe('done/report.pdf');
