@@ -8,7 +8,7 @@ import type { StorageBackend } from '../stores/backend.js';
 import { backoff, EndpointHooks, type HookBinding, type Notifier } from './dispatcher.js';
 import { DURABLE_EVENTS, type HookEventName, type HookRequest } from './events.js';
 import { DiskOutbox, type Outbox, type OutboxMessage } from './outbox.js';
-import { RedisOutbox } from './redis-outbox.js';
+import type { RedisOutboxOptions } from './redis-outbox.js';
 import type { HookConfig } from './schema.js';
 import { commandTransport } from './transports/command.js';
 import { functionTransport } from './transports/function.js';
@@ -53,7 +53,7 @@ export class HookSystem implements Notifier {
     // A claim must outlast any one delivery attempt (each is cut off at its hook's timeout), or a
     // slow hook would be called twice at once; it is also how long a crashed claimer's messages wait.
     const longestTimeout = Math.max(0, ...config.endpoints.flatMap((endpoint) => endpoint.hooks.map((hook) => hook.timeout)));
-    return new RedisOutbox({ ...delivery, url: config.outbox.url, keyPrefix: config.outbox.keyPrefix, leaseMs: longestTimeout + 10_000 });
+    return lazyRedisOutbox({ ...delivery, url: config.outbox.url, keyPrefix: config.outbox.keyPrefix, leaseMs: longestTimeout + 10_000 });
   }
 
   forEndpoint(index: number, backend: Pick<StorageBackend, 'describe'>): EndpointHooks {
@@ -140,4 +140,20 @@ function bindingFor(hook: HookConfig, endpointPath: string, key: string, index: 
 
 function configError(key: string, message: string): ConfigError {
   return new ConfigError(`Invalid config:\n  - ${key}: ${message}`);
+}
+
+/**
+ * The Redis outbox, its module (and ioredis, ~13 MB of memory per process) loaded only when a
+ * config uses it; every call waits for the load, then goes to the real RedisOutbox.
+ */
+function lazyRedisOutbox(options: RedisOutboxOptions): Outbox {
+  let loading: Promise<Outbox> | undefined;
+  const load = () => (loading ??= import('./redis-outbox.js').then(({ RedisOutbox }) => new RedisOutbox(options)));
+  return {
+    add: async (message) => (await load()).add(message),
+    start: async () => (await load()).start(),
+    close: async () => {
+      if (loading) await (await loading).close();
+    },
+  };
 }
