@@ -30,7 +30,7 @@ export function benchContext(env = process.env) {
 }
 
 /** Random bytes (incompressible, not zeros), written once and synced; returns their sha256. */
-function writeRandomFile(file, bytes) {
+export function writeRandomFile(file, bytes) {
   const fd = fs.openSync(file, 'w');
   const block = Buffer.allocUnsafe(8 * 2 ** 20);
   const hash = createHash('sha256');

@@ -3,9 +3,10 @@
 //   s3-head-1000-parts  HEAD latency on an upload whose multipart upload has 1,000 parts
 // One cluster for both (see bench/lib/ceph.mjs for the port-6789 rule); one tusport process with
 // two S3 endpoints on one bucket.
-import { createHash, randomFillSync } from 'node:crypto';
+import { createHash } from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
+import { writeRandomFile } from './context.mjs';
 import { collectGarbage, rgwNoDelay, storagePids, withCeph } from './ceph.mjs';
 import { cpuTimes, memory, resetPeakRss, run, runNodeClient } from './proc.mjs';
 import { ROOT, startVariant } from './servers.mjs';
@@ -23,20 +24,6 @@ const PARTS = 1000;
 /** tusport's default maxConcurrentPartUploads (src/stores/s3/schema.ts): lib-storage gets the same queue. */
 const TUSPORT_PART_CONCURRENCY = 16;
 
-function writeRandomFile(file, bytes) {
-  const fd = fs.openSync(file, 'w');
-  const block = Buffer.allocUnsafe(8 * MiB);
-  const hash = createHash('sha256');
-  for (let done = 0; done < bytes; ) {
-    const n = Math.min(block.length, bytes - done);
-    randomFillSync(block, 0, n);
-    fs.writeSync(fd, block, 0, n);
-    hash.update(block.subarray(0, n));
-    done += n;
-  }
-  fs.closeSync(fd);
-  return hash.digest('hex');
-}
 
 function percentile(values, p) {
   const sorted = [...values].sort((a, b) => a - b);
