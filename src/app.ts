@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import { STATUS_CODES } from 'node:http';
 import cors, { type FastifyCorsOptions } from '@fastify/cors';
-import { MemoryLocker } from '@tus/server';
+import { type Locker, MemoryLocker } from '@tus/server';
 import Fastify, { type FastifyBaseLogger, type FastifyError, type FastifyInstance, type FastifyRequest } from 'fastify';
 import { AuthConfigError, createAuthenticator } from './auth/authenticate.js';
 import { ConfigError, resolveConfig } from './config/load.js';
@@ -18,6 +18,7 @@ import { parseUrlTemplate } from './endpoints/template.js';
 import { parseAccept } from './policy/accept.js';
 import { QuotaTracker } from './policy/quota.js';
 import { registerHealth } from './observability/health.js';
+import { createMetrics, instrumentLocker, loggerOptions, type MetricsHandle, type MetricsRecorder, registerOperations, registerRequestLog, requestLogController } from './observability/index.js';
 import type { SweepResult } from './stores/backend.js';
 import { createBackend } from './stores/create-backend.js';
 import { EndpointStore } from './stores/endpoint-store.js';
@@ -29,6 +30,8 @@ declare module 'fastify' {
       sweep(now?: number): Promise<SweepResult>;
       /** Check that every endpoint's store is usable (S3: bucket reachable, credentials valid); throws naming the endpoint. */
       checkStores(): Promise<void>;
+      /** The Prometheus metrics (undefined unless `metrics.enabled`). */
+      metrics: MetricsHandle | undefined;
     };
   }
 }
@@ -79,13 +82,9 @@ export function buildApp(input: TusportConfig | ResolvedConfig = {}, options: Bu
   const app = Fastify({
     ...(options.logger
       ? { loggerInstance: options.logger.child({}, { serializers: { req: serializeRequest } }) }
-      : {
-          logger: {
-            level: config.server.logLevel,
-            redact: ['req.headers.authorization', 'req.headers.cookie'],
-            serializers: { req: serializeRequest },
-          },
-        }),
+      : { logger: loggerOptions(config.server.logLevel, config.server.logFormat, { req: serializeRequest }) }),
+    // One line per request instead (registerRequestLog).
+    logController: requestLogController(),
     trustProxy: config.server.trustProxy.length > 0 ? config.server.trustProxy : false,
     connectionTimeout: config.server.idleTimeout,
     requestTimeout: 0,
@@ -96,6 +95,7 @@ export function buildApp(input: TusportConfig | ResolvedConfig = {}, options: Bu
     },
   });
 
+  registerRequestLog(app);
   app.decorateRequest('uploadContext', null);
   app.addHook('onSend', async (request, reply) => {
     reply.header('X-Request-Id', request.id);
@@ -142,12 +142,13 @@ export function buildApp(input: TusportConfig | ResolvedConfig = {}, options: Bu
   app.register(demoPage, { config });
 
   // One locker for the process: upload ids are unique across endpoints.
-  const locker = new MemoryLocker();
-  const hooks = new HookSystem(config, app.log);
+  const metrics = createMetrics(config.metrics);
+  const locker = instrumentLocker(new MemoryLocker(), metrics);
+  const hooks = new HookSystem(config, app.log, { metrics });
   app.addHook('onReady', () => hooks.start());
   app.addHook('onClose', () => hooks.close());
-  const runtimes = config.endpoints.map((endpoint, index) => buildRuntime(endpoint, index, locker, hooks));
-  registerSweep(app, config, locker, runtimes);
+  const runtimes = config.endpoints.map((endpoint, index) => buildRuntime(endpoint, index, locker, hooks, metrics));
+  registerSweep(app, config, locker, runtimes, registerOperations(app, config, { metrics, runtimes, hooks }));
   app.register(async (tus) => {
     // tus bodies are streams we read ourselves (or hand to @tus/server): Fastify must not parse them.
     tus.removeAllContentTypeParsers();
@@ -157,7 +158,7 @@ export function buildApp(input: TusportConfig | ResolvedConfig = {}, options: Bu
   return app;
 }
 
-function buildRuntime(endpoint: EndpointConfig, index: number, locker: MemoryLocker, hookSystem: HookSystem): EndpointRuntime {
+function buildRuntime(endpoint: EndpointConfig, index: number, locker: Locker, hookSystem: HookSystem, metrics: MetricsRecorder): EndpointRuntime {
   const template = parseUrlTemplate(endpoint.path);
   let authenticate;
   try {
@@ -166,7 +167,7 @@ function buildRuntime(endpoint: EndpointConfig, index: number, locker: MemoryLoc
     if (error instanceof AuthConfigError) throw new ConfigError(`Invalid config:\n  - endpoints[${index}].auth: ${error.message}`);
     throw error;
   }
-  const backend = createBackend(endpoint.store);
+  const backend = createBackend(endpoint.store, metrics);
   const hooks = hookSystem.forEndpoint(index, backend);
   const store = new EndpointStore({
     endpoint: template.source,
@@ -192,7 +193,7 @@ function buildRuntime(endpoint: EndpointConfig, index: number, locker: MemoryLoc
 }
 
 /** Sweep expired uploads and crash debris every `server.cleanupInterval` while the app runs. */
-function registerSweep(app: FastifyInstance, config: ResolvedConfig, locker: MemoryLocker, runtimes: EndpointRuntime[]): void {
+function registerSweep(app: FastifyInstance, config: ResolvedConfig, locker: Locker, runtimes: EndpointRuntime[], metrics: MetricsHandle | undefined): void {
   const sweep = async (now = Date.now()): Promise<SweepResult> => {
     const total: SweepResult = { expired: 0, leftovers: 0 };
     for (const runtime of runtimes) {
@@ -218,7 +219,7 @@ function registerSweep(app: FastifyInstance, config: ResolvedConfig, locker: Mem
       }
     }
   };
-  app.decorate('tusport', { sweep, checkStores });
+  app.decorate('tusport', { sweep, checkStores, metrics });
   let timer: NodeJS.Timeout | undefined;
   app.addHook('onReady', async () => {
     timer = setInterval(() => {

@@ -125,7 +125,7 @@ function isPlainObject(value: unknown): value is Record<string, unknown> {
 export function loadConfig(options: {
   file?: string | undefined;
   env?: NodeJS.ProcessEnv;
-  flags?: { host?: string; port?: string | number; demo?: boolean };
+  flags?: { host?: string; port?: string | number; demo?: boolean; logFormat?: string };
 }): ResolvedConfig {
   const env = options.env ?? process.env;
   const file = options.file ?? env.TUSPORT_CONFIG;
@@ -133,10 +133,11 @@ export function loadConfig(options: {
   const raw = file ? readConfigFile(file) : { ...DEFAULT_WITHOUT_FILE };
   if (!isPlainObject(raw)) throw new ConfigError(`Config file ${file}: expected a mapping of keys at the top level`);
   const withEnv = applyEnvOverrides(raw, env) as Record<string, unknown>;
-  if (options.flags?.host !== undefined || options.flags?.port !== undefined) {
+  if (options.flags?.host !== undefined || options.flags?.port !== undefined || options.flags?.logFormat !== undefined) {
     const server = (isPlainObject(withEnv.server) ? withEnv.server : {}) as Record<string, unknown>;
     if (options.flags.host !== undefined) server.host = options.flags.host;
     if (options.flags.port !== undefined) server.port = options.flags.port;
+    if (options.flags.logFormat !== undefined) server.logFormat = options.flags.logFormat;
     withEnv.server = server;
   }
   const demo = options.flags?.demo;

@@ -8,6 +8,7 @@ import { PolicySchema } from '../policy/schema.js';
 import { checkFinalizeTemplate, FinalizeSchema } from '../stores/finalize.js';
 import { byteSize, duration } from './units-schema.js';
 import { S3StoreSchema } from '../stores/s3/schema.js';
+import { MetricsSchema } from '../observability/schema.js';
 
 /**
  * The one description of tusport's configuration: TypeScript types (`TusportConfig`,
@@ -90,7 +91,11 @@ const ServerSchema = z.strictObject({
   logLevel: z
     .enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'])
     .default('info')
-    .meta({ description: 'Log level (JSON logs on stdout).' }),
+    .meta({ description: 'Log level.' }),
+  logFormat: z
+    .enum(['json', 'pretty'])
+    .default('json')
+    .meta({ description: 'Log lines on stdout: `json` (one JSON object per line, for log collectors) or `pretty` (human-readable, for a terminal; `tusport serve --log-format pretty`).' }),
 });
 
 const CorsSchema = z.strictObject({
@@ -116,6 +121,7 @@ export const ConfigSchema = z
       .prefault(DEFAULT_ENDPOINTS)
       .meta({ description: 'The tus endpoints this server mounts.' }),
     outbox: OutboxSchema,
+    metrics: MetricsSchema,
     demo: DemoSchema,
   })
   .superRefine((config, ctx) => {
