@@ -114,8 +114,8 @@ export class PrometheusMetrics implements MetricsRecorder {
     this.storeSeconds.observe({ store, operation, outcome: failed ? 'error' : 'ok' }, seconds);
   }
 
-  s3Request(operation: string, ms: number, failed: boolean): void {
-    this.s3Ms.observe({ operation, outcome: failed ? 'error' : 'ok' }, ms);
+  s3Request(operation: string, ms: number, outcome: 'ok' | 'not_found' | 'error'): void {
+    this.s3Ms.observe({ operation, outcome }, ms);
   }
 
   lockWait(seconds: number, acquired: boolean): void {

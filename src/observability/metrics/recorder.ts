@@ -20,7 +20,7 @@ export interface MetricsRecorder {
   /** One storage backend operation (`get`, `write`, `create`...) took `seconds`. */
   storeOperation(store: 'disk' | 's3', operation: string, seconds: number, failed: boolean): void;
   /** One S3 API call (`UploadPart`, `HeadObject`...) took `ms`, retries included. */
-  s3Request(operation: string, ms: number, failed: boolean): void;
+  s3Request(operation: string, ms: number, outcome: 'ok' | 'not_found' | 'error'): void;
   /** Waiting for an upload's lock took `seconds` (`acquired`: false when it was never granted). */
   lockWait(seconds: number, acquired: boolean): void;
 }

@@ -13,13 +13,15 @@ export function instrumentS3Client(client: S3, metrics: MetricsRecorder): void {
     (next, context) => async (args) => {
       const operation = (context.commandName ?? 'unknown').replace(/Command$/, '');
       const started = performance.now();
-      let failed = true;
       try {
         const result = await next(args);
-        failed = false;
+        metrics.s3Request(operation, performance.now() - started, 'ok');
         return result;
-      } finally {
-        metrics.s3Request(operation, performance.now() - started, failed);
+      } catch (error) {
+        // A 404 is how tusport learns an object (e.g. the `.part` tail) is absent: not a failure.
+        const status = (error as { $metadata?: { httpStatusCode?: number } }).$metadata?.httpStatusCode;
+        metrics.s3Request(operation, performance.now() - started, status === 404 ? 'not_found' : 'error');
+        throw error;
       }
     },
     { step: 'initialize', name: 'tusportMetrics' },
