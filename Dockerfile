@@ -3,7 +3,7 @@
 #
 # test/e2e/container.test.ts reads this file and replays it without a Docker engine: the build
 # stage's npm pack, the runtime stage's COPY lines and `npm ci --omit=dev` in a clean directory,
-# then CMD as an unprivileged user, an upload, HEALTHCHECK's command and STOPSIGNAL. It knows the
+# then ENTRYPOINT + CMD as an unprivileged user, an upload, HEALTHCHECK's command and STOPSIGNAL. It knows the
 # RUN lines below one by one and fails on a new one until it is taught it: keep them few.
 
 # ---- build: compile TypeScript and pack exactly what `npm publish` would ship ----------------
@@ -50,4 +50,6 @@ HEALTHCHECK --interval=30s --timeout=5s --start-period=20s --retries=3 \
 # as PID 1 and handles the signal itself; `docker run --init` (compose: init: true) adds a reaper
 # for the children of command hooks.
 STOPSIGNAL SIGTERM
-CMD ["node", "/app/bin/tusport.js", "serve"]
+# `docker run tusport` serves; `docker run tusport --version` / `token ...` / `cleanup` run the CLI.
+ENTRYPOINT ["node", "/app/bin/tusport.js"]
+CMD ["serve"]

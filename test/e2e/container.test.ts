@@ -8,7 +8,7 @@ import { fileURLToPath } from 'node:url';
 import YAML from 'yaml';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { freePort } from '../harness/ports.js';
-import { killAll, start, until } from '../helpers/cli.js';
+import { killAll, run as runCli, start, until } from '../helpers/cli.js';
 import { copyFiles } from '../helpers/checkout.js';
 import { dockerContext, envPairs, execForm, parseDockerfile, type Stage } from '../helpers/dockerfile.js';
 import { sha256, sha256File } from '../helpers/files.js';
@@ -50,6 +50,7 @@ interface Image {
   user: string;
   volumes: string[];
   expose: string[];
+  entrypoint: string[];
   cmd: string[];
   healthcheck: { flags: Record<string, string>; cmd: string[] };
   stopSignal: string;
@@ -63,7 +64,7 @@ const mapPaths = (root: string, text: string) => text.replace(/(^|\s)(\/[^\s]*)/
 async function replayStage(stage: Stage, root: string, earlier: Map<string, string>, context: string[]): Promise<Image> {
   for (const dir of ['/tmp', '/etc']) await mkdir(inImage(root, dir), { recursive: true });
   await chmod(inImage(root, '/tmp'), 0o1777);
-  const image: Image = { root, env: {}, workdir: '/', user: 'root', volumes: [], expose: [], cmd: [], healthcheck: { flags: {}, cmd: [] }, stopSignal: 'SIGTERM' };
+  const image: Image = { root, env: {}, workdir: '/', user: 'root', volumes: [], expose: [], entrypoint: [], cmd: [], healthcheck: { flags: {}, cmd: [] }, stopSignal: 'SIGTERM' };
   for (const { keyword, flags, args, line } of stage.instructions) {
     const cwd = inImage(root, image.workdir);
     switch (keyword) {
@@ -126,6 +127,9 @@ async function replayStage(stage: Stage, root: string, earlier: Map<string, stri
       case 'STOPSIGNAL':
         image.stopSignal = args;
         break;
+      case 'ENTRYPOINT':
+        image.entrypoint = execForm(args, line);
+        break;
       case 'CMD':
         image.cmd = execForm(args, line);
         break;
@@ -171,13 +175,16 @@ afterAll(async () => {
   await scratch?.remove();
 });
 
+/** `docker run IMAGE [args]`: ENTRYPOINT + (args or CMD), as the unprivileged user. */
+const entrypoint = () => [...AS_USER, ...asHost(image, image.entrypoint)];
+
 /** Start the image's CMD as the unprivileged user on a free loopback port (`docker run -e`). */
 async function run() {
   const port = await freePort();
   // `docker run -e TUSPORT_HOST=127.0.0.1 -e TUSPORT_PORT=...`: loopback and a free port on this
   // shared machine instead of the image's 0.0.0.0:1080.
   const env = imageEnv(image, { TUSPORT_HOST: '127.0.0.1', TUSPORT_PORT: String(port) });
-  const server = await start([], inImage(image.root, image.workdir), env, [...AS_USER, ...asHost(image, image.cmd)]);
+  const server = await start(asHost(image, image.cmd), inImage(image.root, image.workdir), env, entrypoint());
   const healthcheck = async () => {
     const [program, ...args] = [...AS_USER, ...asHost(image, image.healthcheck.cmd)];
     return exec(program!, args, { env: { PATH: process.env.PATH ?? '', ...env }, timeout: 30_000 }).then(
@@ -215,7 +222,14 @@ describe('the Dockerfile, replayed without Docker', () => {
     }
   });
 
-  it("runs CMD as an unprivileged user: a tus-js-client upload lands byte-identical in /data, /app stays read-only, HEALTHCHECK's command exits 0", async () => {
+  it('`docker run IMAGE --version` runs the CLI through the ENTRYPOINT, as the unprivileged user', async () => {
+    const { version } = JSON.parse(await readFile(path.join(ROOT, 'package.json'), 'utf8')) as { version: string };
+    const result = await runCli(['--version'], inImage(image.root, image.workdir), imageEnv(image, {}), 30_000, entrypoint());
+    expect(result.code).toBe(0);
+    expect(result.stdout).toBe(`${version}\n`);
+  });
+
+  it("runs ENTRYPOINT + CMD as an unprivileged user: a tus-js-client upload lands byte-identical in /data, /app stays read-only, HEALTHCHECK's command exits 0", async () => {
     const { server, healthcheck } = await run();
     const data = randomBytes(3 * MiB + 17);
     const { url } = await tusUpload(data, { endpoint: `${server.url}/files`, chunkSize: MiB, metadata: { filename: 'in-a-container.bin' } });
