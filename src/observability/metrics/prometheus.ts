@@ -63,10 +63,12 @@ export class PrometheusMetrics implements MetricsRecorder {
     });
     new prom.Gauge({
       name: 'tusport_outbox_depth',
-      help: 'Hook notifications waiting in the outbox (disk: this process\'s; Redis: the shared queue). 0 without notification hooks.',
+      help: 'Hook notifications waiting in the outbox (disk: this process\'s; Redis: the shared queue). 0 without notification hooks; the last known value while Redis is unreachable.',
       registers,
       async collect() {
-        this.set((await sources.outboxDepth?.()) ?? 0);
+        // Unknown while Redis is unreachable: keep the last value (/readyz says Redis is down).
+        const depth = await sources.outboxDepth?.();
+        if (depth !== undefined) this.set(depth);
       },
     });
     this.hookCalls = new prom.Counter({ name: 'tusport_hook_invocations_total', help: 'Hook calls, by event (each attempt, inline or from the outbox).', labelNames: ['hooktype'], registers });
