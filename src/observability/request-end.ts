@@ -6,8 +6,9 @@ export type RequestEnd = { answered: true; reply: FastifyReply } | { answered: f
 /**
  * Call `listener` exactly once per request of `app`'s routes, when it is over. Fastify's
  * `onResponse` misses requests whose client left before the answer (their response never
- * finishes), and `onRequestAbort` also fires for a request answered early whose body was never
- * read (a 413 before reading): the second is dropped for requests already answered.
+ * finishes): `onRequestAbort` reports those. It fires when the request stream is destroyed
+ * before it ended; a request already answered is never reported a second time (defensive: in
+ * our tests a 413 answered before its body was read did not trigger it).
  */
 export function onRequestEnd(app: FastifyInstance, listener: (request: FastifyRequest, end: RequestEnd) => void): void {
   const answered = new WeakSet<FastifyRequest>();

@@ -161,6 +161,28 @@ describe('metrics after real uploads', () => {
   });
 });
 
+describe('requests the client gives up on', () => {
+  it('a PATCH whose client disconnects mid-body counts once, as aborted, and the bytes that reached the store count as received', async () => {
+    const server = await serverWithMetrics();
+    const upload = await createUpload(server.url, '/files', { 'Upload-Length': 100 });
+    const request = http.request(`${server.url}${upload}`, {
+      method: 'PATCH',
+      headers: { ...TUS, 'Upload-Offset': '0', 'Content-Type': 'application/offset+octet-stream', 'Content-Length': '100' },
+    });
+    request.on('error', () => undefined);
+    request.write(Buffer.alloc(40, 1));
+    await until(async () => (await scrape(server.metricsUrl)).value('tusport_writes_in_flight') === 1, 'the PATCH writing');
+    request.destroy();
+    await until(async () => (await scrape(server.metricsUrl)).value('tusport_writes_in_flight') === 0, 'the write to end');
+    await until(async () => (await scrape(server.metricsUrl)).value('tusport_requests_total', { method: 'PATCH' }) === 1, 'the PATCH to be counted');
+    const after = await scrape(server.metricsUrl);
+    expect(after.value('tusport_requests_total', { method: 'PATCH', status: 'aborted' })).toBe(1);
+    const offset = Number((await raw(server.url, { method: 'HEAD', path: upload, headers: TUS })).headers['upload-offset']);
+    expect(offset).toBe(40);
+    expect(after.value('tusport_bytes_received')).toBe(offset);
+  });
+});
+
 describe('the metrics listener', () => {
   it('is off by default: no handle, nothing at /metrics on the upload port', async () => {
     const server = await startTusport((dir) => ({ endpoints: [{ path: '/files', store: { type: 'disk', directory: path.join(dir, 'files') } }] }));
