@@ -2,11 +2,13 @@ import type { FastifyInstance } from 'fastify';
 import type { ResolvedConfig } from '../config/schema.js';
 import type { EndpointRuntime } from '../endpoints/runtime.js';
 import type { HookSystem } from '../hooks/setup.js';
-import { type MetricsHandle, registerMetrics } from './metrics/register.js';
+import type { MetricsHandle } from './metrics/handle.js';
+import { registerMetrics } from './metrics/register.js';
 import type { MetricsRecorder } from './metrics/recorder.js';
 import { type ReadinessCheck, registerReadiness } from './readiness.js';
 
-export { createMetrics, MetricsListenError, type MetricsHandle } from './metrics/register.js';
+export type { MetricsHandle } from './metrics/handle.js';
+export { createMetrics, MetricsListenError } from './metrics/register.js';
 export type { MetricsRecorder } from './metrics/recorder.js';
 export { instrumentLocker } from './metrics/instrument.js';
 export { loggerOptions, registerRequestLog, requestLogController } from './logging.js';

@@ -6,15 +6,7 @@ import { type MetricsListener, startMetricsListener } from './listener.js';
 import { PrometheusMetrics } from './prometheus.js';
 import { type MetricsRecorder, NO_METRICS } from './recorder.js';
 
-/** What an app exposes of its metrics (`app.tusport.metrics`): for a host app to serve them itself. */
-export interface MetricsHandle {
-  /** The Prometheus text format's content type. */
-  readonly contentType: string;
-  /** The metrics now, in the Prometheus text format. */
-  text(): Promise<string>;
-  /** Where the metrics listener serves them, once the app is ready. */
-  readonly url: string | undefined;
-}
+import type { MetricsHandle } from './handle.js';
 
 /** The app's recorder: Prometheus when `metrics.enabled`, else one that records nothing. */
 export function createMetrics(config: MetricsConfig): MetricsRecorder {
