@@ -1,11 +1,11 @@
 import { checkSignedSize } from '../auth/signed-token.js';
-import { clientGoneSignal, type ProtocolHandler } from '../endpoints/runtime.js';
+import type { ProtocolHandler } from '../endpoints/runtime.js';
 import { Errors } from '../errors.js';
 import { hookRejection, type HookRejection } from '../hooks/errors.js';
 import type { StoredUpload, WriteResult } from '../stores/backend.js';
 import { completionUnrecorded, isComplete } from '../stores/endpoint-store.js';
 import { terminateStoppedUpload } from './delete.js';
-import { acquireUploadLock } from './lock.js';
+import { lockVisibleUpload } from './lock.js';
 import { integerHeader } from './preconditions.js';
 import { storageError } from './storage-errors.js';
 
@@ -26,7 +26,7 @@ export const handlePatch: ProtocolHandler = async (runtime, context, request, re
   if (contentType !== OFFSET_OCTET_STREAM) throw new Errors.INVALID_CONTENT_TYPE();
 
   const { store, config } = runtime;
-  const lock = await acquireUploadLock(runtime.locker, id, runtime.lockDrainMs, clientGoneSignal(reply));
+  const lock = await lockVisibleUpload(runtime, context, id, reply);
   let stored: StoredUpload;
   let result: WriteResult;
   // A post-receive hook may answer StopUpload: this PATCH is cut short and the upload terminated.

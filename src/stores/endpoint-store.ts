@@ -39,12 +39,31 @@ export class EndpointStore extends DataStore {
     } catch (error) {
       throw toTusError(storageError(error, context.log, id));
     }
-    if (!stored) return undefined;
-    const { tusport } = stored.sidecar;
-    if (tusport.endpoint !== this.options.endpoint || !sameParams(tusport.params, context.params)) return undefined;
-    // Someone else's upload does not exist for you (404, not 403: its existence is not revealed).
-    if (tusport.owner !== context.owner && !context.principal?.admin) return undefined;
+    if (!stored || !this.visible(stored.sidecar, context)) return undefined;
     return stored;
+  }
+
+  /**
+   * 404 unless the upload exists and this request may see it, judged from its sidecar alone. Runs
+   * before a handler touches the upload's lock: a request that will be refused must never make
+   * the owner's PATCH hand over, nor learn from the wait that the upload is busy.
+   */
+  async authorize(id: string, context: UploadContext): Promise<void> {
+    let sidecar;
+    try {
+      sidecar = await this.options.backend.getSidecar(context.place, id);
+    } catch (error) {
+      throw toTusError(storageError(error, context.log, id));
+    }
+    if (!sidecar || !this.visible(sidecar, context)) throw toTusError(new Errors.UPLOAD_NOT_FOUND());
+  }
+
+  /** Made by this endpoint under the request's params, and owned by its principal (or an admin asks). */
+  private visible(sidecar: Sidecar, context: UploadContext): boolean {
+    const { tusport } = sidecar;
+    if (tusport.endpoint !== this.options.endpoint || !sameParams(tusport.params, context.params)) return false;
+    // Someone else's upload does not exist for you (404, not 403: its existence is not revealed).
+    return tusport.owner === context.owner || context.principal?.admin === true;
   }
 
   async require(id: string, context?: UploadContext): Promise<StoredUpload> {
