@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import { STATUS_CODES } from 'node:http';
 import cors, { type FastifyCorsOptions } from '@fastify/cors';
-import { MemoryLocker } from '@tus/server';
+import { MemoryLocker, TUS_RESUMABLE } from '@tus/server';
 import Fastify, { type FastifyBaseLogger, type FastifyError, type FastifyInstance, type FastifyRequest } from 'fastify';
 import { AuthConfigError, createAuthenticator } from './auth/authenticate.js';
 import { ConfigError, resolveConfig } from './config/load.js';
@@ -99,6 +99,8 @@ export function buildApp(input: TusportConfig | ResolvedConfig = {}, options: Bu
   app.decorateRequest('uploadContext', null);
   app.addHook('onSend', async (request, reply) => {
     reply.header('X-Request-Id', request.id);
+    // RFC 9110 8.6: no Content-Length on a 204 (@fastify/cors sets one on preflights).
+    if (reply.statusCode === 204) reply.removeHeader('Content-Length');
   });
   app.setErrorHandler((thrown: FastifyError, request, reply) => {
     if (isHookRejection(thrown)) return sendHookRejection(reply, thrown);
@@ -126,7 +128,9 @@ export function buildApp(input: TusportConfig | ResolvedConfig = {}, options: Bu
   };
   // Only a real preflight (it names Access-Control-Request-Method) is answered by @fastify/cors;
   // a plain OPTIONS is tus discovery and must reach the endpoint for Tus-Version/Tus-Extension.
-  app.setNotFoundHandler((request) => {
+  app.setNotFoundHandler((request, reply) => {
+    // tus: every response but OPTIONS carries Tus-Resumable, `PATCH /files/` (no id) included.
+    if (request.method !== 'OPTIONS') reply.header('Tus-Resumable', TUS_RESUMABLE);
     throw new Errors.ROUTE_NOT_FOUND(request.method, request.url.split('?')[0]?.slice(0, 200));
   });
 

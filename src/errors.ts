@@ -14,6 +14,8 @@ export const Errors = {
   METADATA_TOO_LARGE: createError('TUSPORT_ERR_METADATA_TOO_LARGE', 'Upload-Metadata is %s bytes; the limit is %s bytes', 400),
   UPLOAD_NOT_FOUND: createError('TUSPORT_ERR_NOT_FOUND', 'Upload not found', 404),
   UPLOAD_EXPIRED: createError('TUSPORT_ERR_EXPIRED', 'Upload has expired', 410),
+  // 409, not 404: the upload is there (HEAD says 200), it just cannot be downloaded until its last byte is in.
+  UPLOAD_INCOMPLETE: createError('TUSPORT_ERR_UPLOAD_INCOMPLETE', 'The upload is not finished yet: %s of %s bytes received', 409),
   OFFSET_MISMATCH: createError('TUSPORT_ERR_OFFSET_MISMATCH', 'Upload-Offset %s does not match the current offset %s', 409),
   INVALID_CONTENT_TYPE: createError('TUSPORT_ERR_CONTENT_TYPE', 'PATCH requests must have Content-Type: application/offset+octet-stream', 415),
   CHUNK_TOO_LARGE: createError('TUSPORT_ERR_CHUNK_TOO_LARGE', 'Request body exceeds this endpoint\'s maxChunkSize of %s bytes', 413),
