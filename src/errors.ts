@@ -20,7 +20,7 @@ export const Errors = {
   INVALID_CONTENT_TYPE: createError('TUSPORT_ERR_CONTENT_TYPE', 'PATCH requests must have Content-Type: application/offset+octet-stream', 415),
   CHUNK_TOO_LARGE: createError('TUSPORT_ERR_CHUNK_TOO_LARGE', 'Request body exceeds this endpoint\'s maxChunkSize of %s bytes', 413),
   UPLOAD_TOO_LARGE: createError('TUSPORT_ERR_UPLOAD_TOO_LARGE', 'Upload-Length %s exceeds this endpoint\'s maxSize of %s bytes', 413),
-  PAST_MAX_SIZE: createError('TUSPORT_ERR_PAST_MAX_SIZE', 'Request body would take this upload past the endpoint\'s maxSize of %s bytes', 413),
+  PAST_MAX_SIZE: createError('TUSPORT_ERR_PAST_MAX_SIZE', 'Request body would take this upload past its maxSize of %s bytes (the endpoint\'s, or its upload token\'s if smaller)', 413),
   LENGTH_REQUIRED: createError('TUSPORT_ERR_LENGTH_REQUIRED', 'PATCH requests to this endpoint must carry Content-Length (its S3 store cannot take back bytes of an over-long body)', 411),
   ROUTE_NOT_FOUND: createError('TUSPORT_ERR_ROUTE_NOT_FOUND', 'No endpoint serves %s %s', 404),
   PAST_UPLOAD_LENGTH: createError('TUSPORT_ERR_PAST_UPLOAD_LENGTH', 'Request body goes past Upload-Length: %s bytes remain, %s sent', 413),

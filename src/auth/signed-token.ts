@@ -116,8 +116,12 @@ export function checkSignedScope(scope: SignedScope, endpointTemplate: string, p
   }
 }
 
-/** For upload creation: the declared size must fit the token's `maxSize` (403 otherwise). */
-export function checkSignedSize(scope: SignedScope | undefined, uploadLength: number | undefined): void {
+/**
+ * A declared size must fit the token's `maxSize` (403 otherwise): the token of the request, and the
+ * one the upload was created under (its `maxSize` is kept in the sidecar, so a later token without
+ * one cannot lift it).
+ */
+export function checkSignedSize(scope: { maxSize?: number | undefined } | undefined, uploadLength: number | undefined): void {
   if (scope?.maxSize === undefined || uploadLength === undefined) return;
   if (uploadLength > scope.maxSize) throw forbidden(`the upload token allows at most ${scope.maxSize} bytes`);
 }

@@ -97,6 +97,7 @@ export class EndpointStore extends DataStore {
         params: context.params,
         owner: context.owner,
         ...(context.principal?.scope?.accept ? { accept: context.principal.scope.accept } : {}),
+        ...(context.principal?.scope?.maxSize !== undefined ? { maxSize: context.principal.scope.maxSize } : {}),
       },
     };
     let stored: StoredUpload;
@@ -122,14 +123,18 @@ export class EndpointStore extends DataStore {
    */
   override async write(stream: Readable, id: string, offset: number): Promise<number> {
     const context = currentUploadContext();
-    const limit = this.options.maxChunkSize ?? Number.MAX_SAFE_INTEGER;
+    const chunkLimit = this.options.maxChunkSize ?? Number.MAX_SAFE_INTEGER;
+    // @tus/server caps a body at the declared length or the endpoint's maxSize; a deferred length
+    // must also stay within the signed token's.
+    const sizeLimit = (context.principal?.scope?.maxSize ?? Number.MAX_SAFE_INTEGER) - offset;
+    const limit = Math.min(chunkLimit, sizeLimit);
     const result = await this.options.backend.write(context.place, id, stream, offset, { limit });
     if (result.kind === 'limit') {
       // The creating POST will not answer with a Location, so nobody could ever resume this
       // upload: remove it rather than leave bytes no client knows about.
       const stored = await this.find(id, context);
       if (stored) await this.options.backend.remove(context.place, stored);
-      throw toTusError(new Errors.CHUNK_TOO_LARGE(limit));
+      throw toTusError(limit === chunkLimit ? new Errors.CHUNK_TOO_LARGE(limit) : new Errors.PAST_MAX_SIZE(offset + limit));
     }
     return result.offset;
   }
