@@ -10,7 +10,7 @@ import { handlePatch } from '../protocol/patch.js';
 import { checkTusPreconditions } from '../protocol/preconditions.js';
 import type { UploadContext } from './context.js';
 import type { EndpointRuntime, ProtocolHandler } from './runtime.js';
-import { checkParamValue, renderUrlPath, TemplateError, type TemplateParams } from './template.js';
+import { checkParamValue, normalizeParamValue, renderUrlPath, TemplateError, type TemplateParams } from './template.js';
 import { delegateTo, createTusServer } from './tus-server.js';
 
 /** What a URL may carry as an upload id; anything else is simply not found. */
@@ -63,7 +63,7 @@ function resolveUploadContext(runtime: EndpointRuntime, request: FastifyRequest)
   const raw = request.params as Record<string, string | undefined>;
   const params: TemplateParams = {};
   for (const name of runtime.template.params) {
-    const value = raw[name] ?? '';
+    const value = normalizeParamValue(raw[name] ?? '');
     const problem = checkParamValue(value);
     if (problem) throw new Errors.INVALID_PARAM(name, problem);
     params[name] = value;
