@@ -1,5 +1,6 @@
 import { readdir } from 'node:fs/promises';
 import path from 'node:path';
+import { SignJWT } from 'jose';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { signUploadToken } from '../../src/index.js';
 import { listTree } from '../helpers/files.js';
@@ -14,6 +15,7 @@ import { type RunningTusport, startTusport } from '../helpers/server.js';
  * directory that looks like someone else's. Finalized file names lose them too.
  */
 const SIGNING = 'upload-token-secret-for-the-param-unicode-tests';
+const JWT_SECRET = 'jwt-secret-for-the-param-unicode-tests-0123456789';
 const NFC = 'Jos\u00e9';
 const NFD = 'Jose\u0301';
 
@@ -29,6 +31,11 @@ describe('template params: NFC, and no invisible or bidi characters', () => {
           finalize: { path: 'done/{filename}' },
         },
         { path: '/drop/{username}', store: { type: 'disk', directory: path.join(dir, 'drop', '{username}') }, auth: { type: 'signed', secret: SIGNING } },
+        {
+          path: '/home/{username}',
+          store: { type: 'disk', directory: path.join(dir, 'home', '{username}') },
+          auth: { type: 'jwt', secret: JWT_SECRET, bind: { username: 'sub' } },
+        },
       ],
     }));
   });
@@ -91,5 +98,14 @@ describe('template params: NFC, and no invisible or bidi characters', () => {
       expect(response.status).toBe(201);
     }
     expect(await readdir(path.join(server.dir, 'drop'))).toEqual([NFC]);
+  });
+
+  it('a JWT whose bound claim spells the name NFD opens the NFC and NFD URLs alike', async () => {
+    const jwt = await new SignJWT({}).setProtectedHeader({ alg: 'HS256' }).setSubject(NFD).setIssuedAt().setExpirationTime('5m').sign(new TextEncoder().encode(JWT_SECRET));
+    for (const spelling of [NFC, NFD]) {
+      const response = await create(`/home/${encodeURIComponent(spelling)}`, { Authorization: `Bearer ${jwt}` });
+      expect(response.status).toBe(201);
+    }
+    expect(await readdir(path.join(server.dir, 'home'))).toEqual([NFC]);
   });
 });
