@@ -54,10 +54,12 @@ describe('template params: NFC, and no invisible or bidi characters', () => {
     ['soft hyphen', 'ali\u00adce'],
     ['line separator', 'ali\u2028ce'],
   ])('a param with a %s is a 400 and creates nothing', async (_name, value) => {
+    const users = path.join(server.dir, 'users');
+    const before = await readdir(users).catch(() => []);
     const response = await create(`/users/${encodeURIComponent(value)}/uploads`);
     expect(response.status).toBe(400);
     expect(errorOf(response)).toMatchObject({ code: 'TUSPORT_ERR_INVALID_PARAM', message: expect.stringContaining('invisible or bidirectional') });
-    expect(await listTree(path.join(server.dir, 'users'))).toEqual([]);
+    expect(await readdir(users).catch(() => [])).toEqual(before);
   });
 
   it('NFC and NFD spellings of one name are one directory and reach the same upload', async () => {
