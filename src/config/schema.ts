@@ -61,6 +61,8 @@ const EndpointSchema = z.strictObject({
     }),
 });
 
+const PORT_EXPECTED = 'expected a TCP port number from 0 to 65535';
+
 const ServerSchema = z.strictObject({
   host: z.string().default('127.0.0.1').meta({ description: 'Address to listen on (`TUSPORT_HOST`).' }),
   // Numeric strings (TUSPORT_PORT, --port) become numbers; nothing else is coerced. `z.coerce`
@@ -69,7 +71,11 @@ const ServerSchema = z.strictObject({
   port: z
     .preprocess(
       (value) => (typeof value === 'string' && /^\s*\d+\s*$/.test(value) ? Number(value) : value),
-      z.number({ error: 'expected a TCP port number' }).int().min(0).max(65535),
+      z
+        .number({ error: PORT_EXPECTED })
+        .int({ error: PORT_EXPECTED })
+        .min(0, { error: PORT_EXPECTED })
+        .max(65535, { error: PORT_EXPECTED }),
     )
     .default(1080)
     .meta({ description: 'Port to listen on; 0 picks a free one (`TUSPORT_PORT`).' }),

@@ -108,11 +108,38 @@ describe('configuration errors exit 2 with a message, not a stack trace', () => 
     expect(result.stderr).not.toMatch(STACK_LINE);
   });
 
-  it('a bad --port exits 2', async () => {
-    const result = await run(['serve', '--port', 'http'], scratch.dir);
+  // These once all said "Invalid config (/path/tusport.yaml)", blaming a file that was fine.
+  it('a bad --port, TUSPORT_PORT or TUSPORT__ value exits 2 naming the key, its source and what was expected, not the file', async () => {
+    const file = path.join(scratch.dir, 'tusport.yaml');
+    await writeFile(file, 'server:\n  port: 0\nendpoints:\n  - path: /up\n    store: { type: disk, directory: ./up }\n');
+    const cases: { args: string[]; env: Record<string, string>; expected: RegExp }[] = [
+      { args: ['--port', 'abc'], env: {}, expected: /server\.port: expected a TCP port number from 0 to 65535 \(from command-line flag --port\)/ },
+      { args: [], env: { TUSPORT_PORT: '99999' }, expected: /server\.port: expected a TCP port number from 0 to 65535 \(from environment variable TUSPORT_PORT\)/ },
+      {
+        args: [],
+        env: { TUSPORT__ENDPOINTS__0__MAXSIZE: 'lots' },
+        expected: /endpoints\[0\]\.maxSize: expected .* \(from environment variable TUSPORT__ENDPOINTS__0__MAXSIZE\)/,
+      },
+    ];
+    for (const { args, env, expected } of cases) {
+      for (const withFile of [true, false]) {
+        const label = `${args.join(' ')} ${JSON.stringify(env)}${withFile ? ' with a config file' : ''}`;
+        const result = await run(['serve', ...(withFile ? ['--config', file] : []), ...args], scratch.dir, env);
+        expect(result.code, label).toBe(2);
+        expect(result.stderr, label).toMatch(/^tusport: Invalid config:\n/);
+        expect(result.stderr, label).toMatch(expected);
+        expect(result.stderr, label).not.toContain(file);
+        expect(result.stderr, label).not.toMatch(STACK_LINE);
+      }
+    }
+  });
+
+  it('a bad value in the config file names the file beside the key', async () => {
+    const file = path.join(scratch.dir, 'tusport.yaml');
+    await writeFile(file, 'server:\n  port: 99999\n');
+    const result = await run(['serve', '--config', file], scratch.dir);
     expect(result.code).toBe(2);
-    expect(result.stderr).toContain('server.port: expected a TCP port number');
-    expect(result.stderr).not.toMatch(STACK_LINE);
+    expect(result.stderr).toContain(`server.port: expected a TCP port number from 0 to 65535 (from config file ${file})`);
   });
 });
 

@@ -42,7 +42,7 @@ describe('config reference: unions are documented per variant', () => {
     for (const key of ['token', 'sha256']) {
       const entry = row(`endpoints[].auth.tokens[].${key}`);
       expect(entry.default).toBe('*one of* `token`, `sha256`');
-      expect(entry.description.length).toBeGreaterThan(10);
+      expect(entry.description?.length).toBeGreaterThan(10);
     }
     expect(row('endpoints[].auth.tokens[].id').default).toBe('*required*');
   });
