@@ -8,6 +8,7 @@ import { PolicySchema } from '../policy/schema.js';
 import { checkFinalizeTemplate, FinalizeSchema } from '../stores/finalize.js';
 import { byteSize, duration } from './units-schema.js';
 import { S3StoreSchema } from '../stores/s3/schema.js';
+import { sharedAcrossParamsKey } from '../stores/shared-location.js';
 
 /**
  * The one description of tusport's configuration: TypeScript types (`TusportConfig`,
@@ -24,6 +25,7 @@ const DiskStoreSchema = z.strictObject({
       description:
         'Directory for data files and their `<id>.json` sidecars; may use the URL template\'s params (`./data/{username}`). Relative paths are resolved against the working directory.',
     }),
+  sharedAcrossParams: sharedAcrossParamsKey(),
 });
 
 const StoreSchema = z.discriminatedUnion('type', [DiskStoreSchema, S3StoreSchema], {

@@ -221,6 +221,31 @@ describe('serving', () => {
     }
   });
 
+  it('warns at startup when a store location leaves out a URL param, unless store.sharedAcrossParams says it is meant', async () => {
+    const file = path.join(scratch.dir, 'tusport.yaml');
+    const config = (extra: string) =>
+      `endpoints:\n  - path: /users/{username}/uploads\n    store: { type: disk, directory: ./data${extra} }\n  - path: /teams/{team}/{user}\n    store: { type: disk, directory: "./teams/{team}/{user}" }\n`;
+    const warning = 'endpoint /users/{username}/uploads: store.directory';
+    await writeFile(file, config(''));
+    const warned = await start(['serve', '--config', file, '--port', '0'], scratch.dir);
+    await warned.waitForLog(warning);
+    const line = JSON.parse(warned.output.stdout.split('\n').find((l) => l.includes(warning)) ?? '{}');
+    expect(line).toMatchObject({ level: 40, endpoint: '/users/{username}/uploads', params: ['username'] });
+    expect(line.msg).toContain('store.directory "./data" does not use {username}');
+    expect(line.msg).toContain('store.sharedAcrossParams: true');
+    expect(warned.output.stdout).not.toContain('endpoint /teams/');
+    warned.child.kill('SIGTERM');
+    expect((await warned.exited).code).toBe(0);
+
+    await writeFile(file, config(', sharedAcrossParams: true'));
+    const quiet = await start(['serve', '--config', file, '--port', '0'], scratch.dir);
+    quiet.child.kill('SIGTERM');
+    const exit = await quiet.exited;
+    expect(exit.code).toBe(0);
+    expect(exit.stdout).toContain('tusport listening');
+    expect(exit.stdout).not.toContain('does not use {');
+  });
+
   it('a port already in use exits 1 with a clear message', async () => {
     const blocker = net.createServer();
     await new Promise<void>((resolve) => blocker.listen(0, '127.0.0.1', resolve));
