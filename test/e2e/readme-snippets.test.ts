@@ -9,14 +9,15 @@ import { codeBlocks, ROOT } from '../helpers/markdown.js';
 import { tempDir } from '../helpers/server.js';
 
 /**
- * The README's shell snippets, run as written (bash, curl, node) against a real `tusport serve`:
- * the only change is the server's address (the README says http://127.0.0.1:1080). A block is
- * found by the `<!-- tested: NAME ... -->` comment before it.
+ * The README's shell snippets, run as written (bash, curl, node) against a real `tusport serve`
+ * (the token one with the README's config): the only change is the server's address (the README
+ * says http://127.0.0.1:1080). A block is found by the `<!-- tested: NAME ... -->` comment before it.
  */
 
 const run = promisify(execFile);
 const README_URL = 'http://127.0.0.1:1080';
 
+/** The code of the README block marked `<!-- tested: NAME (...) -->`. */
 function snippet(name: string): string {
   const block = codeBlocks('README.md').find((b) => b.marker?.startsWith(`tested: ${name} `));
   if (!block) throw new Error(`README.md has no block marked "tested: ${name}"`);
@@ -56,9 +57,7 @@ describe('README shell snippets', () => {
   });
 
   it('test tokens: a JWT minted with jose and a signed token from `tusport token` open their endpoints (bind refuses the wrong user)', async () => {
-    const config = codeBlocks('README.md').find((b) => b.marker?.startsWith('tested: auth-config '));
-    if (!config) throw new Error('README.md has no block marked "tested: auth-config"');
-    await writeFile(path.join(scratch.dir, 'tusport.yaml'), config.code);
+    await writeFile(path.join(scratch.dir, 'tusport.yaml'), snippet('auth-config'));
     const server = await start(['serve', '--config', 'tusport.yaml', '--port', '0'], scratch.dir);
     // In the repository's directory, where `import 'jose'` resolves, as the README says.
     const { stdout } = await bash(snippet('tokens'), server.url, ROOT);
