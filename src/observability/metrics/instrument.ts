@@ -75,6 +75,10 @@ class TimedBackend implements StorageBackend {
     return this.timed('get', () => this.inner.get(place, id));
   }
 
+  getSidecar(place: string, id: string): Promise<Sidecar | undefined> {
+    return this.timed('get_sidecar', () => this.inner.getSidecar(place, id));
+  }
+
   async write(place: string, id: string, source: Readable, offset: number, limits: WriteLimits, stop?: AbortSignal): Promise<WriteResult> {
     this.metrics.writesInFlight(1);
     try {
