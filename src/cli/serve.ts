@@ -1,5 +1,4 @@
-import type { FastifyBaseLogger, FastifyInstance } from 'fastify';
-import type { Logger } from 'pino';
+import type { FastifyInstance } from 'fastify';
 import { buildApp } from '../app.js';
 import { loadConfig } from '../config/load.js';
 import { demoPagePath } from '../demo/schema.js';
@@ -86,11 +85,12 @@ export async function serve(options: ServeOptions): Promise<FastifyInstance> {
     app.close().then(
       () => {
         app.log.info('tusport stopped');
-        // Written out before exiting (the default destination writes asynchronously, and a
-        // flush at exit could overtake a write in progress: the last lines came out swapped).
-        const { flush } = app.log as FastifyBaseLogger & Partial<Pick<Logger, 'flush'>>;
-        if (flush) flush.call(app.log, () => process.exit(0));
-        else process.exit(0);
+        // pino writes asynchronously: process.exit() now would let the flush at exit overtake a
+        // write still under way (the last two lines came out swapped on a pipe). Let the event
+        // loop finish them and end by itself; if something still holds it (keep-alive sockets
+        // to S3), exit shortly after anyway.
+        process.exitCode = 0;
+        setTimeout(() => process.exit(0), 500).unref();
       },
       (error: unknown) => {
         app.log.error({ err: error }, 'error while shutting down');

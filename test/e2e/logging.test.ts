@@ -53,7 +53,7 @@ describe('JSON logs (the default)', () => {
     expect(requests[2]?.reqId).toBe(head.headers['x-request-id']);
     expect(exit.stdout).not.toContain('incoming request');
     expect(exit.stdout).not.toContain('secret-in-query');
-    expect(lines.at(-1)?.msg).toBe('tusport stopped');
+    expect(lines.at(-1)?.msg, exit.stdout).toBe('tusport stopped');
   });
 });
 
@@ -65,11 +65,11 @@ describe('pretty logs', () => {
     const exit = await server.exited;
     expect(exit.code).toBe(0);
     const lines = exit.stdout.trim().split('\n');
-    expect(lines.filter((line) => line.trimStart().startsWith('{'))).toEqual([]);
-    expect(lines.filter((line) => /^\[\d\d:\d\d:\d\d\.\d{3}\] INFO: /.test(line)).length).toBeGreaterThanOrEqual(4);
-    expect(lines.filter((line) => line.includes('request completed'))).toEqual([expect.stringMatching(/ INFO: POST \/files 201 request completed$/)]);
+    expect(lines.filter((line) => line.trimStart().startsWith('{')), exit.stdout).toEqual([]);
+    expect(lines.filter((line) => /^\[\d\d:\d\d:\d\d\.\d{3}\] INFO: /.test(line)).length, exit.stdout).toBeGreaterThanOrEqual(4);
+    expect(lines.filter((line) => line.includes('request completed')), exit.stdout).toEqual([expect.stringMatching(/ INFO: POST \/files 201 request completed$/)]);
     expect(exit.stdout).toContain('tusport listening on http://');
-    expect(lines.at(-1)).toMatch(/ INFO: tusport stopped$/);
+    expect(lines.at(-1), exit.stdout).toMatch(/ INFO: tusport stopped$/);
     expect(upload).toMatch(/^\/files\/[0-9a-f]+$/);
   });
 
