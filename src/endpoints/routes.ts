@@ -28,6 +28,8 @@ export function mountEndpoint(app: FastifyInstance, runtime: EndpointRuntime): v
   const base = runtime.template.routePath;
   const uploadUrl = `${base}/:uploadId`;
   const tus = delegateTo(createTusServer(runtime));
+  // Mounted under a prefix (`register(tusport, { prefix })`), upload URLs carry it.
+  const prefix = app.prefix.replace(/\/+$/, '');
 
   const route = (handler: ProtocolHandler) => async (request: FastifyRequest, reply: FastifyReply) => {
     const context = request.uploadContext;
@@ -36,7 +38,7 @@ export function mountEndpoint(app: FastifyInstance, runtime: EndpointRuntime): v
   };
   const preHandler = async (request: FastifyRequest, reply: FastifyReply) => {
     reply.header('Tus-Resumable', TUS_RESUMABLE);
-    const context = resolveUploadContext(runtime, request);
+    const context = resolveUploadContext(runtime, request, prefix);
     request.uploadContext = context;
     // Discovery (OPTIONS) is open, as browsers' preflights must be; everything else is authenticated
     // before any tus header is looked at.
@@ -59,7 +61,7 @@ export function mountEndpoint(app: FastifyInstance, runtime: EndpointRuntime): v
   app.post(uploadUrl, options, route(handleMethodOverride({ PATCH: handlePatch, HEAD: handleHead, DELETE: handleDelete })));
 }
 
-function resolveUploadContext(runtime: EndpointRuntime, request: FastifyRequest): UploadContext {
+function resolveUploadContext(runtime: EndpointRuntime, request: FastifyRequest, prefix: string): UploadContext {
   const raw = request.params as Record<string, string | undefined>;
   const params: TemplateParams = {};
   for (const name of runtime.template.params) {
@@ -79,7 +81,7 @@ function resolveUploadContext(runtime: EndpointRuntime, request: FastifyRequest)
     endpoint: runtime.template.source,
     params,
     place: resolvePlace(runtime, params),
-    basePath: renderUrlPath(runtime.template, params),
+    basePath: `${prefix}${renderUrlPath(runtime.template, params)}`,
     origin: `${protocol}://${host}`,
     uploadId,
     principal: null,

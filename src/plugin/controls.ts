@@ -1,0 +1,70 @@
+import type { FastifyInstance } from 'fastify';
+
+/**
+ * The public face of `app.tusport`. Declared here, by hand, rather than derived from the store
+ * and hook modules: those speak @tus/server's types, and a consumer's type check
+ * (`skipLibCheck: false`) must not have to load them.
+ */
+
+/** What one sweep removed. */
+export interface SweepResult {
+  /** Unfinished uploads past their endpoint's `expire`. */
+  expired: number;
+  /** Crash debris: data without a sidecar, sidecars without data, orphaned parts. */
+  leftovers: number;
+}
+
+/** tusport's maintenance entry points, for every tusport registered in this Fastify instance. */
+export interface TusportControls {
+  /** Remove expired unfinished uploads and crash debris now (also run every `server.cleanupInterval`). */
+  sweep(now?: number): Promise<SweepResult>;
+  /** Check that every endpoint's store is usable (S3: bucket reachable, credentials valid); throws naming the endpoint. */
+  checkStores(): Promise<void>;
+}
+
+declare module 'fastify' {
+  interface FastifyInstance {
+    /** tusport's maintenance entry points (added by registering tusport). */
+    tusport: TusportControls;
+  }
+}
+
+interface Member {
+  sweep(now?: number): Promise<SweepResult>;
+  checkStores(): Promise<void>;
+}
+
+/**
+ * `app.tusport`: one decorator however many tusports the app registers (under different
+ * prefixes), answering for all of them. Kept on the instance, never in a module variable, so
+ * two apps in one process know nothing of each other.
+ */
+class TusportRegistry implements TusportControls {
+  private readonly members: Member[] = [];
+
+  add(member: Member): void {
+    this.members.push(member);
+  }
+
+  async sweep(now = Date.now()): Promise<SweepResult> {
+    const total: SweepResult = { expired: 0, leftovers: 0 };
+    for (const member of this.members) {
+      const result = await member.sweep(now);
+      total.expired += result.expired;
+      total.leftovers += result.leftovers;
+    }
+    return total;
+  }
+
+  async checkStores(): Promise<void> {
+    for (const member of this.members) await member.checkStores();
+  }
+}
+
+/** Make `member` answer through `app.tusport`, decorating `app` the first time. */
+export function joinControls(app: FastifyInstance, member: Member): void {
+  if (!app.hasDecorator('tusport')) app.decorate('tusport', new TusportRegistry());
+  const registry = app.tusport;
+  if (!(registry instanceof TusportRegistry)) throw new Error('app.tusport is already taken by something other than tusport');
+  registry.add(member);
+}
