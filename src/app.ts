@@ -3,9 +3,9 @@ import { resolveConfig } from './config/load.js';
 import type { ResolvedConfig, TusportConfig } from './config/schema.js';
 import { requestIdFor, serializeRequest } from './observability/request-log.js';
 import { createTusportCore } from './plugin/core.js';
-import { mountTusport } from './plugin.js';
+import { mountTusport } from './plugin/mount.js';
 
-export { StoreCheckError } from './plugin/core.js';
+export { StoreCheckError } from './plugin/controls.js';
 
 export interface BuildOptions {
   /** A pino logger to use instead of the one built from `server.logLevel`. */

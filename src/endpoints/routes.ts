@@ -13,6 +13,14 @@ import type { EndpointRuntime, ProtocolHandler } from './runtime.js';
 import { checkParamValue, renderUrlPath, TemplateError, type TemplateParams } from './template.js';
 import { delegateTo, createTusServer } from './tus-server.js';
 
+// Declared here, where it is set, rather than beside UploadContext: the public types load
+// context.ts, and a host app's requests should not appear to carry tusport's internals.
+declare module 'fastify' {
+  interface FastifyRequest {
+    uploadContext: UploadContext | null;
+  }
+}
+
 /** What a URL may carry as an upload id; anything else is simply not found. */
 export const UPLOAD_ID = /^[A-Za-z0-9_-]{1,128}$/;
 const VALID_HOST = /^[A-Za-z0-9.-]+(:\d{1,5})?$|^\[[0-9A-Fa-f:.]+\](:\d{1,5})?$/;

@@ -29,6 +29,11 @@ declare module 'fastify' {
   }
 }
 
+/** A store failed its check (`tusport serve` exits 2 with this message). */
+export class StoreCheckError extends Error {
+  override name = 'StoreCheckError';
+}
+
 interface Member {
   sweep(now?: number): Promise<SweepResult>;
   checkStores(): Promise<void>;

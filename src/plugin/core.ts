@@ -11,7 +11,7 @@ import { parseAccept } from '../policy/accept.js';
 import { QuotaTracker } from '../policy/quota.js';
 import { createBackend } from '../stores/create-backend.js';
 import { EndpointStore } from '../stores/endpoint-store.js';
-import type { SweepResult } from './controls.js';
+import { StoreCheckError, type SweepResult } from './controls.js';
 
 /** How long a lock holder gets to finish when another request asks for its upload. */
 const LOCK_DRAIN_MS = 3000;
@@ -95,9 +95,4 @@ function buildRuntime(endpoint: EndpointConfig, index: number, locker: MemoryLoc
     hooks,
     complete: completionFor({ config: endpoint, store, accept, quota, hooks }),
   };
-}
-
-/** A store failed its startup check (`tusport serve` exits 2 with this message). */
-export class StoreCheckError extends Error {
-  override name = 'StoreCheckError';
 }
