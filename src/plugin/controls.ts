@@ -1,4 +1,5 @@
 import type { FastifyInstance } from 'fastify';
+import { ConfigError } from '../config/load.js';
 
 /**
  * The public face of `app.tusport`. Declared here, by hand, rather than derived from the store
@@ -35,6 +36,10 @@ export class StoreCheckError extends Error {
 }
 
 interface Member {
+  /** Where it is mounted, for messages. */
+  prefix: string;
+  /** Its notification outbox, if it has one (see HookSystem.outboxLocation). */
+  outbox: string | undefined;
   sweep(now?: number): Promise<SweepResult>;
   checkStores(): Promise<void>;
 }
@@ -48,6 +53,14 @@ class TusportRegistry implements TusportControls {
   private readonly members: Member[] = [];
 
   add(member: Member): void {
+    // Hook ids are derived from endpoint paths, so two tusports draining one outbox would each
+    // deliver the other's notifications to their own hooks.
+    const sharing = member.outbox === undefined ? undefined : this.members.find((other) => other.outbox === member.outbox);
+    if (sharing) {
+      throw new ConfigError(
+        `Invalid tusport plugin options: the tusport at ${JSON.stringify(member.prefix || '/')} would share its ${member.outbox} with the one at ${JSON.stringify(sharing.prefix || '/')}: give each its own outbox`,
+      );
+    }
     this.members.push(member);
   }
 

@@ -22,7 +22,7 @@ export interface MountOptions {
 /** Put a built tusport into `host`: its routes in a child context, its lifecycle on the host's. */
 export function mountTusport(host: FastifyInstance, core: TusportCore, options: MountOptions): void {
   const { config } = core;
-  joinControls(host, core);
+  joinControls(host, { prefix: options.prefix, outbox: core.hooks.outboxLocation, sweep: core.sweep, checkStores: core.checkStores });
   if (options.ownsServer) applyPolicy(host, config, { notFound: true });
   host.register(
     async (scope) => {

@@ -259,6 +259,40 @@ describe('several tusports in one host', () => {
     }
   });
 
+  it('refuses a second tusport that would drain the same outbox, and accepts it with its own', async () => {
+    const dirs = await tempDir();
+    const withHook = (outbox: string, prefix: string): TusportPluginOptions & { prefix: string } => ({
+      prefix,
+      outbox: { directory: path.join(dirs.dir, outbox) },
+      endpoints: [
+        {
+          path: '/files',
+          store: { type: 'disk', directory: path.join(dirs.dir, prefix) },
+          hooks: [{ type: 'function', handlers: { 'post-finish': async () => {} } }],
+        },
+      ],
+    });
+    const app = Fastify();
+    try {
+      await app.register(tusport, withHook('outbox', '/a'));
+      await expect(app.register(tusport, withHook('outbox', '/b'))).rejects.toThrow(
+        `the tusport at "/b" would share its outbox.directory ${path.join(dirs.dir, 'outbox')} with the one at "/a": give each its own outbox`,
+      );
+    } finally {
+      await app.close();
+    }
+    const separate = Fastify();
+    try {
+      await separate.register(tusport, withHook('outbox-a', '/a'));
+      await separate.register(tusport, withHook('outbox-b', '/b'));
+      await separate.ready();
+      expect(separate.hasRoute({ method: 'POST', url: '/b/files' })).toBe(true);
+    } finally {
+      await separate.close();
+      await dirs.remove();
+    }
+  });
+
   it('refuses an invalid config at registration with a ConfigError naming the key', async () => {
     const app = Fastify();
     try {
