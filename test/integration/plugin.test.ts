@@ -259,6 +259,23 @@ describe('several tusports in one host', () => {
     }
   });
 
+  it("without a prefix, leaves unmatched URLs to the host's 404, whichever is registered first", async () => {
+    const dirs = await tempDir();
+    const app = Fastify();
+    try {
+      await app.register(tusport, { endpoints: [{ path: '/files', store: { type: 'disk', directory: path.join(dirs.dir, 'files') } }] });
+      await app.register(cors, { origin: HOST_ORIGIN });
+      app.setNotFoundHandler((_request, reply) => reply.code(404).send({ host: 'not-found' }));
+      const missing = await app.inject({ method: 'GET', url: '/nope' });
+      expect([missing.statusCode, missing.json()]).toEqual([404, { host: 'not-found' }]);
+      const tus = await app.inject({ method: 'POST', url: '/files', headers: { 'Upload-Length': '1', Origin: HOST_ORIGIN } });
+      expect([tus.statusCode, tus.json().code, tus.headers['access-control-allow-origin']]).toEqual([412, 'TUSPORT_ERR_TUS_RESUMABLE', '*']);
+    } finally {
+      await app.close();
+      await dirs.remove();
+    }
+  });
+
   it('refuses a second tusport that would drain the same outbox, and accepts it with its own', async () => {
     const dirs = await tempDir();
     const withHook = (outbox: string, prefix: string): TusportPluginOptions & { prefix: string } => ({
