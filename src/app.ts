@@ -1,7 +1,8 @@
 import Fastify, { type FastifyBaseLogger, type FastifyInstance } from 'fastify';
 import { resolveConfig } from './config/load.js';
 import type { ResolvedConfig, TusportConfig } from './config/schema.js';
-import { requestIdFor, serializeRequest } from './observability/request-log.js';
+import { createRequestOrigin } from './endpoints/request-origin.js';
+import { requestIdFor, requestSerializer } from './observability/request-log.js';
 import { createTusportCore } from './plugin/core.js';
 import { mountTusport } from './plugin/mount.js';
 
@@ -21,6 +22,8 @@ export interface BuildOptions {
  */
 export function buildApp(input: TusportConfig | ResolvedConfig = {}, options: BuildOptions = {}): FastifyInstance {
   const config = resolveConfig(input);
+  const origin = createRequestOrigin(config.server);
+  const serializeRequest = requestSerializer(origin);
   const app = Fastify({
     ...(options.logger
       ? { loggerInstance: options.logger.child({}, { serializers: { req: serializeRequest } }) }
@@ -37,6 +40,6 @@ export function buildApp(input: TusportConfig | ResolvedConfig = {}, options: Bu
     routerOptions: { ignoreTrailingSlash: true, maxParamLength: 512 },
     genReqId: requestIdFor,
   });
-  mountTusport(app, createTusportCore(config, app.log), { prefix: '', ownsServer: true });
+  mountTusport(app, createTusportCore(config, app.log, origin), { prefix: '', ownsServer: true });
   return app;
 }

@@ -1,6 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import type { IncomingMessage } from 'node:http';
 import type { FastifyRequest } from 'fastify';
+import type { RequestOrigin } from '../endpoints/request-origin.js';
 
 const REQUEST_ID = /^[A-Za-z0-9._-]{1,64}$/;
 
@@ -14,8 +15,8 @@ export function requestIdFor(request: IncomingMessage): string {
  * What a request log line says about the request. Query values are redacted: tokens may travel
  * in the query string (auth.tokenFrom.query) and must never reach the logs.
  */
-export function serializeRequest(request: FastifyRequest) {
+export const requestSerializer = (origin: RequestOrigin) => (request: FastifyRequest) => {
   const [pathname, query] = request.url.split('?', 2);
   const url = query === undefined ? pathname : `${pathname}?${query.replace(/=[^&]*/g, '=[redacted]')}`;
-  return { method: request.method, url, host: request.host, remoteAddress: request.ip, remotePort: request.socket?.remotePort };
-}
+  return { method: request.method, url, host: request.host, remoteAddress: origin.clientAddress(request), remotePort: request.socket?.remotePort };
+};

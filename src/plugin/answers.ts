@@ -1,4 +1,5 @@
 import { STATUS_CODES } from 'node:http';
+import { TUS_RESUMABLE } from '@tus/server';
 import type { FastifyError, FastifyInstance } from 'fastify';
 import { Errors } from '../errors.js';
 import { isHookRejection, sendHookRejection } from '../hooks/errors.js';
@@ -29,7 +30,9 @@ export function registerErrorAnswers(scope: FastifyInstance, options: { notFound
   // Embedded without a prefix, unmatched URLs are the host's: only a prefix (or the whole
   // server) is tusport's to answer for.
   if (options.notFound) {
-    scope.setNotFoundHandler((request) => {
+    scope.setNotFoundHandler((request, reply) => {
+      // tus: every response but OPTIONS carries Tus-Resumable, `PATCH /files/` (no id) included.
+      if (request.method !== 'OPTIONS') reply.header('Tus-Resumable', TUS_RESUMABLE);
       throw new Errors.ROUTE_NOT_FOUND(request.method, request.url.split('?')[0]?.slice(0, 200));
     });
   }

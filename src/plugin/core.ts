@@ -4,6 +4,7 @@ import { AuthConfigError, createAuthenticator } from '../auth/authenticate.js';
 import { ConfigError } from '../config/load.js';
 import type { EndpointConfig, ResolvedConfig } from '../config/schema.js';
 import { completionFor } from '../endpoints/complete.js';
+import { createRequestOrigin, type RequestOrigin } from '../endpoints/request-origin.js';
 import type { EndpointRuntime } from '../endpoints/runtime.js';
 import { parseUrlTemplate } from '../endpoints/template.js';
 import { HookSystem } from '../hooks/setup.js';
@@ -26,15 +27,17 @@ export interface TusportCore {
   readonly config: ResolvedConfig;
   readonly runtimes: readonly EndpointRuntime[];
   readonly hooks: HookSystem;
+  /** Base URL and client address of a request (server.publicUrl, server.trustProxy). */
+  readonly origin: RequestOrigin;
   sweep(now?: number): Promise<SweepResult>;
   checkStores(): Promise<void>;
 }
 
-export function createTusportCore(config: ResolvedConfig, log: FastifyBaseLogger): TusportCore {
+export function createTusportCore(config: ResolvedConfig, log: FastifyBaseLogger, origin: RequestOrigin = createRequestOrigin(config.server)): TusportCore {
   // One locker per tusport: upload ids are unique across its endpoints.
   const locker = new MemoryLocker();
   const hooks = new HookSystem(config, log);
-  const runtimes = config.endpoints.map((endpoint, index) => buildRuntime(endpoint, index, locker, hooks));
+  const runtimes = config.endpoints.map((endpoint, index) => buildRuntime(endpoint, index, locker, hooks, origin));
   const sweep = async (now = Date.now()): Promise<SweepResult> => {
     const total: SweepResult = { expired: 0, leftovers: 0 };
     for (const runtime of runtimes) {
@@ -60,10 +63,10 @@ export function createTusportCore(config: ResolvedConfig, log: FastifyBaseLogger
       }
     }
   };
-  return { config, runtimes, hooks, sweep, checkStores };
+  return { config, runtimes, hooks, origin, sweep, checkStores };
 }
 
-function buildRuntime(endpoint: EndpointConfig, index: number, locker: MemoryLocker, hookSystem: HookSystem): EndpointRuntime {
+function buildRuntime(endpoint: EndpointConfig, index: number, locker: MemoryLocker, hookSystem: HookSystem, origin: RequestOrigin): EndpointRuntime {
   const template = parseUrlTemplate(endpoint.path);
   let authenticate;
   try {
@@ -93,6 +96,7 @@ function buildRuntime(endpoint: EndpointConfig, index: number, locker: MemoryLoc
     accept,
     quota,
     hooks,
+    origin,
     complete: completionFor({ config: endpoint, store, accept, quota, hooks }),
   };
 }

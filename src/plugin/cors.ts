@@ -70,8 +70,7 @@ export function registerCors(scope: FastifyInstance, cors: ResolvedConfig['cors'
     // OPTIONS is tus discovery and must reach the endpoint for Tus-Version/Tus-Extension.
     if (request.method === 'OPTIONS' && request.headers['access-control-request-method'] !== undefined) {
       reply.header('Access-Control-Allow-Methods', METHODS).header('Access-Control-Allow-Headers', allowedHeaders).header('Access-Control-Max-Age', maxAge);
-      // Content-Length 0: Safari waits for a body on a 204 without it.
-      return reply.code(204).header('Content-Length', '0').send();
+      return reply.code(204).send();
     }
   });
 }

@@ -3,7 +3,7 @@ import type { ResolvedConfig } from '../config/schema.js';
 import { demoPage } from '../demo/plugin.js';
 import { mountEndpoint } from '../endpoints/routes.js';
 import { registerHealth } from '../observability/health.js';
-import { serializeRequest } from '../observability/request-log.js';
+import { requestSerializer } from '../observability/request-log.js';
 import { registerErrorAnswers } from './answers.js';
 import { joinControls } from './controls.js';
 import type { TusportCore } from './core.js';
@@ -45,7 +45,7 @@ export function mountTusport(host: FastifyInstance, core: TusportCore, options: 
       prefix: options.prefix,
       // The host's logger logs tusport's requests: keep upload tokens in query strings out of it.
       // (Fastify types serializers as returning strings; pino's, which these are, return objects.)
-      logSerializers: { req: serializeRequest } as unknown as Record<string, (value: unknown) => string>,
+      logSerializers: { req: requestSerializer(core.origin) } as unknown as Record<string, (value: unknown) => string>,
       ...(options.logLevel !== undefined ? { logLevel: options.logLevel } : {}),
     },
   );
@@ -55,6 +55,8 @@ export function mountTusport(host: FastifyInstance, core: TusportCore, options: 
 function applyPolicy(scope: FastifyInstance, config: ResolvedConfig, options: { notFound: boolean }): void {
   scope.addHook('onSend', async (request, reply) => {
     reply.header('X-Request-Id', request.id);
+    // RFC 9110 8.6: no Content-Length on a 204.
+    if (reply.statusCode === 204) reply.removeHeader('Content-Length');
   });
   registerCors(scope, config.cors);
   registerErrorAnswers(scope, options);

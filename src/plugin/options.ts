@@ -13,7 +13,6 @@ export type TusportPluginOptions = TusportConfig | ResolvedConfig;
 const HOST_OWNED = {
   host: 'listen({ host })',
   port: 'listen({ port })',
-  trustProxy: 'Fastify({ trustProxy })',
   idleTimeout: 'Fastify({ connectionTimeout })',
   shutdownTimeout: 'your own shutdown',
   logLevel: 'your logger, or register(tusport, { logLevel })',
@@ -34,8 +33,9 @@ export function splitRegisterOptions(options: Record<string, unknown>): { config
 }
 
 /**
- * Embedded, `server.host/port/trustProxy/idleTimeout/shutdownTimeout/logLevel` cannot apply: the
- * host listens, trusts proxies, times out connections and logs. They are not refused (one config
+ * Embedded, `server.host/port/idleTimeout/shutdownTimeout/logLevel` cannot apply: the host
+ * listens, times out connections and logs. (`server.trustProxy` and `publicUrl` still shape the
+ * URLs tusport hands out.) They are not refused (one config
  * file can serve `tusport serve` and an embedding app alike), but a value other than the default
  * is reported once at registration, naming where that setting lives instead.
  */

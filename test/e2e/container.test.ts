@@ -200,8 +200,13 @@ describe('the Dockerfile, replayed without Docker', () => {
     const final = stages.at(-1)!;
     expect(final.image).toMatch(/^node:(22|24)-slim$/);
     const manifest = JSON.parse(await readFile(inImage(image.root, '/app/package.json'), 'utf8')) as { files: string[]; devDependencies: Record<string, string> };
-    for (const entry of manifest.files) expect(await stat(inImage(image.root, path.posix.join('/app', entry))).catch(() => undefined), entry).toBeDefined();
-    expect((await readdir(inImage(image.root, '/app'))).sort()).toEqual([...new Set([...manifest.files.map((entry) => entry.split('/')[0]!), 'node_modules', 'package-lock.json', 'package.json'])].sort());
+    // `files` entries starting with ! are exclusions (source maps), not files the package holds.
+    const included = manifest.files.filter((entry) => !entry.startsWith('!'));
+    for (const entry of included) expect(await stat(inImage(image.root, path.posix.join('/app', entry))).catch(() => undefined), entry).toBeDefined();
+    const distFiles = (await readdir(inImage(image.root, '/app/dist'), { recursive: true })).map(String);
+    expect(distFiles.filter((file) => file.endsWith('.js')).length).toBeGreaterThan(10);
+    expect(distFiles.filter((file) => file.endsWith('.map'))).toEqual([]);
+    expect((await readdir(inImage(image.root, '/app'))).sort()).toEqual([...new Set([...included.map((entry) => entry.split('/')[0]!), 'node_modules', 'package-lock.json', 'package.json'])].sort());
     for (const dev of Object.keys(manifest.devDependencies)) {
       expect(await stat(inImage(image.root, `/app/node_modules/${dev}`)).catch(() => undefined), `dev dependency ${dev}`).toBeUndefined();
     }
