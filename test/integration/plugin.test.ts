@@ -277,6 +277,24 @@ describe('several tusports in one host', () => {
     }
   });
 
+  it('hands out upload URLs as server.publicUrl + prefix + endpoint path', async () => {
+    const dirs = await tempDir();
+    const app = Fastify();
+    try {
+      await app.register(tusport, {
+        prefix: '/uploads',
+        server: { publicUrl: 'https://files.example.com/api' },
+        endpoints: [{ path: '/files', store: { type: 'disk', directory: path.join(dirs.dir, 'files') } }],
+      });
+      const created = await app.inject({ method: 'POST', url: '/uploads/files', headers: { ...TUS, 'Upload-Length': '1' } });
+      expect(created.statusCode).toBe(201);
+      expect(String(created.headers.location)).toMatch(/^https:\/\/files\.example\.com\/api\/uploads\/files\/[A-Za-z0-9_-]+$/);
+    } finally {
+      await app.close();
+      await dirs.remove();
+    }
+  });
+
   it('refuses a second tusport that would drain the same outbox, and accepts it with its own', async () => {
     const dirs = await tempDir();
     const withHook = (outbox: string, prefix: string): TusportPluginOptions & { prefix: string } => ({
