@@ -34,10 +34,10 @@ export function splitRegisterOptions(options: Record<string, unknown>): { config
 
 /**
  * Embedded, `server.host/port/idleTimeout/shutdownTimeout/logLevel` cannot apply: the host
- * listens, times out connections and logs. (`server.trustProxy` and `publicUrl` still shape the
- * URLs tusport hands out.) They are not refused (one config
- * file can serve `tusport serve` and an embedding app alike), but a value other than the default
- * is reported once at registration, naming where that setting lives instead.
+ * listens, times out connections and logs (`server.trustProxy` and `publicUrl` still shape the
+ * URLs tusport hands out). They are not refused (one config file can serve `tusport serve` and an
+ * embedding app alike), but a value other than the default is reported once at registration,
+ * naming where that setting lives instead.
  */
 export function warnHostOwnedSettings(config: ResolvedConfig, log: FastifyBaseLogger): void {
   const defaults = resolveConfig({}).server;
