@@ -21,7 +21,7 @@ export { loggerOptions, registerRequestLog, requestLogController } from './loggi
 export function registerOperations(
   app: FastifyInstance,
   config: ResolvedConfig,
-  parts: { metrics: MetricsRecorder; runtimes: EndpointRuntime[]; hooks: HookSystem },
+  parts: { metrics: MetricsRecorder; runtimes: readonly EndpointRuntime[]; hooks: HookSystem },
 ): MetricsHandle | undefined {
   const checks: ReadinessCheck[] = parts.runtimes.map(({ template, store: { backend } }) => ({
     name: `store ${template.source}`,
