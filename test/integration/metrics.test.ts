@@ -4,7 +4,8 @@ import net from 'node:net';
 import path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import pino from 'pino';
-import { buildApp, type TusportConfig } from '../../src/index.js';
+import Fastify from 'fastify';
+import tusport, { buildApp, type TusportConfig } from '../../src/index.js';
 import { freePort } from '../harness/ports.js';
 import { until } from '../helpers/cli.js';
 import { HOOK_SECRET, type Receiver, startReceiver } from '../helpers/hooks.js';
@@ -228,5 +229,38 @@ describe('the metrics listener', () => {
     const app = buildApp({ endpoints: [{ path: '/files', store: { type: 'disk', directory: path.join(scratch.dir, 'files') } }], metrics: { enabled: true, port } }, { logger: pino({ level: 'silent' }) });
     cleanup.push(() => app.close());
     await expect(app.listen({ host: '127.0.0.1', port: 0 })).rejects.toThrow(`Cannot listen for metrics on 127.0.0.1:${port}: the address is already in use`);
+  });
+});
+
+describe('embedded in a host app', () => {
+  it('counts only tusport\'s routes under its prefix, serves /readyz there, and hands the text to the host', async () => {
+    const scratch = await tempDir();
+    cleanup.push(() => scratch.remove());
+    const host = Fastify();
+    cleanup.push(() => host.close());
+    host.get('/host', async () => ({ host: true }));
+    await host.register(tusport, {
+      prefix: '/uploads',
+      endpoints: [{ path: '/files', store: { type: 'disk', directory: path.join(scratch.dir, 'files') } }],
+      metrics: { enabled: true, port: 0 },
+    });
+    host.get('/metrics', async (_request, reply) => reply.type(host.tusport.metrics!.contentType).send(await host.tusport.metrics!.text()));
+    await host.listen({ host: '127.0.0.1', port: 0 });
+    const url = `http://127.0.0.1:${(host.server.address() as net.AddressInfo).port}`;
+
+    expect((await raw(url, { method: 'GET', path: '/host' })).status).toBe(200);
+    await tusUpload(Buffer.from('through the host'), { endpoint: `${url}/uploads/files` });
+    const ready = await raw(url, { method: 'GET', path: '/uploads/readyz' });
+    expect(ready.status).toBe(200);
+
+    const scraped = await scrape(host.tusport.metrics!.url!);
+    expect(scraped.value('tusport_uploads_finished')).toBe(1);
+    expect(scraped.value('tusport_requests_total', { method: 'POST', status: '201' })).toBe(1);
+    // The host's own route is the host's business; /uploads/readyz is tusport's.
+    expect(scraped.value('tusport_requests_total', { method: 'GET', status: '200' })).toBe(1);
+    // The host serves the same registry itself.
+    const served = await raw(url, { method: 'GET', path: '/metrics' });
+    expect(served.headers['content-type']).toMatch(/^text\/plain/);
+    expect(served.body).toContain('tusport_uploads_finished 1');
   });
 });
