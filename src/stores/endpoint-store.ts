@@ -1,7 +1,7 @@
 import type { Readable } from 'node:stream';
 import { DataStore, ERRORS, Upload } from '@tus/server';
 import { currentUploadContext, type UploadContext } from '../endpoints/context.js';
-import { Errors, toTusError } from '../errors.js';
+import { type CodedError, Errors, toTusError } from '../errors.js';
 import { storageError } from '../protocol/storage-errors.js';
 import type { StorageBackend, StoredUpload, WriteResult } from './backend.js';
 import type { Sidecar } from './sidecar.js';
@@ -103,14 +103,17 @@ export class EndpointStore extends DataStore {
    */
   override async write(stream: Readable, id: string, offset: number): Promise<number> {
     const context = currentUploadContext();
-    const limit = this.options.maxChunkSize ?? Number.MAX_SAFE_INTEGER;
+    const chunkLimit = this.options.maxChunkSize ?? Number.MAX_SAFE_INTEGER;
+    // A deferred length's body of unknown length may bring only what its owner's quota has room for.
+    const quota = context.creationBodyQuota;
+    const limit = Math.min(chunkLimit, quota?.limit ?? Number.MAX_SAFE_INTEGER);
     const result = await this.options.backend.write(context.place, id, stream, offset, { limit });
     if (result.kind === 'limit') {
       // The creating POST will not answer with a Location, so nobody could ever resume this
       // upload: remove it rather than leave bytes no client knows about.
       const stored = await this.find(id, context);
       if (stored) await this.options.backend.remove(context.place, stored);
-      throw toTusError(new Errors.CHUNK_TOO_LARGE(limit));
+      throw toTusError(quota && limit < chunkLimit ? (quota.exceeded() as CodedError) : new Errors.CHUNK_TOO_LARGE(limit));
     }
     return result.offset;
   }
