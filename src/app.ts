@@ -17,6 +17,8 @@ import type { EndpointRuntime } from './endpoints/runtime.js';
 import { parseUrlTemplate } from './endpoints/template.js';
 import { parseAccept } from './policy/accept.js';
 import { QuotaTracker } from './policy/quota.js';
+import { watchBodyRate } from './limits/body-rate.js';
+import { limitServer } from './limits/server.js';
 import { registerHealth } from './observability/health.js';
 import type { SweepResult } from './stores/backend.js';
 import { createBackend } from './stores/create-backend.js';
@@ -96,6 +98,8 @@ export function buildApp(input: TusportConfig | ResolvedConfig = {}, options: Bu
     },
   });
 
+  limitServer(app, config.server);
+  watchBodyRate(app, config.server.minBodyRate);
   app.decorateRequest('uploadContext', null);
   app.addHook('onSend', async (request, reply) => {
     reply.header('X-Request-Id', request.id);

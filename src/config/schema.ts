@@ -8,6 +8,7 @@ import { PolicySchema } from '../policy/schema.js';
 import { checkFinalizeTemplate, FinalizeSchema } from '../stores/finalize.js';
 import { byteSize, duration } from './units-schema.js';
 import { S3StoreSchema } from '../stores/s3/schema.js';
+import { ConnectionLimitsSchema } from '../limits/schema.js';
 
 /**
  * The one description of tusport's configuration: TypeScript types (`TusportConfig`,
@@ -81,6 +82,7 @@ const ServerSchema = z.strictObject({
         'Addresses/CIDRs of reverse proxies whose `X-Forwarded-*` headers are honoured (e.g. `["127.0.0.1", "10.0.0.0/8"]`). Empty: forwarded headers are ignored.',
     }),
   idleTimeout: duration().default(60_000).meta({ description: 'A connection that sends nothing for this long is closed (slow or dead clients).' }),
+  ...ConnectionLimitsSchema,
   shutdownTimeout: duration().default(10_000).meta({
     description: 'On SIGTERM/SIGINT, how long in-flight requests may run before their connections are closed. Bytes already written stay resumable.',
   }),
