@@ -55,15 +55,16 @@ export function limitConnections(app: FastifyInstance, limits: ConnectionLimits)
   const refuse = (socket: Socket, reason: string) => {
     log(socket.remoteAddress, reason);
     socket.on('error', () => undefined);
-    socket.end(REFUSAL);
     if (lingering >= MAX_LINGERING) {
       socket.destroy();
       return;
     }
-    // Read and drop the request, so closing does not reset the connection before the client
-    // has read the answer.
+    // Answer once the request line is in (a HEAD gets no body), read and drop the rest so that
+    // closing does not reset the connection before the client has read the answer.
     lingering++;
-    socket.resume();
+    socket.once('data', (first: Buffer) => {
+      socket.end(first.subarray(0, 5).toString('latin1') === 'HEAD ' ? REFUSAL_HEAD : REFUSAL);
+    });
     const timer = setTimeout(() => socket.destroy(), REFUSED_LINGER_MS);
     timer.unref();
     socket.once('close', () => {
@@ -113,8 +114,8 @@ export function limitConnections(app: FastifyInstance, limits: ConnectionLimits)
 
 const REFUSAL_ERROR = new LimitErrors.TOO_MANY_CONNECTIONS(RETRY_AFTER_SECONDS);
 const REFUSAL_JSON = JSON.stringify({ statusCode: 503, code: REFUSAL_ERROR.code, error: 'Service Unavailable', message: REFUSAL_ERROR.message });
-/** The whole answer to a refused connection, written before any of its request is read. */
-const REFUSAL = [
+/** The whole answer to a refused connection, written after its first bytes, never parsed. */
+const REFUSAL_HEAD = [
   'HTTP/1.1 503 Service Unavailable',
   `Retry-After: ${RETRY_AFTER_SECONDS}`,
   'Content-Type: application/json; charset=utf-8',
@@ -122,8 +123,9 @@ const REFUSAL = [
   'Tus-Resumable: 1.0.0',
   'Connection: close',
   '',
-  REFUSAL_JSON,
+  '',
 ].join('\r\n');
+const REFUSAL = REFUSAL_HEAD + REFUSAL_JSON;
 
 /** Under a flood, one log line a second says how many connections were refused and why. */
 function refusalLog(app: FastifyInstance): (address: string | undefined, reason: string) => void {

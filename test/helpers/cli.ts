@@ -46,8 +46,15 @@ export function cleanEnv(extra: Record<string, string> = {}): NodeJS.ProcessEnv 
   return { ...env, ...extra };
 }
 
-export function launch(args: string[], cwd: string, env: Record<string, string> = {}) {
-  const child = spawn(process.execPath, [BIN, ...args], { cwd, env: cleanEnv(env), stdio: ['ignore', 'pipe', 'pipe'] });
+export interface LaunchOptions {
+  /** Run under `ulimit -n <openFiles>` (the shell execs node, so the child's pid is tusport's). */
+  openFiles?: number;
+}
+
+export function launch(args: string[], cwd: string, env: Record<string, string> = {}, options: LaunchOptions = {}) {
+  const [command, argv] =
+    options.openFiles === undefined ? [process.execPath, [BIN, ...args]] : ['sh', ['-c', `ulimit -n ${options.openFiles} && exec "$0" "$@"`, process.execPath, BIN, ...args]];
+  const child = spawn(command, argv, { cwd, env: cleanEnv(env), stdio: ['ignore', 'pipe', 'pipe'] });
   children.add(child);
   const output = { stdout: '', stderr: '' };
   child.stdout?.setEncoding('utf8').on('data', (text: string) => {
@@ -77,8 +84,8 @@ export async function run(args: string[], cwd: string, env: Record<string, strin
 }
 
 /** Start `tusport serve ...` and wait for its "listening" log line. */
-export async function start(args: string[], cwd: string, env: Record<string, string> = {}): Promise<Running> {
-  const { child, output, exited } = launch(args, cwd, env);
+export async function start(args: string[], cwd: string, env: Record<string, string> = {}, options: LaunchOptions = {}): Promise<Running> {
+  const { child, output, exited } = launch(args, cwd, env, options);
   const waitForLog = async (text: string, timeoutMs = 30_000) => {
     const deadline = Date.now() + timeoutMs;
     while (!output.stdout.includes(text)) {
