@@ -78,6 +78,42 @@ describe('server.minBodyRate', () => {
     expect(sha256((await raw(s.url, { method: 'GET', path: uploadPath })).bytes)).toBe(sha256(data));
   });
 
+  it('time the server spends behind never counts against the client: a body left unread while a pre-create hook takes 3 windows is not cut', { timeout: 60_000 }, async () => {
+    let hookCalls = 0;
+    const s = await start((dir) => ({
+      server: { minBodyRate: { bytes: 1024, window: '1s' } },
+      endpoints: [
+        {
+          path: '/files',
+          store: { type: 'disk' as const, directory: path.join(dir, 'files') },
+          hooks: [
+            {
+              type: 'function' as const,
+              timeout: '20s',
+              handlers: {
+                'pre-create': async () => {
+                  hookCalls++;
+                  await sleep(3000);
+                },
+              },
+            },
+          ],
+        },
+      ],
+    }));
+    const data = Buffer.from(Array.from({ length: 4 * 1024 * 1024 }, (_, i) => (i * 31) % 256));
+    const created = await raw(s.url, {
+      method: 'POST',
+      path: '/files',
+      headers: { 'Tus-Resumable': '1.0.0', 'Upload-Length': String(data.length), 'Content-Type': 'application/offset+octet-stream' },
+      body: data,
+    });
+    expect(hookCalls).toBe(1);
+    expect(created.status).toBe(201);
+    expect(created.headers['upload-offset']).toBe(String(data.length));
+    expect(sha256((await raw(s.url, { method: 'GET', path: new URL(String(created.headers.location)).pathname })).bytes)).toBe(sha256(data));
+  });
+
   it('a stalled body holds no file descriptor: the data file is open only while bytes flow', { timeout: 60_000 }, async () => {
     const s = await start((dir) => filesEndpoint(dir));
     const store = path.join(s.dir, 'files');
