@@ -46,15 +46,18 @@ export function cleanEnv(extra: Record<string, string> = {}): NodeJS.ProcessEnv 
   return { ...env, ...extra };
 }
 
-export interface LaunchOptions {
-  /** Run under `ulimit -n <openFiles>` (the shell execs node, so the child's pid is tusport's). */
-  openFiles?: number;
+/** The `command` for `launch`/`start` that runs this checkout's bin under `ulimit -n <openFiles>` (the shell execs node: the child's pid is tusport's). */
+export function underOpenFileLimit(openFiles: number): string[] {
+  return ['sh', '-c', `ulimit -n ${openFiles} && exec "$0" "$@"`, process.execPath, BIN];
 }
 
-export function launch(args: string[], cwd: string, env: Record<string, string> = {}, options: LaunchOptions = {}) {
-  const [command, argv] =
-    options.openFiles === undefined ? [process.execPath, [BIN, ...args]] : ['sh', ['-c', `ulimit -n ${options.openFiles} && exec "$0" "$@"`, process.execPath, BIN, ...args]];
-  const child = spawn(command, argv, { cwd, env: cleanEnv(env), stdio: ['ignore', 'pipe', 'pipe'] });
+/**
+ * `command` is what runs before `args`: by default this checkout's bin with the test's own node;
+ * an installed package's bin, or a CMD run as another user, otherwise.
+ */
+export function launch(args: string[], cwd: string, env: Record<string, string> = {}, command: readonly string[] = [process.execPath, BIN]) {
+  const [program = process.execPath, ...prefix] = command;
+  const child = spawn(program, [...prefix, ...args], { cwd, env: cleanEnv(env), stdio: ['ignore', 'pipe', 'pipe'] });
   children.add(child);
   const output = { stdout: '', stderr: '' };
   child.stdout?.setEncoding('utf8').on('data', (text: string) => {
@@ -73,8 +76,8 @@ export function launch(args: string[], cwd: string, env: Record<string, string> 
 }
 
 /** Run the CLI to completion (SIGKILLed after `timeoutMs`). */
-export async function run(args: string[], cwd: string, env: Record<string, string> = {}, timeoutMs = 15_000): Promise<Exit> {
-  const { child, exited } = launch(args, cwd, env);
+export async function run(args: string[], cwd: string, env: Record<string, string> = {}, timeoutMs = 15_000, command?: readonly string[]): Promise<Exit> {
+  const { child, exited } = launch(args, cwd, env, command);
   const timer = setTimeout(() => child.kill('SIGKILL'), timeoutMs);
   try {
     return await exited;
@@ -84,8 +87,8 @@ export async function run(args: string[], cwd: string, env: Record<string, strin
 }
 
 /** Start `tusport serve ...` and wait for its "listening" log line. */
-export async function start(args: string[], cwd: string, env: Record<string, string> = {}, options: LaunchOptions = {}): Promise<Running> {
-  const { child, output, exited } = launch(args, cwd, env, options);
+export async function start(args: string[], cwd: string, env: Record<string, string> = {}, command?: readonly string[]): Promise<Running> {
+  const { child, output, exited } = launch(args, cwd, env, command);
   const waitForLog = async (text: string, timeoutMs = 30_000) => {
     const deadline = Date.now() + timeoutMs;
     while (!output.stdout.includes(text)) {

@@ -1,6 +1,6 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import { afterAll, describe, expect, it } from 'vitest';
-import { killAll, type Running } from '../helpers/cli.js';
+import { killAll, type Running, underOpenFileLimit } from '../helpers/cli.js';
 import { sha256 } from '../helpers/files.js';
 import { createUpload, raw } from '../helpers/http.js';
 import { tempDir } from '../helpers/server.js';
@@ -85,7 +85,7 @@ describe('hostile slow connections', () => {
       minBodyRate: { bytes: '4KiB', window: '5s' },
       maxConnectionsPerClient: 100,
     });
-    const server: Running = await config.start({ openFiles: OPEN_FILES });
+    const server: Running = await config.start(underOpenFileLimit(OPEN_FILES));
     const pid = server.child.pid ?? 0;
     const data = seededBytes(seed, 'normal', NORMAL_SIZE);
     const baselineMs = await normalUpload(config.url, data);

@@ -1,7 +1,7 @@
 import { writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { freePort } from '../../harness/ports.js';
-import { type Exit, type LaunchOptions, type Running, start } from '../../helpers/cli.js';
+import { type Exit, type Running, start } from '../../helpers/cli.js';
 
 /**
  * A `tusport serve` config on a fixed port, written into `dir`: a `/files` endpoint stored in
@@ -16,7 +16,7 @@ export async function writeServeConfig(dir: string, server: Record<string, unkno
     endpoints: [{ path: '/files', store: { type: 'disk', directory: store }, ...endpoint }, ...more],
   };
   await writeFile(configFile, JSON.stringify(config, null, 2));
-  return { port, store, configFile, url: `http://127.0.0.1:${port}`, start: (options: LaunchOptions = {}): Promise<Running> => start(['serve', '--config', configFile], dir, {}, options) };
+  return { port, store, configFile, url: `http://127.0.0.1:${port}`, start: (command?: readonly string[]): Promise<Running> => start(['serve', '--config', configFile], dir, {}, command) };
 }
 
 export const isAlive = (server: Running): boolean => server.child.exitCode === null && server.child.signalCode === null;
