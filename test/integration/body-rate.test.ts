@@ -132,7 +132,7 @@ describe('server.minBodyRate', () => {
     await until(() => sockets.every((socket) => statusOf(socket) !== undefined), 'every PATCH answer', 20_000);
     expect(sockets.map(statusOf)).toEqual(sockets.map(() => 204));
     for (const uploadPath of uploads) expect(sha256((await raw(s.url, { method: 'GET', path: uploadPath })).bytes)).toBe(sha256(data));
-    console.log(`[body-rate] ${count} PATCH bodies stalled mid-way: ${stalled} descriptors under the store (one each before)`);
+    console.log(`[body-rate] ${count} PATCH bodies stalled mid-way: ${stalled} descriptors under the store (fs.createWriteStream held one each until its body ended)`);
   });
 });
 
