@@ -32,10 +32,11 @@ type OverflowSocket = Socket & { [OVERFLOW]?: boolean };
 
 /**
  * Caps on open connections, total and per client address, enforced when a socket is accepted.
- * A connection over a cap is answered at once (503, Retry-After, tusport's JSON error) and
- * closed, before Node's HTTP parser ever sees it, so it costs neither a parser nor a request, and
- * the process never reaches the open-file limit (where everything, /healthz included, failed
- * with EMFILE). Past `maxConnections` a small reserve still serves /healthz and /readyz (and
+ * A connection over a cap is answered as soon as its first bytes arrive (503, Retry-After,
+ * tusport's JSON error) and closed, without Node's HTTP parser ever seeing it, so it costs
+ * neither a parser nor a request; at most 64 such answers are pending at once (past that a
+ * refused connection is closed unanswered), and the process never reaches the open-file limit
+ * (where everything, /healthz included, failed with EMFILE). Past `maxConnections` a small reserve still serves /healthz and /readyz (and
  * answers 503 to anything else), so a load balancer sees an overloaded instance, not a dead one.
  *
  * Counting is per socket address: behind a proxy every connection comes from the proxy, so
