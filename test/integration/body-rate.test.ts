@@ -4,7 +4,10 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { describe, expect, it } from 'vitest';
 import { sha256 } from '../helpers/files.js';
 import { createUpload, headOffset, patch, raw } from '../helpers/http.js';
-import { capturingLogger, filesEndpoint, type RunningTusport } from '../helpers/server.js';
+import { capturingLogger, filesEndpoint, type RunningTusport, tempDir } from '../helpers/server.js';
+import tusport from '../../src/index.js';
+import Fastify, { type FastifyBaseLogger } from 'fastify';
+import type { AddressInfo } from 'node:net';
 import { descriptorsUnder, type HeldSocket, perTestServer, statusOf } from '../helpers/slow-socket.js';
 import { until } from '../helpers/cli.js';
 
@@ -34,16 +37,7 @@ describe('server.minBodyRate', () => {
     const uploadPath = await createUpload(s.url, '/files', { 'Upload-Length': data.length });
     const id = path.basename(uploadPath);
     const socket = await openPatch(s, uploadPath, 0, data.length);
-    await socket.write(data.subarray(0, 100));
-    // One byte every 250 ms: far inside the idle timeout (60 s), far below 1 KiB per 2 s.
-    let sent = 100;
-    const deadline = Date.now() + 20_000;
-    while (!socket.isClosed() && Date.now() < deadline) {
-      await sleep(250);
-      if (socket.isClosed()) break;
-      await socket.write(data.subarray(sent, sent + 1));
-      sent++;
-    }
+    const sent = await trickleUntilClosed(socket, data);
     expect(socket.isClosed(), 'the server closed the trickling connection').toBe(true);
     expect(statusOf(socket)).toBeUndefined();
 
@@ -60,6 +54,28 @@ describe('server.minBodyRate', () => {
     expect((await patch(s.url, uploadPath, kept, data.subarray(kept))).status).toBe(204);
     expect(sha256((await raw(s.url, { method: 'GET', path: uploadPath })).bytes)).toBe(sha256(data));
     console.log(`[body-rate] trickle of 1 byte/250 ms cut after ${socket.closedAfter()} ms with ${kept} of ${sent} body bytes kept (window 2 s, minimum 1024 bytes)`);
+  });
+
+  it('holds when tusport is embedded as a plugin: the host owns the server, tusport still cuts its own slow bodies', { timeout: 60_000 }, async () => {
+    const dir = await tempDir();
+    const log = capturingLogger('info');
+    const host = Fastify({ loggerInstance: log.logger as FastifyBaseLogger });
+    try {
+      await host.register(tusport, { prefix: '/up', server: { minBodyRate: { bytes: 1024, window: '2s' } }, ...filesEndpoint(dir.dir) });
+      await host.listen({ host: '127.0.0.1', port: 0 });
+      const url = `http://127.0.0.1:${(host.server.address() as AddressInfo).port}`;
+      const data = Buffer.alloc(10_000, 5);
+      const uploadPath = await createUpload(url, '/up/files', { 'Upload-Length': data.length });
+      const socket = await held.open(url);
+      await socket.write(patchHead(uploadPath, 0, data.length));
+      await trickleUntilClosed(socket, data);
+      expect(socket.isClosed(), 'the embedded tusport closed the trickling connection').toBe(true);
+      expect(log.lines.some((line) => String(line.msg).startsWith('request body too slow'))).toBe(true);
+      expect(await headOffset(url, uploadPath)).toBeGreaterThanOrEqual(100);
+    } finally {
+      await host.close();
+      await dir.remove();
+    }
   });
 
   it('a slow body above the rate is never cut, however long it takes', { timeout: 60_000 }, async () => {
@@ -135,6 +151,24 @@ describe('server.minBodyRate', () => {
     console.log(`[body-rate] ${count} PATCH bodies stalled mid-way: ${stalled} descriptors under the store (fs.createWriteStream held one each until its body ended)`);
   });
 });
+
+/**
+ * Send 100 bytes of `data`, then one byte every 250 ms (far inside the idle timeout, far below
+ * 1 KiB per 2 s) until the server closes the connection or 20 s have passed; returns the body
+ * bytes sent.
+ */
+async function trickleUntilClosed(socket: HeldSocket, data: Buffer): Promise<number> {
+  await socket.write(data.subarray(0, 100));
+  let sent = 100;
+  const deadline = Date.now() + 20_000;
+  while (!socket.isClosed() && Date.now() < deadline) {
+    await sleep(250);
+    if (socket.isClosed()) break;
+    await socket.write(data.subarray(sent, sent + 1));
+    sent++;
+  }
+  return sent;
+}
 
 /** Whether the server's data file already has the first bytes (the PATCH holds the lock: read the file, not HEAD). */
 async function firstBytesStored(s: RunningTusport, uploadPath: string): Promise<boolean> {
