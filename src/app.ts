@@ -4,6 +4,7 @@ import type { ResolvedConfig, TusportConfig } from './config/schema.js';
 import { createRequestOrigin } from './endpoints/request-origin.js';
 import { loggerOptions, registerRequestLog, requestLogController } from './observability/logging.js';
 import { requestIdFor, requestSerializer } from './observability/request-log.js';
+import { limitServer } from './limits/server.js';
 import { createTusportCore } from './plugin/core.js';
 import { mountTusport } from './plugin/mount.js';
 
@@ -38,6 +39,8 @@ export function buildApp(input: TusportConfig | ResolvedConfig = {}, options: Bu
     genReqId: requestIdFor,
   });
   registerRequestLog(app);
+  // Connection-level limits (headers timeout, connection caps) belong to the server tusport owns.
+  limitServer(app, config.server);
   mountTusport(app, createTusportCore(config, app.log, origin), { prefix: '', ownsServer: true });
   return app;
 }
