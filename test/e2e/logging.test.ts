@@ -77,10 +77,11 @@ describe('pretty logs', () => {
     const server = await start(ARGS, scratch.dir, { TUSPORT__SERVER__LOGFORMAT: 'pretty' });
     expect(server.output.stdout).toMatch(/INFO: tusport listening on http:\/\//);
     server.child.kill('SIGTERM');
-    expect((await server.exited).code).toBe(0);
+    const exit = await server.exited;
+    expect(exit.code, `${exit.signal ?? ''}\n${exit.stdout}\n${exit.stderr}`).toBe(0);
 
     const bad = await run([...ARGS, '--log-format', 'xml'], scratch.dir);
-    expect(bad.code).toBe(2);
+    expect(bad.code, `${bad.signal ?? ''}\n${bad.stdout}\n${bad.stderr}`).toBe(2);
     expect(bad.stderr).toMatch(/server\.logFormat/);
     expect(bad.stderr).toMatch(/json/);
   });
