@@ -80,7 +80,8 @@ describe('pretty logs', () => {
     const exit = await server.exited;
     expect(exit.code, `${exit.signal ?? ''}\n${exit.stdout}\n${exit.stderr}`).toBe(0);
 
-    const bad = await run([...ARGS, '--log-format', 'xml'], scratch.dir);
+    // A generous limit: on a loaded machine starting node alone took over 10 s.
+    const bad = await run([...ARGS, '--log-format', 'xml'], scratch.dir, {}, 60_000);
     expect(bad.code, `${bad.signal ?? ''}\n${bad.stdout}\n${bad.stderr}`).toBe(2);
     expect(bad.stderr).toMatch(/server\.logFormat/);
     expect(bad.stderr).toMatch(/json/);

@@ -38,7 +38,7 @@ describe('tusport serve with metrics on', () => {
     await new Promise<void>((resolve) => blocker.listen(0, '127.0.0.1', resolve));
     try {
       const port = (blocker.address() as net.AddressInfo).port;
-      const result = await run(['serve', '--port', '0', '--no-demo'], scratch.dir, { TUSPORT__METRICS__ENABLED: 'true', TUSPORT__METRICS__PORT: String(port) });
+      const result = await run(['serve', '--port', '0', '--no-demo'], scratch.dir, { TUSPORT__METRICS__ENABLED: 'true', TUSPORT__METRICS__PORT: String(port) }, 60_000);
       expect(result.code).toBe(1);
       expect(result.stderr).toContain(`Cannot listen for metrics on 127.0.0.1:${port}: the address is already in use`);
     } finally {
