@@ -3,6 +3,7 @@ import { resolveConfig } from './config/load.js';
 import type { ResolvedConfig, TusportConfig } from './config/schema.js';
 import { createRequestOrigin } from './endpoints/request-origin.js';
 import { requestIdFor, requestSerializer } from './observability/request-log.js';
+import { answerClientError } from './limits/client-errors.js';
 import { limitServer } from './limits/server.js';
 import { createTusportCore } from './plugin/core.js';
 import { mountTusport } from './plugin/mount.js';
@@ -40,6 +41,7 @@ export function buildApp(input: TusportConfig | ResolvedConfig = {}, options: Bu
     requestTimeout: 0,
     routerOptions: { ignoreTrailingSlash: true, maxParamLength: 512 },
     genReqId: requestIdFor,
+    clientErrorHandler: answerClientError,
   });
   // Connection-level limits (headers timeout, connection caps) belong to the server tusport owns.
   limitServer(app, config.server);
