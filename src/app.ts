@@ -4,6 +4,7 @@ import type { ResolvedConfig, TusportConfig } from './config/schema.js';
 import { createRequestOrigin } from './endpoints/request-origin.js';
 import { loggerOptions, registerRequestLog, requestLogController } from './observability/logging.js';
 import { requestIdFor, requestSerializer } from './observability/request-log.js';
+import { answerClientError } from './limits/client-errors.js';
 import { limitServer } from './limits/server.js';
 import { createTusportCore } from './plugin/core.js';
 import { mountTusport } from './plugin/mount.js';
@@ -37,6 +38,7 @@ export function buildApp(input: TusportConfig | ResolvedConfig = {}, options: Bu
     requestTimeout: 0,
     routerOptions: { ignoreTrailingSlash: true, maxParamLength: 512 },
     genReqId: requestIdFor,
+    clientErrorHandler: answerClientError,
   });
   registerRequestLog(app);
   // Connection-level limits (headers timeout, connection caps) belong to the server tusport owns.
