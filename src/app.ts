@@ -2,6 +2,7 @@ import Fastify, { type FastifyBaseLogger, type FastifyInstance } from 'fastify';
 import { resolveConfig } from './config/load.js';
 import type { ResolvedConfig, TusportConfig } from './config/schema.js';
 import { createRequestOrigin } from './endpoints/request-origin.js';
+import { loggerOptions, registerRequestLog, requestLogController } from './observability/logging.js';
 import { requestIdFor, requestSerializer } from './observability/request-log.js';
 import { answerClientError } from './limits/client-errors.js';
 import { limitServer } from './limits/server.js';
@@ -29,13 +30,9 @@ export function buildApp(input: TusportConfig | ResolvedConfig = {}, options: Bu
   const app = Fastify({
     ...(options.logger
       ? { loggerInstance: options.logger.child({}, { serializers: { req: serializeRequest } }) }
-      : {
-          logger: {
-            level: config.server.logLevel,
-            redact: ['req.headers.authorization', 'req.headers.cookie'],
-            serializers: { req: serializeRequest },
-          },
-        }),
+      : { logger: loggerOptions(config.server.logLevel, config.server.logFormat, { req: serializeRequest }) }),
+    // One line per request instead (registerRequestLog).
+    logController: requestLogController(),
     trustProxy: config.server.trustProxy.length > 0 ? config.server.trustProxy : false,
     connectionTimeout: config.server.idleTimeout,
     requestTimeout: 0,
@@ -43,6 +40,7 @@ export function buildApp(input: TusportConfig | ResolvedConfig = {}, options: Bu
     genReqId: requestIdFor,
     clientErrorHandler: answerClientError,
   });
+  registerRequestLog(app);
   // Connection-level limits (headers timeout, connection caps) belong to the server tusport owns.
   limitServer(app, config.server);
   mountTusport(app, createTusportCore(config, app.log, origin), { prefix: '', ownsServer: true });
