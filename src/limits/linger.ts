@@ -73,8 +73,8 @@ function linger(socket: Socket): void {
   setImmediate(() => {
     if (socket.destroyed) return;
     // The HTTP exchange on this connection is over: what follows is body bytes to throw away,
-    // not requests, so Node's parser is fed no more (a request pipelined behind the refused body
-    // is never run). Listening for 'data' hands the socket's bytes back from the parser to us.
+    // not requests, so Node's parser is fed no more (from here on, nothing pipelined behind the
+    // refused body is parsed or run). Listening for 'data' hands the bytes back from the parser.
     socket.removeAllListeners('data');
     socket.on('data', () => {
       if (socket.bytesRead - start >= LINGER_BYTES) socket.pause();
