@@ -11,7 +11,8 @@ import { HookSystem } from './hooks/setup.js';
 import { isStorageFailure, storageError } from './protocol/storage-errors.js';
 import type { EndpointConfig, ResolvedConfig, TusportConfig } from './config/schema.js';
 import { demoPage } from './demo/plugin.js';
-import { completionFor } from './endpoints/complete.js';
+import { completionFor } from './uploads/completion.js';
+import { sweepAll } from './uploads/sweep.js';
 import { mountEndpoint } from './endpoints/routes.js';
 import type { EndpointRuntime } from './endpoints/runtime.js';
 import { parseUrlTemplate } from './endpoints/template.js';
@@ -193,22 +194,7 @@ function buildRuntime(endpoint: EndpointConfig, index: number, locker: MemoryLoc
 
 /** Sweep expired uploads and crash debris every `server.cleanupInterval` while the app runs. */
 function registerSweep(app: FastifyInstance, config: ResolvedConfig, locker: MemoryLocker, runtimes: EndpointRuntime[]): void {
-  const sweep = async (now = Date.now()): Promise<SweepResult> => {
-    const total: SweepResult = { expired: 0, leftovers: 0 };
-    for (const runtime of runtimes) {
-      const result = await runtime.store.backend.sweep({
-        endpoint: runtime.template.source,
-        expireMs: runtime.config.expire,
-        locker,
-        log: app.log,
-        now,
-        onRemoved: (sidecar) => runtime.quota.release(sidecar.tusport.owner, sidecar.id),
-      });
-      total.expired += result.expired;
-      total.leftovers += result.leftovers;
-    }
-    return total;
-  };
+  const sweep = (now = Date.now()): Promise<SweepResult> => sweepAll(runtimes, { locker, log: app.log, now });
   const checkStores = async () => {
     for (const runtime of runtimes) {
       try {

@@ -19,7 +19,7 @@ export function registerCleanupCommand(program: Command): Command {
       await app.ready();
       try {
         const result = await app.tusport.sweep();
-        process.stdout.write(`${JSON.stringify({ expired: result.expired, leftovers: result.leftovers })}\n`);
+        process.stdout.write(`${JSON.stringify({ expired: result.expired, leftovers: result.leftovers, completed: result.completed, skipped: result.skipped })}\n`);
       } finally {
         await app.close();
       }

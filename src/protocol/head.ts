@@ -1,15 +1,16 @@
 import { Metadata } from '@tus/server';
 import { clientGoneSignal, type ProtocolHandler } from '../endpoints/runtime.js';
 import { Errors, isCodedError } from '../errors.js';
-import { completionUnrecorded } from '../stores/endpoint-store.js';
+import { completionPending } from '../uploads/completion.js';
 import { acquireUploadLock } from './lock.js';
 
 /**
  * HEAD: report the offset. Ours because @tus/server's HEAD calls any upload older than the
  * expiry period gone (410), finished ones included. It takes the lock like @tus/server does,
  * so a client that resumes after a drop asks a half-dead PATCH to let go and then reads the
- * offset it left, not a number that is still growing. An upload a crash left complete but not
- * marked done is completed here: its client's HEAD is the last request it will send.
+ * offset it left, not a number that is still growing. An upload whose completion a crash or a
+ * failing store step left half-way is carried on here (its client's HEAD may be the last request
+ * it sends); while a step still cannot be done, HEAD answers 503/507 like the step.
  */
 export const handleHead: ProtocolHandler = async (runtime, context, request, reply) => {
   const id = context.uploadId;
@@ -18,7 +19,7 @@ export const handleHead: ProtocolHandler = async (runtime, context, request, rep
   let stored;
   try {
     stored = await runtime.store.require(id, context);
-    if (completionUnrecorded(stored)) {
+    if (completionPending(stored)) {
       try {
         await runtime.complete(context, stored);
       } catch (error) {

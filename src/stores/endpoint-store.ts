@@ -105,13 +105,8 @@ export class EndpointStore extends DataStore {
     const context = currentUploadContext();
     const limit = this.options.maxChunkSize ?? Number.MAX_SAFE_INTEGER;
     const result = await this.options.backend.write(context.place, id, stream, offset, { limit });
-    if (result.kind === 'limit') {
-      // The creating POST will not answer with a Location, so nobody could ever resume this
-      // upload: remove it rather than leave bytes no client knows about.
-      const stored = await this.find(id, context);
-      if (stored) await this.options.backend.remove(context.place, stored);
-      throw toTusError(new Errors.CHUNK_TOO_LARGE(limit));
-    }
+    // The creating POST then answers without a Location; its handler removes the upload.
+    if (result.kind === 'limit') throw toTusError(new Errors.CHUNK_TOO_LARGE(limit));
     return result.offset;
   }
 
@@ -130,11 +125,6 @@ export class EndpointStore extends DataStore {
 
   async setLength(context: UploadContext, stored: StoredUpload, length: number): Promise<void> {
     stored.sidecar.size = length;
-    await this.options.backend.updateSidecar(context.place, stored.sidecar);
-  }
-
-  async markCompleted(context: UploadContext, stored: StoredUpload): Promise<void> {
-    stored.sidecar.tusport.completed_at = new Date().toISOString();
     await this.options.backend.updateSidecar(context.place, stored.sidecar);
   }
 
@@ -159,15 +149,6 @@ export class EndpointStore extends DataStore {
 
 export function isComplete(stored: StoredUpload): boolean {
   return stored.sidecar.size !== undefined && stored.offset === stored.sidecar.size;
-}
-
-/**
- * Every byte is stored but completion was never recorded: the process died between the last
- * PATCH's fsync and the sidecar update. Its client sees offset == length and sends nothing more,
- * so whichever request next holds the upload's lock must finish the job.
- */
-export function completionUnrecorded(stored: StoredUpload): boolean {
-  return isComplete(stored) && stored.sidecar.tusport.completed_at === undefined;
 }
 
 export function toUpload(stored: StoredUpload): Upload {
