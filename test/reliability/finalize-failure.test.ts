@@ -1,5 +1,5 @@
 import { execFileSync } from 'node:child_process';
-import { mkdir, readdir, readFile, rm, symlink } from 'node:fs/promises';
+import { link, mkdir, readdir, readFile, rm, symlink, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import type { HookRequest } from '../../src/index.js';
@@ -129,6 +129,28 @@ describe('a finalize the store refuses', () => {
     await until(() => finished.length === 1, 'post-finish');
     // A second sweep has nothing left to do.
     expect(await server.app.tusport.sweep()).toEqual({ expired: 0, leftovers: 0, completed: 0, skipped: 0 });
+  });
+
+  it('a move a failure interrupted half-way (file and its sidecar placed, the upload\'s sidecar not) is finished, not called taken', async () => {
+    const { server, store, done } = await setup();
+    await mkdir(path.join(store, 'done'), { recursive: true });
+    const fix = readOnly(path.join(store, 'done'));
+    const upload = await createUpload(server.url, '/files', { 'Upload-Length': 4, ...named('d.txt') });
+    expectUnavailable(await patch(server.url, upload, 0, Buffer.from('data')));
+    fix();
+    // What an attempt that got as far as placing the file and its sidecar leaves behind.
+    const id = upload.split('/').pop() ?? '';
+    const sidecar = await sidecarOf(store, upload);
+    await link(path.join(store, id), path.join(store, 'done', 'd.txt'));
+    await writeFile(path.join(store, 'done', 'd.txt.json'), JSON.stringify({ ...sidecar, tusport: { ...sidecar.tusport, final_path: 'done/d.txt' } }));
+
+    const head = await raw(server.url, { method: 'HEAD', path: upload, headers: TUS });
+    expect(head.status).toBe(200);
+    expect((await sidecarOf(store, upload)).tusport).toMatchObject({ completion: 'notified', final_path: 'done/d.txt' });
+    expect((await readdir(store)).sort()).toEqual(['done', `${id}.json`].sort());
+    expect((await readdir(path.join(store, 'done'))).sort()).toEqual(['d.txt', 'd.txt.json']);
+    expect((await raw(server.url, { method: 'GET', path: upload })).body).toBe('data');
+    expect(done).toHaveLength(1);
   });
 
   it('a finalize directory that leads out of the store: 503 (not 500) until it is fixed, then completed', async () => {
