@@ -33,7 +33,7 @@ it('an expired upload the sweep cannot remove is skipped and logged; the rest is
   await createUpload(server.url, '/files', { 'Upload-Length': 10 });
   const readOnly = path.join(server.dir, 'users', 'stuck');
   execFileSync('mount', ['--bind', readOnly, readOnly], { stdio: 'pipe' });
-  cleanup.push(() => execFileSync('umount', [readOnly]));
+  cleanup.push(() => void execFileSync('umount', [readOnly]));
   execFileSync('mount', ['-o', 'remount,bind,ro', readOnly], { stdio: 'pipe' });
 
   const result = await server.app.tusport.sweep(Date.now() + 2 * 60 * 60 * 1000);
