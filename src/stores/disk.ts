@@ -5,7 +5,7 @@ import type { Readable } from 'node:stream';
 import { directoryRoot, resolveDirectory, type TemplateParams } from '../endpoints/template.js';
 import type { StorageBackend, StoredUpload, SweepOptions, SweepResult, UnfinishedUpload, WriteLimits, WriteResult } from './backend.js';
 import { confinedDirectory } from './confine.js';
-import { NO_FOLLOW, readSidecar, STREAM_FLAGS, type Sidecar, sidecarPath, syncDirectory, writeNewSidecar, writeSidecar } from './sidecar.js';
+import { isFinalizedFile, NO_FOLLOW, readSidecar, STREAM_FLAGS, type Sidecar, sidecarPath, syncDirectory, writeNewSidecar, writeSidecar } from './sidecar.js';
 import { StoreErrors } from './store-errors.js';
 import { finalizeOnDisk, finalPathTaken, type OverwriteMode, resolveFinalPath } from './finalize.js';
 import { copyWithLimit } from './stream-copy.js';
@@ -100,7 +100,7 @@ export class DiskBackend implements StorageBackend {
     if (data === undefined) return undefined;
     directory = path.dirname(data);
     const sidecar = await readSidecar(sidecarPath(data));
-    if (!sidecar || sidecar.id !== id) return undefined;
+    if (!sidecar || sidecar.id !== id || (await isFinalizedFile(sidecarPath(data)))) return undefined;
     // A finalized upload's bytes live at its final path (checked to be inside the store and,
     // by the sidecar beside it, still this upload's file).
     const location = sidecar.tusport.final_path ? await resolveFinalPath(directory, sidecar.tusport.final_path, id) : data;

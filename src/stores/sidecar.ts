@@ -134,6 +134,17 @@ export async function syncDirectory(directory: string): Promise<void> {
   }
 }
 
+/**
+ * Whether `file` holds a finalized upload's bytes (the sidecar finalize puts beside every final
+ * file says so). A client's file may be finalized under a name like `x.json` with content shaped
+ * like a sidecar: it must never be taken for one (swept, completed, or served as an upload).
+ */
+export async function isFinalizedFile(file: string): Promise<boolean> {
+  const beside = await readSidecar(sidecarPath(file)).catch(() => undefined);
+  const finalPath: unknown = beside?.tusport.final_path;
+  return typeof finalPath === 'string' && path.posix.basename(finalPath) === path.basename(file);
+}
+
 /** Read a sidecar; undefined when it does not exist or is not one of ours. */
 export async function readSidecar(file: string): Promise<Sidecar | undefined> {
   let text: string;

@@ -1,7 +1,7 @@
 import type { Dirent } from 'node:fs';
 import fs from 'node:fs/promises';
 import path from 'node:path';
-import { isTempName, readSidecar, type Sidecar } from './sidecar.js';
+import { isFinalizedFile, isTempName, readSidecar, type Sidecar } from './sidecar.js';
 
 export interface FoundUpload {
   sidecar: Sidecar;
@@ -46,7 +46,7 @@ export async function* walkUploads(root: string, problem: WalkProblem = () => {}
       if (!entry.name.endsWith('.json')) continue;
       let sidecar;
       try {
-        sidecar = await readSidecar(file);
+        sidecar = (await isFinalizedFile(file)) ? undefined : await readSidecar(file);
       } catch (error) {
         problem(file, error);
         continue;

@@ -95,4 +95,31 @@ describe('the sweep and client-named entries', () => {
     expect(await server.app.tusport.sweep()).toEqual({ expired: 0, leftovers: 1, completed: 0, skipped: 0 });
     expect(await listTree(store)).toEqual([idOf(upload), `${idOf(upload)}.json`, 'notes.tmp'].sort());
   });
+
+  it('a finalized client file named like a sidecar, with sidecar-shaped content, is neither swept nor served as an upload', async () => {
+    const server = await startTusport((dir) => ({
+      endpoints: [{ path: '/files', store: { type: 'disk', directory: path.join(dir, 'files') }, expire: '1h', finalize: { path: '{filename}' } }],
+    }));
+    cleanup.push(() => server.close());
+    const forged = Buffer.from(
+      JSON.stringify({ id: 'evil', size: 5, offset: 0, creation_date: new Date(0).toISOString(), tusport: { version: 1, endpoint: '/files', params: {}, owner: null } }),
+    );
+    const created = await raw(server.url, {
+      method: 'POST',
+      path: '/files',
+      headers: { ...TUS, 'Upload-Length': forged.length, 'Content-Type': 'application/offset+octet-stream', 'Upload-Metadata': `filename ${Buffer.from('evil.json').toString('base64')}` },
+      body: forged,
+    });
+    expect(created.status, created.body).toBe(201);
+    const store = path.join(server.dir, 'files');
+    const old = new Date(Date.now() - HOURS_2);
+    await utimes(path.join(store, 'evil.json'), old, old);
+    const before = await listTree(store);
+    expect(before).toContain('evil.json');
+
+    expect(await server.app.tusport.sweep(Date.now() + HOURS_2)).toEqual({ expired: 0, leftovers: 0, completed: 0, skipped: 0 });
+    expect(await listTree(store)).toEqual(before);
+    expect((await raw(server.url, { method: 'HEAD', path: '/files/evil', headers: TUS })).status).toBe(404);
+    expect((await raw(server.url, { method: 'GET', path: new URL(String(created.headers.location)).pathname })).bytes.equals(forged)).toBe(true);
+  });
 });
