@@ -60,6 +60,8 @@ export function handleCreate(create: ProtocolHandler): ProtocolHandler {
  */
 async function discardRefusedCreation(runtime: EndpointRuntime, context: UploadContext, id: string, why: string): Promise<void> {
   runtime.quota.release(context.owner, id);
+  // Never an upload this request did not make (a hook-chosen id that turned out to be taken).
+  if (!context.createdUpload) return;
   try {
     const lock = await acquireUploadLock(runtime.locker, id, runtime.lockDrainMs, new AbortController().signal);
     try {

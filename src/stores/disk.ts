@@ -68,9 +68,13 @@ export class DiskBackend implements StorageBackend {
    * leads out of it); undefined when the directory does not exist. `create` makes it.
    */
   private async confinedDataPath(directory: string, id: string, create = false): Promise<string | undefined> {
-    const unsafe = (segment: string, why: string) => new StoreErrors.OUTSIDE_STORE(JSON.stringify(path.basename(segment)), why);
-    const real = await confinedDirectory(this.root, directory, create, unsafe);
+    const real = await this.confined(directory, create);
     return real === undefined ? undefined : this.dataPath(real, id);
+  }
+
+  /** `directory`'s real path, proven inside the store root (503 `TUSPORT_ERR_OUTSIDE_STORE` otherwise). */
+  private confined(directory: string, create: boolean): Promise<string | undefined> {
+    return confinedDirectory(this.root, directory, create, (segment, why) => new StoreErrors.OUTSIDE_STORE(JSON.stringify(path.basename(segment)), why));
   }
 
   private async requireDataPath(directory: string, id: string): Promise<string> {
@@ -166,8 +170,8 @@ export class DiskBackend implements StorageBackend {
   }
 
   async finalPathTaken(directory: string, relativePath: string): Promise<boolean> {
-    const data = await this.confinedDataPath(directory, 'probe');
-    return data !== undefined && finalPathTaken(path.dirname(data), relativePath);
+    const real = await this.confined(directory, false);
+    return real !== undefined && finalPathTaken(real, relativePath);
   }
 
   async *unfinished(): AsyncIterable<UnfinishedUpload> {

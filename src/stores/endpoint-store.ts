@@ -87,6 +87,7 @@ export class EndpointStore extends DataStore {
       if ((error as NodeJS.ErrnoException).code === 'EEXIST') throw toTusError(new Errors.UPLOAD_ID_TAKEN());
       throw error;
     }
+    context.createdUpload = true;
     await this.options.onCreated?.(context, stored);
     upload.creation_date = sidecar.creation_date;
     upload.storage = { type: this.options.backend.kind, path: stored.location };

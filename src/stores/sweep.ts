@@ -3,6 +3,7 @@ import path from 'node:path';
 import { directoryRoot } from '../endpoints/template.js';
 import { acquireUploadLock } from '../protocol/lock.js';
 import type { SweepOptions, SweepResult } from './backend.js';
+import type { Sidecar } from './sidecar.js';
 import { isFinished, walkUploads } from './walk.js';
 
 /** A temp sidecar or a sidecar without data this old is debris from a crash, not work in progress. */
@@ -54,7 +55,7 @@ export async function sweepDirectory(directoryTemplate: string, options: SweepOp
   return result;
 }
 
-async function removeExpired(dataPath: string, sidecarFile: string, options: SweepOptions, sidecar: Parameters<NonNullable<SweepOptions['onRemoved']>>[0]): Promise<boolean> {
+async function removeExpired(dataPath: string, sidecarFile: string, options: SweepOptions, sidecar: Sidecar): Promise<boolean> {
   const lock = await acquireUploadLock(options.locker, sidecar.id, 0, new AbortController().signal).catch(() => undefined);
   if (!lock) return false;
   try {
