@@ -36,8 +36,9 @@ export async function sweepDirectory(directoryTemplate: string, options: SweepOp
       // Only this endpoint's uploads, and only an upload's own sidecar (`<id>.json`): sidecars
       // beside finalized files, or user files that merely look like sidecars, are never acted on.
       if (sidecar.tusport.endpoint !== endpoint || path.basename(found.sidecarPath) !== `${sidecar.id}.json`) continue;
-      // Finished uploads are never removed; one whose completion stopped half-way is carried on.
-      if (sidecar.tusport.completed_at !== undefined) {
+      // Finished uploads are never removed; one whose completion stopped half-way (or, after a
+      // crash, never started) is carried on.
+      if (sidecar.tusport.completed_at !== undefined || isFinished(found)) {
         if (options.resume && (await options.resume(path.dirname(found.sidecarPath), sidecar))) result.completed += 1;
         continue;
       }
@@ -45,7 +46,7 @@ export async function sweepDirectory(directoryTemplate: string, options: SweepOp
         if (await olderThan(found.sidecarPath, LEFTOVER_AGE_MS, now)) result.leftovers += await removeFiles(found.sidecarPath);
         continue;
       }
-      if (isFinished(found) || !options.expireMs) continue;
+      if (!options.expireMs) continue;
       if (Date.parse(sidecar.creation_date) + options.expireMs >= now) continue;
       if (await removeExpired(found.dataPath, found.sidecarPath, options, sidecar)) result.expired += 1;
     } catch (error) {

@@ -49,6 +49,12 @@ export interface CompletionRequest {
    * URL only from a success, so a refusal removes the upload instead of leaving it behind.
    */
   creating?: boolean | undefined;
+  /**
+   * No client is waiting (the sweep carries on a completion a crash interrupted): a pre-finish
+   * hook that fails leaves the upload as it is for the next try, since there is no client to
+   * resend anything. A hook that says no still removes it.
+   */
+  background?: boolean | undefined;
 }
 
 /** Resolves with the response headers pre-finish hooks asked for. The caller holds the upload's lock. */
@@ -113,12 +119,14 @@ async function receive(deps: CompletionDeps, context: UploadContext, stored: Sto
  * whose client never learnt the upload's URL), or on a store that cannot take bytes back (S3:
  * the parts are sealed), the upload is removed: the client's retry finds it gone and starts anew.
  */
-async function preFinish({ store, quota, hooks }: CompletionDeps, context: UploadContext, stored: StoredUpload, { undoTo }: CompletionRequest): Promise<Record<string, string>> {
+async function preFinish({ store, quota, hooks }: CompletionDeps, context: UploadContext, stored: StoredUpload, { undoTo, background }: CompletionRequest): Promise<Record<string, string>> {
   const id = stored.sidecar.id;
   try {
     return await hooks.preFinish(context, stored);
   } catch (error) {
-    if (isHookRejection(error) || undoTo === undefined || !store.backend.canTruncate) {
+    if (background && !isHookRejection(error)) {
+      context.log.warn({ uploadId: id }, 'upload not finished: pre-finish hook failed; the next sweep asks again');
+    } else if (isHookRejection(error) || undoTo === undefined || !store.backend.canTruncate) {
       await store.removeStored(context, stored);
       quota.release(stored.sidecar.tusport.owner, id);
       context.log.warn({ uploadId: id, status: isCodedError(error) ? error.statusCode : undefined }, 'upload not finished: pre-finish hook said no or failed; deleted');

@@ -18,8 +18,9 @@ export interface ResumeDeps {
 }
 
 /**
- * For the sweep: carry on the completion of a finished upload whose completion stopped half-way
- * (a crash, or a step the store refused) and whose client will not come back to ask. Runs under
+ * For the sweep: carry on the completion of an upload whose last byte is stored but whose
+ * completion stopped half-way, or never started (a crash between the last byte and recording it,
+ * or a step the store refused), and whose client will not come back to ask. Runs under
  * the upload's lock (skipped if a request holds it: that request carries it on), as the upload's
  * owner, with no request to tell hooks about. Resolves true when it did work; throws while a step
  * still cannot be done.
@@ -53,7 +54,7 @@ export function resumerFor({ template, store, locker, complete, log }: ResumeDep
       const stored = await store.find(sidecar.id, context);
       if (!stored || !completionPending(stored)) return false;
       try {
-        await complete(context, stored);
+        await complete(context, stored, { background: true });
       } catch (error) {
         // A taken final name is an outcome (the upload stays at its location, hooks were told).
         if (!isCodedError(error) || error.statusCode !== 409) throw error;

@@ -135,6 +135,19 @@ describe('a finalize the store refuses', () => {
     expect(await server.app.tusport.sweep()).toEqual({ expired: 0, leftovers: 0, completed: 0, skipped: 0 });
   });
 
+  it('an upload a crash left with every byte stored but completion never recorded is completed by the sweep', async () => {
+    const { server, store, done, finished } = await setup();
+    const upload = await createUpload(server.url, '/files', { 'Upload-Length': 4, ...named('e.txt') });
+    // What a PATCH that fsynced its bytes leaves when the process dies before recording completion.
+    await writeFile(path.join(store, upload.split('/').pop() ?? ''), 'abcd');
+    const result = await server.app.tusport.sweep();
+    expect(await readFile(path.join(store, 'done', 'e.txt'), 'utf8')).toBe('abcd');
+    expect(result).toEqual({ expired: 0, leftovers: 0, completed: 1, skipped: 0 });
+    expect((await sidecarOf(store, upload)).tusport).toMatchObject({ completion: 'notified', final_path: 'done/e.txt', completed_at: expect.any(String) });
+    expect(done).toHaveLength(1);
+    await until(() => finished.length === 1, 'post-finish');
+  });
+
   it('a move a failure interrupted half-way (file and its sidecar placed, the upload\'s sidecar not) is finished, not called taken', async () => {
     const { server, store, done } = await setup();
     await mkdir(path.join(store, 'done'), { recursive: true });
