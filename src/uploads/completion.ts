@@ -175,12 +175,13 @@ async function finalize(deps: CompletionDeps, context: UploadContext, stored: St
 
 async function notify(deps: CompletionDeps, context: UploadContext, stored: StoredUpload): Promise<void> {
   const id = stored.sidecar.id;
-  context.log.info({ uploadId: id, size: stored.offset, path: stored.location }, 'upload finished');
   await runDoneHook(deps.config, context, stored);
   // Into the durable outbox before the client is answered. A crash between this and recording the
   // step sends post-finish again on resumption, with the same idempotency key (at least once).
   await step(context, id, 'could not queue post-finish notifications', () => deps.hooks.notify('post-finish', context, stored));
   await record(deps, context, stored, 'notified');
+  // Logged once it is recorded: never twice for one upload, whatever crashes came in between.
+  context.log.info({ uploadId: id, size: stored.offset, path: stored.location }, 'upload finished');
 }
 
 /** Record a step in the sidecar; a store that cannot take the write answers 507/503 and the step is redone later. */
