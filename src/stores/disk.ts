@@ -99,6 +99,13 @@ export class DiskBackend implements StorageBackend {
     return { sidecar, offset: 0, location: data };
   }
 
+  async getSidecar(directory: string, id: string): Promise<Sidecar | undefined> {
+    const data = await this.confinedDataPath(directory, id);
+    if (data === undefined) return undefined;
+    const sidecar = await readSidecar(sidecarPath(data));
+    return sidecar?.id === id && !(await isFinalizedFile(sidecarPath(data))) ? sidecar : undefined;
+  }
+
   async get(directory: string, id: string): Promise<StoredUpload | undefined> {
     const data = await this.confinedDataPath(directory, id);
     if (data === undefined) return undefined;

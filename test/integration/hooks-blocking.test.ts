@@ -93,7 +93,7 @@ describe('blocking hooks fail closed by default', () => {
       slow = false;
     }
     expect(await headOffset(server.url, location)).toBe(3);
-    expect((await raw(server.url, { method: 'GET', path: location })).status).toBe(404);
+    expect((await raw(server.url, { method: 'GET', path: location })).status).toBe(409);
     expect((await patch(server.url, location, 3, 'def')).status).toBe(204);
     const download = await raw(server.url, { method: 'GET', path: location });
     expect(download.status).toBe(200);
