@@ -3,7 +3,7 @@ import pino from 'pino';
 import { buildApp } from '../app.js';
 import { loadConfig } from '../config/load.js';
 import type { SweepResult } from '../stores/backend.js';
-import { SweepFailed } from '../uploads/sweep.js';
+import { SweepFailed } from '../uploads/sweep-failed.js';
 
 /**
  * `tusport cleanup`: one sweep of every endpoint's store (expired unfinished uploads, crash

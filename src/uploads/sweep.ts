@@ -3,16 +3,9 @@ import type { FastifyBaseLogger } from 'fastify';
 import type { EndpointRuntime } from '../endpoints/runtime.js';
 import type { SweepResult } from '../stores/backend.js';
 import { resumerFor } from './resume.js';
+import { SweepFailed } from './sweep-failed.js';
 
-export class SweepFailed extends Error {
-  override name = 'SweepFailed';
-  constructor(
-    readonly failed: string[],
-    readonly result: SweepResult,
-  ) {
-    super(`the sweep could not list the store of ${failed.join(', ')} (see the log); the other endpoints were swept`);
-  }
-}
+export { SweepFailed };
 
 /**
  * One sweep of every endpoint's store: expired unfinished uploads and crash debris removed,
@@ -20,7 +13,7 @@ export class SweepFailed extends Error {
  * (S3 down) does not keep the others from being swept; the sweep reports it once it is done
  * with the rest (`SweepFailed`).
  */
-export async function sweepAll(runtimes: EndpointRuntime[], options: { locker: MemoryLocker; log: FastifyBaseLogger; now: number }): Promise<SweepResult> {
+export async function sweepAll(runtimes: readonly EndpointRuntime[], options: { locker: MemoryLocker; log: FastifyBaseLogger; now: number }): Promise<SweepResult> {
   const { locker, log, now } = options;
   const total: SweepResult = { expired: 0, leftovers: 0, completed: 0, skipped: 0 };
   const failed: string[] = [];
