@@ -3,6 +3,7 @@ import { resolveConfig } from './config/load.js';
 import type { ResolvedConfig, TusportConfig } from './config/schema.js';
 import { createRequestOrigin } from './endpoints/request-origin.js';
 import { requestIdFor, requestSerializer } from './observability/request-log.js';
+import { limitServer } from './limits/server.js';
 import { createTusportCore } from './plugin/core.js';
 import { mountTusport } from './plugin/mount.js';
 
@@ -40,6 +41,8 @@ export function buildApp(input: TusportConfig | ResolvedConfig = {}, options: Bu
     routerOptions: { ignoreTrailingSlash: true, maxParamLength: 512 },
     genReqId: requestIdFor,
   });
+  // Connection-level limits (headers timeout, connection caps) belong to the server tusport owns.
+  limitServer(app, config.server);
   mountTusport(app, createTusportCore(config, app.log, origin), { prefix: '', ownsServer: true });
   return app;
 }

@@ -9,6 +9,7 @@ import { checkFinalizeTemplate, FinalizeSchema } from '../stores/finalize.js';
 import { byteSize, duration } from './units-schema.js';
 import { publicUrl } from './public-url-schema.js';
 import { S3StoreSchema } from '../stores/s3/schema.js';
+import { ConnectionLimitsSchema } from '../limits/schema.js';
 import { sharedAcrossParamsKey } from '../stores/shared-location.js';
 
 /**
@@ -96,6 +97,7 @@ const ServerSchema = z.strictObject({
         'The base URL clients reach tusport at (`https://uploads.example.com`, may end in a path prefix a proxy strips). When set, every URL tusport hands out (Location) starts with it and no request header (Host, X-Forwarded-*, Forwarded) shapes one. Unset: Host, or from a `trustProxy` peer X-Forwarded-Host/-Proto, else RFC 7239 `Forwarded`.',
     }),
   idleTimeout: duration().default(60_000).meta({ description: 'A connection that sends nothing for this long is closed (slow or dead clients).' }),
+  ...ConnectionLimitsSchema,
   shutdownTimeout: duration().default(10_000).meta({
     description: 'On SIGTERM/SIGINT, how long in-flight requests may run before their connections are closed. Bytes already written stay resumable.',
   }),

@@ -51,7 +51,12 @@ export function createTusServer(runtime: Omit<EndpointRuntime, 'tusServer'>): Se
       }
     },
     onResponseError: (_req, error) => {
-      if (isCodedError(error) && isTusErrorShape(error)) return { status_code: error.status_code, body: error.body };
+      if (isCodedError(error) && isTusErrorShape(error)) {
+        // Ours (a quota or chunk limit hit by a creation body, a taken id): answered by Fastify as
+        // tusport's JSON error with its code, like every other refusal.
+        escalated.set(currentUploadContext(), error);
+        return { status_code: error.status_code, body: error.body };
+      }
       if (isTusErrorShape(error)) {
         // MemoryLocker's lock timeout is answered 500 by @tus/server; it is contention, not a fault.
         if (error === ERRORS.ERR_LOCK_TIMEOUT) return { status_code: 423, body: 'Another request holds this upload; retry shortly\n' };

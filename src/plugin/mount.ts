@@ -2,6 +2,7 @@ import type { FastifyInstance, LogLevel } from 'fastify';
 import type { ResolvedConfig } from '../config/schema.js';
 import { demoPage } from '../demo/plugin.js';
 import { mountEndpoint } from '../endpoints/routes.js';
+import { watchBodyRate } from '../limits/body-rate.js';
 import { registerHealth } from '../observability/health.js';
 import { describeSharedLocation, sharedStoreLocations } from '../stores/shared-location.js';
 import { requestSerializer } from '../observability/request-log.js';
@@ -33,6 +34,8 @@ export function mountTusport(host: FastifyInstance, core: TusportCore, options: 
     async (scope) => {
       if (!options.ownsServer) applyPolicy(scope, config, { notFound: options.prefix !== '' });
       scope.decorateRequest('uploadContext', null);
+      // In the body path, so it holds embedded too.
+      watchBodyRate(scope, config.server.minBodyRate);
       registerLifecycle(scope, core);
       registerHealth(
         scope,

@@ -1,4 +1,4 @@
-import type { FastifyReply } from 'fastify';
+import type { FastifyReply, FastifyRequest } from 'fastify';
 import type { UploadContext } from '../endpoints/context.js';
 import type { EndpointRuntime, ProtocolHandler } from '../endpoints/runtime.js';
 import { placeholdersOf } from '../endpoints/template.js';
@@ -29,7 +29,7 @@ export function handleCreate(create: ProtocolHandler): ProtocolHandler {
     if (runtime.hooks.wants('pre-create')) metadata = await runPreCreate(runtime, context, metadata, integerHeader(request, 'upload-length'), reply);
     await refuseKnownClash(runtime, context, metadata);
     const id = context.newUploadId;
-    await runtime.quota.reserve(context.owner, id, integerHeader(request, 'upload-length') ?? 0);
+    const body = await reserveQuota(runtime, context, request);
     // Not 201: no Location goes out. Removed before the answer, so a client that retries at once
     // never counts against its quota twice.
     context.beforeAnswer = async (status) => {
@@ -44,6 +44,7 @@ export function handleCreate(create: ProtocolHandler): ProtocolHandler {
     }
     // A body cut short by a closed connection: the client was gone before its answer could reach it.
     if (!request.raw.complete && request.raw.destroyed) await discardRefusedCreation(runtime, context, id, 'client disconnected during creation-with-upload');
+    else if (reply.statusCode === 201 && body) await settleCreationBody(runtime, context);
     return result;
   };
 }
@@ -75,6 +76,33 @@ async function discardRefusedCreation(runtime: EndpointRuntime, context: UploadC
   } catch (error) {
     context.log.error({ uploadId: id, err: error }, 'could not remove the upload of a refused creation; the sweep removes it once it expires');
   }
+}
+
+/**
+ * Count the new upload against its owner's quota: its Upload-Length or, for a deferred length,
+ * the bytes its creation body brings (all of its Content-Length, or without one whatever room is
+ * left: the body is cut there, see EndpointStore.write). Returns whether a deferred body was
+ * counted (its real size is settled once it is stored).
+ */
+async function reserveQuota(runtime: EndpointRuntime, context: UploadContext, request: FastifyRequest): Promise<boolean> {
+  const id = context.newUploadId ?? '';
+  const length = integerHeader(request, 'upload-length');
+  const hasBody = request.headers['content-type']?.split(';')[0]?.trim().toLowerCase() === 'application/offset+octet-stream';
+  if (length !== undefined || !hasBody || !runtime.quota.countsBytes) {
+    await runtime.quota.reserve(context.owner, id, length ?? 0);
+    return false;
+  }
+  const contentLength = request.headers['content-length'] === undefined ? undefined : Number(request.headers['content-length']);
+  const most = Math.min(runtime.config.maxChunkSize ?? Number.MAX_SAFE_INTEGER, runtime.config.maxSize ?? Number.MAX_SAFE_INTEGER);
+  const granted = await runtime.quota.reserve(context.owner, id, contentLength ?? most, contentLength !== undefined);
+  if (contentLength === undefined) context.creationBodyQuota = { limit: granted, exceeded: () => runtime.quota.exceeded() };
+  return true;
+}
+
+/** A deferred-length upload created with a body: count the bytes it really has from now on. */
+async function settleCreationBody(runtime: EndpointRuntime, context: UploadContext): Promise<void> {
+  const stored = await runtime.store.find(context.newUploadId ?? '', context);
+  if (stored) runtime.quota.settle(stored.sidecar, stored.offset);
 }
 
 /**

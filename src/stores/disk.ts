@@ -1,4 +1,4 @@
-import { createReadStream, createWriteStream } from 'node:fs';
+import { createReadStream } from 'node:fs';
 import fs from 'node:fs/promises';
 import path from 'node:path';
 import type { Readable } from 'node:stream';
@@ -8,6 +8,7 @@ import { confinedDirectory } from './confine.js';
 import { isFinalizedFile, NO_FOLLOW, readSidecar, STREAM_FLAGS, type Sidecar, sidecarPath, syncDirectory, writeNewSidecar, writeSidecar } from './sidecar.js';
 import { StoreErrors } from './store-errors.js';
 import { finalizeOnDisk, finalPathTaken, type OverwriteMode, resolveFinalPath } from './finalize.js';
+import { LazyFileSink } from './lazy-file-sink.js';
 import { copyWithLimit } from './stream-copy.js';
 import { sweepDirectory } from './sweep.js';
 import { isFinished, walkUploads } from './walk.js';
@@ -133,8 +134,9 @@ export class DiskBackend implements StorageBackend {
     writesInProgress++;
     let outcome;
     try {
-      // `flush` fsyncs before close: the 204 that acknowledges these bytes is sent only after.
-      const sink = createWriteStream(data, { flags: STREAM_FLAGS.update, start: offset, flush: true, highWaterMark: writeBufferBytes() });
+      // The sink fsyncs before it closes: the 204 that acknowledges these bytes is sent only after.
+      // It holds a file descriptor only while bytes flow (a stalled client holds none).
+      const sink = new LazyFileSink(data, offset, { highWaterMark: writeBufferBytes() });
       outcome = await copyWithLimit(source, sink, limits.limit, stop);
     } finally {
       writesInProgress--;

@@ -102,12 +102,11 @@ export function isTempName(name: string): boolean {
 export const NO_FOLLOW = fs.constants.O_NOFOLLOW;
 
 /**
- * The same for `createReadStream`/`createWriteStream`, which hand `flags` to `fs.open` as is (numbers
- * work there) although their types list only strings.
+ * The same for `createReadStream`, which hands `flags` to `fs.open` as is (numbers work there)
+ * although its types list only strings.
  */
 export const STREAM_FLAGS = {
   read: (fs.constants.O_RDONLY | NO_FOLLOW) as unknown as string,
-  update: (fs.constants.O_RDWR | NO_FOLLOW) as unknown as string,
 };
 
 /** Write `sidecar` durably to a fresh temp file beside `file`; the caller renames or links it into place. */
