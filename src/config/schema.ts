@@ -9,6 +9,7 @@ import { checkFinalizeTemplate, FinalizeSchema } from '../stores/finalize.js';
 import { byteSize, duration } from './units-schema.js';
 import { publicUrl } from './public-url-schema.js';
 import { S3StoreSchema } from '../stores/s3/schema.js';
+import { MetricsSchema } from '../observability/schema.js';
 import { ConnectionLimitsSchema } from '../limits/schema.js';
 import { sharedAcrossParamsKey } from '../stores/shared-location.js';
 
@@ -107,7 +108,11 @@ const ServerSchema = z.strictObject({
   logLevel: z
     .enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'])
     .default('info')
-    .meta({ description: 'Log level (JSON logs on stdout).' }),
+    .meta({ description: 'Log level.' }),
+  logFormat: z
+    .enum(['json', 'pretty'])
+    .default('json')
+    .meta({ description: 'Log lines on stdout: `json` (one JSON object per line, for log collectors) or `pretty` (human-readable, for a terminal; `tusport serve --log-format pretty`).' }),
 });
 
 const CorsSchema = z.strictObject({
@@ -133,6 +138,7 @@ export const ConfigSchema = z
       .prefault(DEFAULT_ENDPOINTS)
       .meta({ description: 'The tus endpoints this server mounts.' }),
     outbox: OutboxSchema,
+    metrics: MetricsSchema,
     demo: DemoSchema,
   })
   .superRefine((config, ctx) => {

@@ -4,6 +4,7 @@ import { demoPage } from '../demo/plugin.js';
 import { mountEndpoint } from '../endpoints/routes.js';
 import { watchBodyRate } from '../limits/body-rate.js';
 import { registerHealth } from '../observability/health.js';
+import { type MetricsHandle, registerOperations } from '../observability/index.js';
 import { describeSharedLocation, sharedStoreLocations } from '../stores/shared-location.js';
 import { requestSerializer } from '../observability/request-log.js';
 import { registerErrorAnswers } from './answers.js';
@@ -28,7 +29,9 @@ export function mountTusport(host: FastifyInstance, core: TusportCore, options: 
   for (const shared of sharedStoreLocations(config.endpoints)) {
     host.log.warn({ endpoint: shared.endpoint, params: shared.params }, describeSharedLocation(shared));
   }
-  joinControls(host, { prefix: options.prefix, outbox: core.hooks.outboxLocation, sweep: core.sweep, checkStores: core.checkStores });
+  // Known once tusport's routes are registered (the metrics count the requests of its scope).
+  let metrics: MetricsHandle | undefined;
+  joinControls(host, { prefix: options.prefix, outbox: core.hooks.outboxLocation, sweep: core.sweep, checkStores: core.checkStores, metrics: () => metrics });
   if (options.ownsServer) applyPolicy(host, config, { notFound: true });
   host.register(
     async (scope) => {
@@ -41,6 +44,7 @@ export function mountTusport(host: FastifyInstance, core: TusportCore, options: 
         scope,
         config.endpoints.map((endpoint) => endpoint.path),
       );
+      metrics = registerOperations(scope, config, core);
       scope.register(demoPage, { config });
       scope.register(async (tus) => {
         // tus bodies are streams we read ourselves (or hand to @tus/server): Fastify must not parse them.

@@ -16,6 +16,7 @@ const HOST_OWNED = {
   idleTimeout: 'Fastify({ connectionTimeout })',
   shutdownTimeout: 'your own shutdown',
   logLevel: 'your logger, or register(tusport, { logLevel })',
+  logFormat: 'your logger',
   headersTimeout: 'your server\'s headersTimeout',
   maxConnections: 'your server or proxy',
   maxConnectionsPerClient: 'your proxy (nginx limit_conn)',

@@ -10,6 +10,7 @@ import { StoreErrors } from './store-errors.js';
 import { finalizeOnDisk, finalPathTaken, type OverwriteMode, resolveFinalPath } from './finalize.js';
 import { LazyFileSink } from './lazy-file-sink.js';
 import { copyWithLimit } from './stream-copy.js';
+import { checkWritableDirectory } from './writable-directory.js';
 import { sweepDirectory } from './sweep.js';
 import { isFinished, walkUploads } from './walk.js';
 
@@ -57,6 +58,11 @@ export class DiskBackend implements StorageBackend {
 
   place(params: TemplateParams): string {
     return resolveDirectory(this.directory, params);
+  }
+
+  /** The store's fixed root (above any `{param}`) is, or can become, a writable directory. */
+  check(): Promise<void> {
+    return checkWritableDirectory(directoryRoot(this.directory));
   }
 
   dataPath(directory: string, id: string): string {

@@ -1,4 +1,4 @@
-import type { MemoryLocker } from '@tus/server';
+import type { Locker } from '@tus/server';
 import type { FastifyBaseLogger } from 'fastify';
 import type { EndpointRuntime } from '../endpoints/runtime.js';
 import type { SweepResult } from '../stores/backend.js';
@@ -13,7 +13,7 @@ export { SweepFailed };
  * (S3 down) does not keep the others from being swept; the sweep reports it once it is done
  * with the rest (`SweepFailed`).
  */
-export async function sweepAll(runtimes: readonly EndpointRuntime[], options: { locker: MemoryLocker; log: FastifyBaseLogger; now: number }): Promise<SweepResult> {
+export async function sweepAll(runtimes: readonly EndpointRuntime[], options: { locker: Locker; log: FastifyBaseLogger; now: number }): Promise<SweepResult> {
   const { locker, log, now } = options;
   const total: SweepResult = { expired: 0, leftovers: 0, completed: 0, skipped: 0 };
   const failed: string[] = [];

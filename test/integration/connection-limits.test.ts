@@ -46,9 +46,27 @@ describe('server.headersTimeout', () => {
     expect(trickling.isClosed(), 'the server closed the connection before the headers were complete').toBe(true);
     expect(trickling.sent()).toBeLessThan(headers.length);
     expect(statusOf(trickling)).toBe(408);
+    expect(JSON.parse(trickling.answer().split('\r\n\r\n')[1] ?? '{}')).toMatchObject({ statusCode: 408, code: 'TUSPORT_ERR_HEADERS_TIMEOUT' });
     await Promise.race([silent.closed, sleep(10_000)]);
     expect(silent.isClosed(), 'a connection that never sent a byte was closed').toBe(true);
     console.log(`[connection-limits] headersTimeout 1 s: trickled headers cut after ${trickling.closedAfter()} ms (${trickling.sent()}/${headers.length} bytes), a silent connection after ${silent.closedAfter()} ms`);
+  });
+});
+
+describe('requests the HTTP parser refuses', () => {
+  it.each([
+    ['malformed', 'NOT HTTP AT ALL\r\n\r\n', 400, 'TUSPORT_ERR_MALFORMED_REQUEST'],
+    ['headers over the size limit', `HEAD /files/x HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Big: ${'x'.repeat(20_000)}\r\n\r\n`, 431, 'TUSPORT_ERR_HEADERS_TOO_LARGE'],
+  ])('%s: answered in tusport\'s error format, the connection closed, nothing stored', async (_name, request, status, code) => {
+    const s = await start((dir) => filesEndpoint(dir));
+    const socket = await hold(s, '127.0.0.1', request);
+    await Promise.race([socket.closed, sleep(10_000)]);
+    expect(socket.isClosed()).toBe(true);
+    expect(statusOf(socket)).toBe(status);
+    expect(JSON.parse(socket.answer().split('\r\n\r\n')[1] ?? '{}')).toMatchObject({ statusCode: status, code });
+    expect(await listTree(path.join(s.dir, 'files'))).toEqual([]);
+    const health = await fetch(`${s.url}/healthz`);
+    expect(health.status).toBe(200);
   });
 });
 
