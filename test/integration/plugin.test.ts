@@ -207,7 +207,7 @@ describe('several tusports in one host', () => {
       expect([refused.status, refused.headers['access-control-allow-origin']]).toEqual([401, undefined]);
       // The one decorator answers for both.
       await expect(app.tusport.checkStores()).resolves.toBeUndefined();
-      await expect(app.tusport.sweep()).resolves.toEqual({ expired: 0, leftovers: 0 });
+      await expect(app.tusport.sweep()).resolves.toEqual({ expired: 0, leftovers: 0, completed: 0, skipped: 0 });
       // Settings the host owns are reported, not silently dropped.
       const warning = logs.lines.find((line) => Array.isArray(line.ignored));
       // (trustProxy is not among them: tusport reads it for the URLs it hands out.)
