@@ -350,6 +350,36 @@ describe('several tusports in one host', () => {
     }
   });
 
+  it('names a shared Redis outbox by host and key prefix, never with the password in its URL', async () => {
+    const dirs = await tempDir();
+    const password = 'redis-secret-in-a-plugin-option-51c';
+    // Nothing listens on port 9: registration refuses before any connection is tried.
+    const withRedisHook = (prefix: string): TusportPluginOptions & { prefix: string } => ({
+      prefix,
+      outbox: { type: 'redis', url: `redis://tusport:${password}@127.0.0.1:9/0`, keyPrefix: 'shared:' },
+      endpoints: [
+        {
+          path: '/files',
+          store: { type: 'disk', directory: path.join(dirs.dir, prefix) },
+          hooks: [{ type: 'function', handlers: { 'post-finish': async () => {} } }],
+        },
+      ],
+    });
+    const app = Fastify({ logger: false });
+    try {
+      await app.register(tusport, withRedisHook('/a'));
+      const refusal = await app.register(tusport, withRedisHook('/b')).then(
+        () => undefined,
+        (error: unknown) => error as Error,
+      );
+      expect(refusal?.message).toContain('would share its Redis outbox redis://127.0.0.1:9/0 (keyPrefix "shared:")');
+      expect(refusal?.message).not.toContain(password);
+    } finally {
+      await app.close().catch(() => undefined);
+      await dirs.remove();
+    }
+  });
+
   it('refuses an invalid config at registration with a ConfigError naming the key', async () => {
     const app = Fastify();
     try {
