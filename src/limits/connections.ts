@@ -2,6 +2,7 @@ import type { Socket } from 'node:net';
 import { compile } from '@fastify/proxy-addr';
 import type { FastifyInstance } from 'fastify';
 import { LimitErrors } from './errors.js';
+import { closeAfterAnswer } from './linger.js';
 
 export interface ConnectionLimits {
   maxConnections: number;
@@ -105,7 +106,7 @@ export function limitConnections(app: FastifyInstance, limits: ConnectionLimits)
 
   app.addHook('onRequest', async (request, reply) => {
     if (!(request.raw.socket as OverflowSocket | undefined)?.[OVERFLOW]) return;
-    reply.header('Connection', 'close');
+    closeAfterAnswer(reply);
     if (request.method === 'GET' && RESERVED_PATHS.has(request.url.split('?')[0] ?? '')) return;
     request.log.warn({ limit: limits.maxConnections }, 'request refused: server.maxConnections reached (only health checks are served past it)');
     reply.header('Retry-After', String(RETRY_AFTER_SECONDS));

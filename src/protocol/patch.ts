@@ -3,6 +3,7 @@ import type { ProtocolHandler } from '../endpoints/runtime.js';
 import { Errors } from '../errors.js';
 import { hookRejection, type HookRejection } from '../hooks/errors.js';
 import type { StoredUpload, WriteResult } from '../stores/backend.js';
+import { closeAfterAnswer } from '../limits/linger.js';
 import { isComplete } from '../stores/endpoint-store.js';
 import { completionPending } from '../uploads/completion.js';
 import { terminateStoppedUpload } from './delete.js';
@@ -67,7 +68,7 @@ export const handlePatch: ProtocolHandler = async (runtime, context, request, re
     // cut them off again, S3 parts cannot.
     if (contentLength === undefined && !store.backend.canTruncate) throw new Errors.LENGTH_REQUIRED();
     if (contentLength !== undefined && Number(contentLength) > remaining) {
-      reply.header('Connection', 'close');
+      closeAfterAnswer(reply);
       throw pastEnd();
     }
     if (alreadyComplete) {
@@ -88,7 +89,7 @@ export const handlePatch: ProtocolHandler = async (runtime, context, request, re
       try {
         quotaLimit = await runtime.quota.claim(stored.sidecar, offset, Math.min(limit, contentLength === undefined ? limit : Number(contentLength)), contentLength !== undefined);
       } catch (error) {
-        reply.header('Connection', 'close');
+        closeAfterAnswer(reply);
         throw error;
       }
     }
@@ -107,7 +108,7 @@ export const handlePatch: ProtocolHandler = async (runtime, context, request, re
     if (result.kind === 'limit' && quotaLimit < limit) {
       // Past the owner's quota: undo this request (nothing of it was acknowledged) and say why.
       progress?.end(undefined);
-      reply.header('Connection', 'close');
+      closeAfterAnswer(reply);
       await store.truncate(context, id, offset);
       runtime.quota.settle(stored.sidecar, offset);
       throw runtime.quota.exceeded();
@@ -116,7 +117,7 @@ export const handlePatch: ProtocolHandler = async (runtime, context, request, re
     // Bytes past Upload-Length are undone below: no progress to report for them.
     progress?.end(result.kind === 'limit' && limit === remaining ? undefined : result.offset);
     if (result.kind === 'limit') {
-      reply.header('Connection', 'close');
+      closeAfterAnswer(reply);
       if (limit === remaining) {
         // The client meant to send more than the upload holds: its data is not what it declared.
         // Nothing of this request was acknowledged, so undo it and keep the offset where it was.
@@ -137,13 +138,13 @@ export const handlePatch: ProtocolHandler = async (runtime, context, request, re
   }
   // A stop that came too late to cut anything off changes nothing: the upload is complete.
   if (stop.signal.aborted && !isComplete(stored)) {
-    reply.header('Connection', 'close');
+    closeAfterAnswer(reply);
     throw stop.signal.reason as HookRejection;
   }
 
   if (result.kind === 'interrupted') {
     context.log.info({ uploadId: id, offset: result.offset, reason: String(result.reason) }, 'PATCH interrupted; received bytes kept');
-    reply.header('Connection', 'close');
+    closeAfterAnswer(reply);
   }
   reply.header('Upload-Offset', String(stored.offset));
   const expires = store.expiresAt(stored);

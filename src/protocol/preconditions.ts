@@ -1,6 +1,7 @@
 import { Metadata, TUS_RESUMABLE } from '@tus/server';
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import { Errors } from '../errors.js';
+import { closeAfterAnswer } from '../limits/linger.js';
 
 export interface PreconditionLimits {
   maxSize?: number | undefined;
@@ -50,8 +51,9 @@ export function checkTusPreconditions(request: FastifyRequest, reply: FastifyRep
   if (limits.maxChunkSize !== undefined && (method === 'PATCH' || method === 'POST')) {
     const length = headers['content-length'];
     if (length !== undefined && Number(length) > limits.maxChunkSize) {
-      // Answer before reading a byte; the connection closes so the unread body is not parsed.
-      reply.header('Connection', 'close');
+      // Answer before reading a byte; the connection closes (lingering while the client still
+      // sends, so it reads this answer rather than a reset) and the unread body is not parsed.
+      closeAfterAnswer(reply);
       throw new Errors.CHUNK_TOO_LARGE(limits.maxChunkSize);
     }
   }
