@@ -1,4 +1,3 @@
-import { setTimeout as sleep } from 'node:timers/promises';
 import Fastify, { type FastifyInstance } from 'fastify';
 import { z } from 'zod';
 
@@ -51,8 +50,8 @@ export interface Received {
 export interface Answer {
   status?: number;
   body?: unknown;
-  /** Wait this long before answering (to provoke timeouts). */
-  delayMs?: number;
+  /** Answer only once this settles (to provoke timeouts: a gate the test opens when done). */
+  after?: Promise<unknown>;
 }
 
 export interface Receiver {
@@ -83,7 +82,7 @@ export async function startReceiver(port = 0): Promise<Receiver> {
     const entry: Received = { type: json.Type, raw, json, headers: request.headers };
     receiver.received.push(entry);
     const answer = receiver.answer(entry) ?? {};
-    if (answer.delayMs) await sleep(answer.delayMs);
+    if (answer.after) await answer.after;
     reply.code(answer.status ?? 200);
     if (typeof answer.body === 'string') return reply.type('text/plain').send(answer.body);
     return reply.send(answer.body ?? {});
