@@ -1,3 +1,5 @@
+import { readdir, readFile } from 'node:fs/promises';
+import path from 'node:path';
 import Fastify, { type FastifyInstance } from 'fastify';
 import { z } from 'zod';
 
@@ -100,4 +102,32 @@ export function tusMetadata(values: Record<string, string>): string {
   return Object.entries(values)
     .map(([key, value]) => `${key} ${Buffer.from(value).toString('base64')}`)
     .join(',');
+}
+
+/**
+ * Whether tusport ever queued a notification matching `match` for this receiver: it is still
+ * waiting in the disk outbox at `outboxDir`, or the receiver has it. tusport queues a post-*
+ * notification before it answers the request that caused it, so right after that answer this is
+ * a complete check, with no sleep: "no post-finish fired" is `false` here. The outbox is read
+ * first because a message leaves it only after the receiver has it.
+ */
+export async function everNotified(receiver: Receiver, outboxDir: string, match: (request: TusdHookRequest) => boolean): Promise<boolean> {
+  let names: string[] = [];
+  try {
+    names = await readdir(outboxDir, { recursive: true });
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code !== 'ENOENT') throw error;
+  }
+  for (const name of names.filter((n) => n.endsWith('.json'))) {
+    let text: string;
+    try {
+      text = await readFile(path.join(outboxDir, name), 'utf8');
+    } catch (error) {
+      // Delivered (and removed) since the listing: the receiver has it, checked below.
+      if ((error as NodeJS.ErrnoException).code === 'ENOENT') continue;
+      throw error;
+    }
+    if (match(TusdHookRequest.parse(JSON.parse((JSON.parse(text) as { body: string }).body)))) return true;
+  }
+  return receiver.received.some((entry) => match(entry.json));
 }
