@@ -47,6 +47,7 @@ describe('auth, ownership and quotas through real tus requests', () => {
   afterAll(() => server.close());
 
   it('refuses requests without credentials with 401 and a WWW-Authenticate challenge; preflight needs none', async () => {
+    const before = await listTree(server.dir);
     const response = await raw(server.url, { method: 'POST', path: '/users/alice/uploads', headers: { ...TUS, 'Upload-Length': '1' } });
     expect(response.status).toBe(401);
     expect(response.headers['www-authenticate']).toMatch(/^Bearer realm="tusport"/);
@@ -62,7 +63,7 @@ describe('auth, ownership and quotas through real tus requests', () => {
     expect(preflight.status).toBe(204);
     const discovery = await raw(server.url, { method: 'OPTIONS', path: '/users/alice/uploads' });
     expect(discovery.headers['tus-version']).toBe('1.0.0');
-    expect(await listTree(server.dir)).toEqual([]);
+    expect(await listTree(server.dir)).toEqual(before);
   });
 
   it("bind: alice's token cannot use /users/bob/uploads (403)", async () => {
@@ -109,7 +110,8 @@ describe('auth, ownership and quotas through real tus requests', () => {
   it('quotas: unfinished uploads per principal (429) and bytes in flight (413), counted per principal and freed by finishing', async () => {
     const create = (token: string, length: number) =>
       raw(server.url, { method: 'POST', path: '/shared', headers: { ...TUS, 'Upload-Length': String(length), ...auth(token) } });
-    // alice still has none unfinished (the previous test finished hers).
+    // Principals of this test alone: no other test's unfinished uploads count against them.
+    const [alice, bob] = await Promise.all([jwt('quota-alice'), jwt('quota-bob')]);
     const first = await create(alice, 400);
     const second = await create(alice, 500);
     expect([first.status, second.status]).toEqual([201, 201]);

@@ -4,6 +4,7 @@ import { createTestBucket, listAllKeys, listMultipartUploads } from '../harness/
 import { errorOf, headOffset, patch, raw, TUS } from '../helpers/http.js';
 import { type RunningTusport, startTusport } from '../helpers/server.js';
 import { tusUpload } from '../helpers/tus-client.js';
+import { until } from '../helpers/wait.js';
 import { ceph, idOf, MiB, objectBytes, PART, s3Store, sha256 } from './lib.js';
 
 const info = ceph();
@@ -75,8 +76,10 @@ describe('S3 store: expiry', () => {
     const short = await startTusport({ endpoints: [{ path: '/files', store: s3Store(info, bucket), expire: 1 }] });
     try {
       const create = await raw(short.url, { method: 'POST', path: '/files', headers: { ...TUS, 'Upload-Length': '10' } });
+      // Dated by the server before its answer arrived: 1 ms after now, it has expired.
+      const createdBy = Date.now();
       const id = idOf(String(create.headers.location));
-      await new Promise((r) => setTimeout(r, 20));
+      await until(() => Date.now() > createdBy + 1, 'the upload\'s 1 ms expiry');
       const response = await patch(short.url, `/files/${id}`, 0, Buffer.from('0123456789'));
       expect(response.status).toBe(410);
       expect(errorOf(response).code).toBe('TUSPORT_ERR_EXPIRED');
@@ -110,14 +113,15 @@ describe('S3 store: finalize is a server-side copy', () => {
   });
 
   it('a taken final name is refused at creation (409) and nothing is overwritten', async () => {
-    const before = await objectBytes(info, bucket, 'in/done/report.pdf');
+    const first = randomBytes(1000);
+    await tusUpload(first, { endpoint: `${server.url}/files`, metadata: { filename: 'taken.pdf' } });
     const response = await raw(server.url, {
       method: 'POST',
       path: '/files',
-      headers: { ...TUS, 'Upload-Length': '5', 'Upload-Metadata': `filename ${Buffer.from('report.pdf').toString('base64')}` },
+      headers: { ...TUS, 'Upload-Length': '5', 'Upload-Metadata': `filename ${Buffer.from('taken.pdf').toString('base64')}` },
     });
     expect(response.status).toBe(409);
     expect(errorOf(response).code).toBe('TUSPORT_ERR_FINAL_PATH_TAKEN');
-    expect(sha256(await objectBytes(info, bucket, 'in/done/report.pdf'))).toBe(sha256(before));
+    expect(sha256(await objectBytes(info, bucket, 'in/done/taken.pdf'))).toBe(sha256(first));
   });
 });
