@@ -131,7 +131,7 @@ describe('tus uploads with tus-js-client against a listening tusport', () => {
   });
 
   it('termination deletes data and sidecar; the URL is then 404', async () => {
-    const { url, upload } = await tusUpload(Buffer.from('to be deleted'), { endpoint: `${server.url}/files` });
+    const { url } = await tusUpload(Buffer.from('to be deleted'), { endpoint: `${server.url}/files` });
     const before = await readdir(path.join(server.dir, 'files'));
     await tus.Upload.terminate(url, {});
     const after = await readdir(path.join(server.dir, 'files'));
@@ -139,7 +139,6 @@ describe('tus uploads with tus-js-client against a listening tusport', () => {
     expect(before).toContain(id);
     expect(after).not.toContain(id);
     expect(after).not.toContain(`${id}.json`);
-    expect(upload.url).toBe(url);
     const head = await raw(server.url, { method: 'HEAD', path: new URL(url).pathname, headers: TUS });
     expect(head.status).toBe(404);
   });
