@@ -8,7 +8,7 @@ import { ConfigError, resolveConfig } from './config/load.js';
 import { Errors } from './errors.js';
 import { isHookRejection, sendHookRejection } from './hooks/errors.js';
 import { HookSystem } from './hooks/setup.js';
-import { answerFrameworkError } from './http/framework-errors.js';
+import { answerClientError, answerFrameworkError } from './http/framework-errors.js';
 import { isStorageFailure, storageError } from './protocol/storage-errors.js';
 import type { EndpointConfig, ResolvedConfig, TusportConfig } from './config/schema.js';
 import { demoPage } from './demo/plugin.js';
@@ -92,6 +92,7 @@ export function buildApp(input: TusportConfig | ResolvedConfig = {}, options: Bu
     requestTimeout: 0,
     routerOptions: { ignoreTrailingSlash: true, maxParamLength: 512 },
     frameworkErrors: answerFrameworkError,
+    clientErrorHandler: answerClientError,
     genReqId: (req) => {
       const given = req.headers['x-request-id'];
       return typeof given === 'string' && REQUEST_ID.test(given) ? given : randomUUID();
