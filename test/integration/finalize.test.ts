@@ -1,5 +1,5 @@
 import { randomBytes } from 'node:crypto';
-import { readFile } from 'node:fs/promises';
+import { appendFile, readFile } from 'node:fs/promises';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { FinishedUpload } from '../../src/index.js';
@@ -81,6 +81,31 @@ describe('finalize: finished uploads move to a templated path inside the store',
     expect([head.status, head.headers['upload-offset']]).toEqual([200, '5']);
     expect((await raw(server.url, { method: 'GET', path: loser })).body).toBe(loserData);
     expect(await readFile(path.join(dir('keep'), 'final', 'report.pdf'), 'utf8')).toBe('first file');
+  });
+
+  it('HEAD completes an upload a crash left complete but unrecorded; a final path taken meanwhile leaves it at its URL (200, full offset)', async () => {
+    // Both created before either finishes, so the early creation check cannot refuse the second.
+    const winner = await createUpload(server.url, '/keep/dora', { 'Upload-Length': 5, ...named('clash.txt') });
+    const late = await createUpload(server.url, '/keep/dora', { 'Upload-Length': 5, ...named('clash.txt') });
+    expect((await patch(server.url, winner, 0, Buffer.from('first'))).status).toBe(204);
+    // The late upload's last byte reached the disk, then the process died before completion was
+    // recorded: the state a crash between the write and the sidecar update leaves.
+    expect((await patch(server.url, late, 0, Buffer.from('LATE'))).status).toBe(204);
+    const lateId = late.split('/').pop() ?? '';
+    await appendFile(path.join(dir('keep'), lateId), 'R');
+    expect(JSON.parse(await readFile(path.join(dir('keep'), `${lateId}.json`), 'utf8')).tusport.completed_at).toBeUndefined();
+    // The client comes back and asks for the offset: HEAD completes it, finalize finds the name taken.
+    const head = await raw(server.url, { method: 'HEAD', path: late, headers: TUS });
+    expect([head.status, head.headers['upload-offset'], head.headers['upload-length']]).toEqual([200, '5', '5']);
+    const sidecar = JSON.parse(await readFile(path.join(dir('keep'), `${lateId}.json`), 'utf8'));
+    expect(sidecar.tusport.completed_at).toEqual(expect.any(String));
+    expect(sidecar.tusport.final_path).toBeUndefined();
+    expect(await readFile(path.join(dir('keep'), 'final', 'clash.txt'), 'utf8')).toBe('first');
+    expect((await raw(server.url, { method: 'GET', path: late })).body).toBe('LATER');
+    expect(done.filter((u) => u.id === lateId).map((u) => u.path)).toEqual([path.join(dir('keep'), lateId)]);
+    // A second HEAD changes nothing.
+    expect((await raw(server.url, { method: 'HEAD', path: late, headers: TUS })).headers['upload-offset']).toBe('5');
+    expect(done.filter((u) => u.id === lateId)).toHaveLength(1);
   });
 
   it("overwrite: 'rename' lands five same-named uploads finishing together under distinct names, none lost", async () => {
