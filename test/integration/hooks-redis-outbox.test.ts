@@ -110,7 +110,9 @@ describe('the Redis outbox', () => {
     settings.endpoints![0]!.hooks![0]!.timeout = 1_000;
     await writeFile(config, JSON.stringify({ ...settings, server: { host: '127.0.0.1', port: 0 } }));
 
-    // The receiver is down, so nothing can be delivered before the kill.
+    // The receiver is down, so nothing can be delivered before the kill. `port` is reserved for
+    // this process (see freePort): nothing else can start listening there meanwhile (a closed
+    // ephemeral port could be handed to another test's server, which would answer the delivery).
     const first = await start(['serve', '--config', config], scratch.dir);
     const second = await start(['serve', '--config', config], scratch.dir);
     const { url } = await tusUpload(Buffer.from('bytes that must be announced'), { endpoint: `${first.url}/files`, chunkSize: 10 });
@@ -126,7 +128,8 @@ describe('the Redis outbox', () => {
     expect(delivered?.json.Event.Upload).toMatchObject({ ID: id, Offset: 28, Size: 28 });
     expect(delivered?.headers['idempotency-key']).toBe(`${id}:post-finish`);
     await until(async () => (await queued(prefix)).messages === 0, 'the queue to drain');
-    expect(second.output.stdout).toContain('hook notification delivered');
+    // The log line travels through the child's stdout pipe: wait for it rather than read it once.
+    await second.waitForLog('hook notification delivered', 10_000);
     expect(second.output.stdout + second.output.stderr + first.output.stdout).not.toContain(REDIS_PASSWORD);
   }, 90_000);
 
