@@ -13,6 +13,15 @@ if (!process.execArgv.some((flag) => /^--(no-)?incremental[-_]marking$/.test(fla
   v8.setFlagsFromString('--no-incremental-marking');
 }
 
+// A reader that stops early (`tusport --help | head -1`) closes the pipe: that is the reader's
+// choice, not a failure of ours, so end quietly as other command-line tools do.
+for (const stream of [process.stdout, process.stderr]) {
+  stream.on('error', (error) => {
+    if (error?.code === 'EPIPE') process.exit(process.exitCode ?? 0);
+    throw error;
+  });
+}
+
 const { main } = await import('../dist/cli/index.js');
 
 main(process.argv).catch((error) => {

@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import { STATUS_CODES } from 'node:http';
 import cors, { type FastifyCorsOptions } from '@fastify/cors';
-import { MemoryLocker } from '@tus/server';
+import { MemoryLocker, TUS_RESUMABLE } from '@tus/server';
 import Fastify, { type FastifyBaseLogger, type FastifyError, type FastifyInstance, type FastifyRequest } from 'fastify';
 import { AuthConfigError, createAuthenticator } from './auth/authenticate.js';
 import { ConfigError, resolveConfig } from './config/load.js';
@@ -15,6 +15,7 @@ import { demoPage } from './demo/plugin.js';
 import { completionFor } from './endpoints/complete.js';
 import { mountEndpoint } from './endpoints/routes.js';
 import type { EndpointRuntime } from './endpoints/runtime.js';
+import { createRequestOrigin, type RequestOrigin } from './endpoints/request-origin.js';
 import { parseUrlTemplate } from './endpoints/template.js';
 import { parseAccept } from './policy/accept.js';
 import { QuotaTracker } from './policy/quota.js';
@@ -77,6 +78,8 @@ const LOCK_DRAIN_MS = 3000;
  */
 export function buildApp(input: TusportConfig | ResolvedConfig = {}, options: BuildOptions = {}): FastifyInstance {
   const config = resolveConfig(input);
+  const requestOrigin = createRequestOrigin(config.server);
+  const serializeRequest = requestSerializer(requestOrigin);
   const app = Fastify({
     ...(options.logger
       ? { loggerInstance: options.logger.child({}, { serializers: { req: serializeRequest } }) }
@@ -102,6 +105,8 @@ export function buildApp(input: TusportConfig | ResolvedConfig = {}, options: Bu
   app.decorateRequest('uploadContext', null);
   app.addHook('onSend', async (request, reply) => {
     reply.header('X-Request-Id', request.id);
+    // RFC 9110 8.6: no Content-Length on a 204 (@fastify/cors sets one on preflights).
+    if (reply.statusCode === 204) reply.removeHeader('Content-Length');
   });
   app.setErrorHandler((thrown: FastifyError, request, reply) => {
     if (isHookRejection(thrown)) return sendHookRejection(reply, thrown);
@@ -129,7 +134,9 @@ export function buildApp(input: TusportConfig | ResolvedConfig = {}, options: Bu
   };
   // Only a real preflight (it names Access-Control-Request-Method) is answered by @fastify/cors;
   // a plain OPTIONS is tus discovery and must reach the endpoint for Tus-Version/Tus-Extension.
-  app.setNotFoundHandler((request) => {
+  app.setNotFoundHandler((request, reply) => {
+    // tus: every response but OPTIONS carries Tus-Resumable, `PATCH /files/` (no id) included.
+    if (request.method !== 'OPTIONS') reply.header('Tus-Resumable', TUS_RESUMABLE);
     throw new Errors.ROUTE_NOT_FOUND(request.method, request.url.split('?')[0]?.slice(0, 200));
   });
 
@@ -149,7 +156,7 @@ export function buildApp(input: TusportConfig | ResolvedConfig = {}, options: Bu
   const hooks = new HookSystem(config, app.log);
   app.addHook('onReady', () => hooks.start());
   app.addHook('onClose', () => hooks.close());
-  const runtimes = config.endpoints.map((endpoint, index) => buildRuntime(endpoint, index, locker, hooks));
+  const runtimes = config.endpoints.map((endpoint, index) => buildRuntime(endpoint, index, locker, hooks, requestOrigin));
   registerSweep(app, config, locker, runtimes);
   app.register(async (tus) => {
     // tus bodies are streams we read ourselves (or hand to @tus/server): Fastify must not parse them.
@@ -160,7 +167,7 @@ export function buildApp(input: TusportConfig | ResolvedConfig = {}, options: Bu
   return app;
 }
 
-function buildRuntime(endpoint: EndpointConfig, index: number, locker: MemoryLocker, hookSystem: HookSystem): EndpointRuntime {
+function buildRuntime(endpoint: EndpointConfig, index: number, locker: MemoryLocker, hookSystem: HookSystem, origin: RequestOrigin): EndpointRuntime {
   const template = parseUrlTemplate(endpoint.path);
   let authenticate;
   try {
@@ -190,6 +197,7 @@ function buildRuntime(endpoint: EndpointConfig, index: number, locker: MemoryLoc
     accept,
     quota,
     hooks,
+    origin,
     complete: completionFor({ config: endpoint, store, accept, quota, hooks }),
   };
 }
@@ -236,11 +244,11 @@ function registerSweep(app: FastifyInstance, config: ResolvedConfig, locker: Mem
  * What a request log line says about the request. Query values are redacted: tokens may travel
  * in the query string (auth.tokenFrom.query) and must never reach the logs.
  */
-function serializeRequest(request: FastifyRequest) {
+const requestSerializer = (origin: RequestOrigin) => (request: FastifyRequest) => {
   const [pathname, query] = request.url.split('?', 2);
   const url = query === undefined ? pathname : `${pathname}?${query.replace(/=[^&]*/g, '=[redacted]')}`;
-  return { method: request.method, url, host: request.host, remoteAddress: request.ip, remotePort: request.socket?.remotePort };
-}
+  return { method: request.method, url, host: request.host, remoteAddress: origin.clientAddress(request), remotePort: request.socket?.remotePort };
+};
 
 /** A store failed its startup check (`tusport serve` exits 2 with this message). */
 export class StoreCheckError extends Error {

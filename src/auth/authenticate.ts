@@ -121,7 +121,8 @@ function checkBind(bind: Record<string, string>, principal: Principal, params: R
   for (const [param, claim] of Object.entries(bind)) {
     const value = claimValue(principal.claims, claim);
     const text = typeof value === 'string' ? value : typeof value === 'number' && Number.isFinite(value) ? String(value) : undefined;
-    if (text === undefined || text !== params[param]) throw forbidden(`these credentials do not grant access to this {${param}}`);
+    // Params are NFC (routes.ts); a claim may spell the same name decomposed.
+    if (text === undefined || text.normalize('NFC') !== params[param]) throw forbidden(`these credentials do not grant access to this {${param}}`);
   }
 }
 

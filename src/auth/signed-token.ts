@@ -1,6 +1,6 @@
 import { createHmac, timingSafeEqual } from 'node:crypto';
 import { z } from 'zod';
-import { checkParamValue, parseUrlTemplate } from '../endpoints/template.js';
+import { checkParamValue, normalizeParamValue, parseUrlTemplate } from '../endpoints/template.js';
 import { forbidden, unauthorized } from './errors.js';
 import type { SignedScope } from './types.js';
 
@@ -60,7 +60,9 @@ export function signUploadToken(options: SignUploadTokenOptions): string {
   const extra = Object.keys(params).filter((name) => !template.params.includes(name));
   if (missing.length > 0) throw new Error(`endpoint ${template.source} needs a value for ${missing.map((n) => `{${n}}`).join(', ')}`);
   if (extra.length > 0) throw new Error(`endpoint ${template.source} has no param ${extra.map((n) => `{${n}}`).join(', ')}`);
-  for (const [name, value] of Object.entries(params)) {
+  // Params as requests will carry them (NFC), so a token minted from an NFD name still matches.
+  const normalized = Object.fromEntries(Object.entries(params).map(([name, value]) => [name, normalizeParamValue(value)]));
+  for (const [name, value] of Object.entries(normalized)) {
     const problem = checkParamValue(value);
     if (problem) throw new Error(`param ${name}: ${problem}`);
   }
@@ -69,7 +71,7 @@ export function signUploadToken(options: SignUploadTokenOptions): string {
   const exp = options.expiresAt ? Math.floor(options.expiresAt.getTime() / 1000) : iat + Math.ceil((options.expiresIn ?? 0) / 1000);
   if (!Number.isSafeInteger(exp) || exp <= iat) throw new Error('the token must expire in the future');
   if (options.maxSize !== undefined && !(Number.isSafeInteger(options.maxSize) && options.maxSize >= 0)) throw new Error('maxSize must be a whole number of bytes');
-  const payload: UploadTokenPayload = { sub: principal, endpoint: template.source, params: { ...params }, exp, iat };
+  const payload: UploadTokenPayload = { sub: principal, endpoint: template.source, params: normalized, exp, iat };
   if (options.maxSize !== undefined) payload.maxSize = options.maxSize;
   if (options.accept !== undefined && options.accept.length > 0) payload.accept = [...options.accept];
   const body = `${VERSION}.${Buffer.from(JSON.stringify(payload)).toString('base64url')}`;
@@ -110,14 +112,19 @@ export function checkSignedScope(scope: SignedScope, endpointTemplate: string, p
   if (trimSlash(scope.endpoint) !== trimSlash(endpointTemplate)) throw forbidden('the upload token is for a different endpoint');
   const names = new Set([...Object.keys(scope.params), ...Object.keys(params)]);
   for (const name of names) {
-    if (!Object.hasOwn(scope.params, name) || !Object.hasOwn(params, name) || scope.params[name] !== params[name]) {
+    // Request params are NFC; a token minted elsewhere may spell the same name decomposed.
+    if (!Object.hasOwn(scope.params, name) || !Object.hasOwn(params, name) || normalizeParamValue(scope.params[name] ?? '') !== params[name]) {
       throw forbidden(`the upload token does not cover this {${name}}`);
     }
   }
 }
 
-/** For upload creation: the declared size must fit the token's `maxSize` (403 otherwise). */
-export function checkSignedSize(scope: SignedScope | undefined, uploadLength: number | undefined): void {
+/**
+ * A declared size must fit the token's `maxSize` (403 otherwise): the token of the request, and the
+ * one the upload was created under (its `maxSize` is kept in the sidecar, so a later token without
+ * one cannot lift it).
+ */
+export function checkSignedSize(scope: { maxSize?: number | undefined } | undefined, uploadLength: number | undefined): void {
   if (scope?.maxSize === undefined || uploadLength === undefined) return;
   if (uploadLength > scope.maxSize) throw forbidden(`the upload token allows at most ${scope.maxSize} bytes`);
 }

@@ -6,11 +6,13 @@ import { ListenError, serve } from './serve.js';
 import { registerTokenCommand } from './token.js';
 import { registerCleanupCommand } from './cleanup.js';
 import { registerUploadCommand } from './upload.js';
+import { packageVersion } from './version.js';
 
 /** Exit codes: 0 ok, 1 runtime failure, 2 usage or configuration error. */
 export async function main(argv: string[]): Promise<void> {
   const program = new Command('tusport')
     .description('A tus.io resumable-upload server.')
+    .version(packageVersion(), '-V, --version', 'print the version of tusport and exit')
     .exitOverride()
     .showHelpAfterError()
     // `tusport --help` is what people read first: point at serve's options and the env scheme,

@@ -7,6 +7,7 @@ import { AuthSchema } from '../auth/schema.js';
 import { PolicySchema } from '../policy/schema.js';
 import { checkFinalizeTemplate, FinalizeSchema } from '../stores/finalize.js';
 import { byteSize, duration } from './units-schema.js';
+import { publicUrl } from './public-url-schema.js';
 import { S3StoreSchema } from '../stores/s3/schema.js';
 
 /**
@@ -78,7 +79,13 @@ const ServerSchema = z.strictObject({
     .default([])
     .meta({
       description:
-        'Addresses/CIDRs of reverse proxies whose `X-Forwarded-*` headers are honoured (e.g. `["127.0.0.1", "10.0.0.0/8"]`). Empty: forwarded headers are ignored.',
+        'Addresses/CIDRs of reverse proxies whose `X-Forwarded-*` and `Forwarded` headers are honoured (e.g. `["127.0.0.1", "10.0.0.0/8"]`); of several values the first (client-most) counts. Empty: forwarded headers are ignored.',
+    }),
+  publicUrl: publicUrl()
+    .optional()
+    .meta({
+      description:
+        'The base URL clients reach tusport at (`https://uploads.example.com`, may end in a path prefix a proxy strips). When set, every URL tusport hands out (Location) starts with it and no request header (Host, X-Forwarded-*, Forwarded) shapes one. Unset: Host, or from a `trustProxy` peer X-Forwarded-Host/-Proto, else RFC 7239 `Forwarded`.',
     }),
   idleTimeout: duration().default(60_000).meta({ description: 'A connection that sends nothing for this long is closed (slow or dead clients).' }),
   shutdownTimeout: duration().default(10_000).meta({

@@ -20,8 +20,13 @@ export interface UploadContext {
   place: string;
   /** URL path of the endpoint for these params: `/users/alice/uploads`. */
   basePath: string;
-  /** `proto://host` as the client reached us (forwarded headers only from trusted proxies). */
+  /**
+   * Base of the URLs we hand out: `server.publicUrl` (may end in a path prefix), else `proto://host`
+   * as the client reached us (forwarded headers only from trusted proxies).
+   */
   origin: string;
+  /** The client's address (trusted proxies' X-Forwarded-For or Forwarded `for` believed). */
+  clientAddress?: string | undefined;
   /** Upload id from the URL, for requests on an upload URL. */
   uploadId?: string | undefined;
   /** Id chosen for the upload a POST is creating (decided before @tus/server runs). */

@@ -10,12 +10,11 @@ import { handlePatch } from '../protocol/patch.js';
 import { checkTusPreconditions } from '../protocol/preconditions.js';
 import type { UploadContext } from './context.js';
 import type { EndpointRuntime, ProtocolHandler } from './runtime.js';
-import { checkParamValue, renderUrlPath, TemplateError, type TemplateParams } from './template.js';
+import { checkParamValue, normalizeParamValue, renderUrlPath, TemplateError, type TemplateParams } from './template.js';
 import { delegateTo, createTusServer } from './tus-server.js';
 
 /** What a URL may carry as an upload id; anything else is simply not found. */
 export const UPLOAD_ID = /^[A-Za-z0-9_-]{1,128}$/;
-const VALID_HOST = /^[A-Za-z0-9.-]+(:\d{1,5})?$|^\[[0-9A-Fa-f:.]+\](:\d{1,5})?$/;
 
 /**
  * Mount one endpoint: the collection URL (POST to create) and upload URLs (HEAD, PATCH,
@@ -63,24 +62,21 @@ function resolveUploadContext(runtime: EndpointRuntime, request: FastifyRequest)
   const raw = request.params as Record<string, string | undefined>;
   const params: TemplateParams = {};
   for (const name of runtime.template.params) {
-    const value = raw[name] ?? '';
+    const value = normalizeParamValue(raw[name] ?? '');
     const problem = checkParamValue(value);
     if (problem) throw new Errors.INVALID_PARAM(name, problem);
     params[name] = value;
   }
   const uploadId = raw.uploadId;
   if (uploadId !== undefined && !UPLOAD_ID.test(uploadId)) throw new Errors.UPLOAD_NOT_FOUND();
-  const host = request.host;
-  if (!VALID_HOST.test(host)) throw new Errors.INVALID_HEADER('Host', JSON.stringify(host.slice(0, 64)));
-  // Anything but http(s) can only come from a trusted proxy's X-Forwarded-Proto; schemes are case-insensitive.
-  const protocol = String(request.protocol).toLowerCase();
-  if (protocol !== 'http' && protocol !== 'https') throw new Errors.INVALID_HEADER('X-Forwarded-Proto', JSON.stringify(protocol.slice(0, 64)));
+  const origin = runtime.origin.baseUrl(request);
   return {
     endpoint: runtime.template.source,
     params,
     place: resolvePlace(runtime, params),
     basePath: renderUrlPath(runtime.template, params),
-    origin: `${protocol}://${host}`,
+    origin,
+    clientAddress: runtime.origin.clientAddress(request),
     uploadId,
     principal: null,
     owner: null,

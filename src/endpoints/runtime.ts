@@ -8,6 +8,7 @@ import type { QuotaTracker } from '../policy/quota.js';
 import type { StoredUpload } from '../stores/backend.js';
 import type { EndpointStore } from '../stores/endpoint-store.js';
 import type { UploadContext } from './context.js';
+import type { RequestOrigin } from './request-origin.js';
 import type { UrlTemplate } from './template.js';
 
 /** Everything one mounted endpoint needs at request time, built once in `buildApp`. */
@@ -22,6 +23,8 @@ export interface EndpointRuntime {
   accept: AcceptRules | undefined;
   quota: QuotaTracker;
   hooks: EndpointHooks;
+  /** Base URL and client address of a request (server.publicUrl, trusted proxies' headers). */
+  origin: RequestOrigin;
   /**
    * Verify, mark done and run the done-hooks of an upload whose last byte is in (caller holds the
    * lock). Resolves with headers pre-finish hooks asked for. `undoTo`: where the request that

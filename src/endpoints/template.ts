@@ -1,4 +1,5 @@
 import path from 'node:path';
+import { INVISIBLE_CHARACTER } from '../policy/filename.js';
 
 /**
  * URL templates (`/users/{username}/uploads`) and the store-location templates that use their
@@ -88,7 +89,17 @@ export function checkParamValue(value: string): string | undefined {
   // biome-ignore lint: control characters are exactly what we reject
   if (/[\u0000-\u001f\u007f]/.test(value)) return 'must not contain control characters';
   if (value.isWellFormed && !value.isWellFormed()) return 'must be valid Unicode';
+  // Two names that look the same must not be two directories (nor one that shows as another).
+  if (INVISIBLE_CHARACTER.test(value)) return 'must not contain invisible or bidirectional formatting characters (such as U+200B or U+202E)';
   return undefined;
+}
+
+/**
+ * A template value as tusport uses it: NFC, so that `e\u0301` (as macOS spells it) and `é` are one
+ * user and one directory. Check it with `checkParamValue` after.
+ */
+export function normalizeParamValue(value: string): string {
+  return value.normalize('NFC');
 }
 
 /** Replace `{name}` placeholders with values; `encode` adapts each value to its destination. */

@@ -5,7 +5,7 @@ import type { UploadContext } from '../endpoints/context.js';
 import type { StorageBackend, StoredUpload } from '../stores/backend.js';
 import { HookCallError, hookFailure, hookRejection } from './errors.js';
 import { buildHookRequest, type HookEventName, type HookRequest, idempotencyKey, type UploadSnapshot } from './events.js';
-import type { HookHttpResponse, HookResponse } from './response.js';
+import { type HookHttpResponse, type HookResponse, withoutReservedHeaders } from './response.js';
 import type { HookTransport } from './transports/transport.js';
 
 /** One configured hook, ready to call. */
@@ -229,8 +229,9 @@ async function invoke(binding: HookBinding, request: HookRequest, key: string, l
   for (let attempt = 1; ; attempt += 1) {
     const started = Date.now();
     try {
-      const response = await binding.transport.invoke({ request, body, idempotencyKey: key });
+      const { response, dropped } = withoutReservedHeaders(await binding.transport.invoke({ request, body, idempotencyKey: key }));
       log[event === 'post-receive' ? 'debug' : 'info']({ uploadId, event, hook: binding.label, attempt, ms: Date.now() - started }, 'hook answered');
+      if (dropped.length > 0) log.warn({ uploadId, event, hook: binding.label, headers: dropped }, 'hook answered headers only tusport may set; dropped them');
       return response;
     } catch (error) {
       const failure = error instanceof HookCallError ? error : new HookCallError('threw', 'failed', false, String(error));

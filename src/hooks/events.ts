@@ -106,7 +106,7 @@ export function buildHookRequest(type: HookEventName, context: UploadContext, up
         PartialUploads: null,
         Storage: upload.storage,
       },
-      HTTPRequest: httpRequestOf(context.request, context.uploadId !== undefined, options),
+      HTTPRequest: httpRequestOf(context.request, context.uploadId !== undefined, options, context.clientAddress),
     },
     Tusport: {
       Version: 1,
@@ -120,7 +120,7 @@ export function buildHookRequest(type: HookEventName, context: UploadContext, up
   };
 }
 
-function httpRequestOf(request: FastifyRequest | undefined, onUploadUrl: boolean, options: PayloadOptions): HookHttpRequest {
+function httpRequestOf(request: FastifyRequest | undefined, onUploadUrl: boolean, options: PayloadOptions, clientAddress: string | undefined): HookHttpRequest {
   if (!request) return { Method: '', URI: '', RemoteAddr: '', Header: {} };
   const override = request.headers['x-http-method-override'];
   // tusd reports the method the request stands for; for POST + X-HTTP-Method-Override that is the override.
@@ -134,8 +134,8 @@ function httpRequestOf(request: FastifyRequest | undefined, onUploadUrl: boolean
     const name = canonicalHeaderName(lower);
     (header[name] ??= []).push(rawHeaders[i + 1] ?? '');
   }
-  // The client as Fastify sees it: X-Forwarded-For only from trusted proxies (server.trustProxy).
-  const address = request.ip;
+  // The client as trusted proxies (server.trustProxy) name it: X-Forwarded-For, else Forwarded `for`.
+  const address = clientAddress ?? request.ip;
   const port = request.socket?.remotePort;
   return {
     Method: method,

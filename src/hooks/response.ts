@@ -47,6 +47,26 @@ export type HookHttpResponse = z.output<typeof HttpResponseSchema>;
 /** What a library function hook may return (nothing at all means "go ahead"). */
 export type HookResult = z.input<typeof HookResponseSchema> | undefined | void;
 
+/**
+ * Headers only tusport may set, whatever a hook answers: framing and hop-by-hop headers (a 201
+ * promising `Content-Length: 1000` and sending nothing leaves the client waiting for ever), the
+ * tus protocol's own (a wrong Upload-Offset or Location misleads the client about its upload), and
+ * CORS (the endpoint's policy, not a hook's). Dropped with a warning, not refused: the hook's
+ * decision (accept, reject, its status and body) still stands, and the client still gets a
+ * well-formed answer.
+ */
+const RESERVED_HEADER = /^(content-length|content-encoding|transfer-encoding|connection|keep-alive|upgrade|trailer|te|proxy-[a-z-]*|location|tus-[a-z-]*|upload-[a-z-]*|access-control-[a-z-]*)$/i;
+
+/** The answer without the headers a hook may not set, and the names of those it tried to. */
+export function withoutReservedHeaders(response: HookResponse): { response: HookResponse; dropped: string[] } {
+  const header = response.HTTPResponse?.Header;
+  if (!header) return { response, dropped: [] };
+  const dropped = Object.keys(header).filter((name) => RESERVED_HEADER.test(name));
+  if (dropped.length === 0) return { response, dropped };
+  const kept = Object.fromEntries(Object.entries(header).filter(([name]) => !RESERVED_HEADER.test(name)));
+  return { response: { ...response, HTTPResponse: { ...response.HTTPResponse, Header: kept } }, dropped };
+}
+
 /** Validate a decoded answer (a function hook's return value, or parsed JSON). */
 export function validateHookResponse(value: unknown): HookResponse {
   if (value === undefined || value === null) return {};

@@ -7,10 +7,19 @@
 /** The fallback for names that sanitise to nothing. */
 export const FALLBACK_FILENAME = 'upload';
 
-// C0, DEL, C1 controls; bidi embeddings/overrides/isolates and marks, which make `evil\u202Egnp.exe`
-// display as `evilexe.png`; and characters reserved on Windows or posix (NUL is in C0).
+/**
+ * Characters that are invisible or reorder what is shown, so that two names look alike or one
+ * looks like another: bidi embeddings, overrides, isolates and marks (`evil\u202Egnp.exe` displays
+ * as `evilexe.png`), zero-width and other format characters (`ali\u200Bce` looks like `alice`),
+ * and the line/paragraph separators. That is Unicode's Cf category except ZWNJ and ZWJ
+ * (U+200C/U+200D), which Persian, Indic scripts and emoji sequences need. File names lose them;
+ * template params that contain them are refused (src/endpoints/template.ts).
+ */
+export const INVISIBLE_CHARACTER = /(?![\u200c\u200d])[\p{Cf}\u2028\u2029]/u;
+const INVISIBLE_CHARACTERS = new RegExp(INVISIBLE_CHARACTER.source, 'gu');
+// C0, DEL, C1 controls and characters reserved on Windows or posix (NUL is in C0).
 // biome-ignore lint: control characters are exactly what we strip
-const STRIP = /[\u0000-\u001f\u007f-\u009f\u200e\u200f\u202a-\u202e\u2066-\u2069\u061c<>:"/\\|?*]/g;
+const STRIP = /[\u0000-\u001f\u007f-\u009f<>:"/\\|?*]/g;
 // Windows refuses these as a name's part before the first dot, in any case, with any extension.
 const DEVICE_NAME = /^(con|prn|aux|nul|com[1-9¹²³]|lpt[1-9¹²³]|conin\$|conout\$|clock\$)$/i;
 const LONE_SURROGATE = /[\ud800-\udbff](?![\udc00-\udfff])|(?<![\ud800-\udbff])[\udc00-\udfff]/g;
@@ -41,7 +50,7 @@ export function sanitizeSegment(value: unknown, options: SegmentOptions): string
   // Basename only: the last non-empty segment by either separator (`C:\x\y` and `../y` are `y`).
   name = name.split(/[/\\]/).filter((segment) => segment !== '').pop() ?? '';
   // Whitespace first so a tab or newline becomes a space rather than vanishing with the controls.
-  name = trimEnds(name.replace(/\s+/g, ' ').replace(STRIP, '').replace(/ {2,}/g, ' '));
+  name = trimEnds(name.replace(/\s+/g, ' ').replace(STRIP, '').replace(INVISIBLE_CHARACTERS, '').replace(/ {2,}/g, ' '));
   if (name === '') return fallback;
   name = truncate(name, maxBytes, keepExtension);
   if (isDeviceName(name)) name = truncate(`_${name}`, maxBytes, keepExtension);

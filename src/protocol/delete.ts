@@ -1,9 +1,9 @@
 import type { UploadContext } from '../endpoints/context.js';
-import { clientGoneSignal, type EndpointRuntime, type ProtocolHandler } from '../endpoints/runtime.js';
+import type { EndpointRuntime, ProtocolHandler } from '../endpoints/runtime.js';
 import { Errors } from '../errors.js';
 import type { StoredUpload } from '../stores/backend.js';
 import { isComplete } from '../stores/endpoint-store.js';
-import { acquireUploadLock } from './lock.js';
+import { acquireUploadLock, lockVisibleUpload } from './lock.js';
 
 /**
  * DELETE (termination): remove the upload's data and sidecar. Ours so that it also serves
@@ -14,7 +14,7 @@ import { acquireUploadLock } from './lock.js';
 export const handleDelete: ProtocolHandler = async (runtime, context, _request, reply) => {
   const id = context.uploadId;
   if (!id) throw new Errors.UPLOAD_NOT_FOUND();
-  const lock = await acquireUploadLock(runtime.locker, id, runtime.lockDrainMs, clientGoneSignal(reply));
+  const lock = await lockVisibleUpload(runtime, context, id, reply);
   try {
     const stored = await runtime.store.require(id, context);
     await runtime.hooks.preTerminate(context, stored);

@@ -31,8 +31,11 @@ export const handleGet: ProtocolHandler = async (runtime, context, _request, rep
   const id = context.uploadId;
   if (!id) throw new Errors.UPLOAD_NOT_FOUND();
   const stored = await runtime.store.require(id, context);
-  // Unfinished uploads are not served: their bytes are not the file yet.
-  if (!isComplete(stored)) throw new Errors.UPLOAD_NOT_FOUND();
+  // Unfinished uploads are not served: their bytes are not the file yet. Say so, as HEAD would.
+  if (!isComplete(stored)) {
+    if (runtime.store.isExpired(stored)) throw new Errors.UPLOAD_EXPIRED();
+    throw new Errors.UPLOAD_INCOMPLETE(stored.offset, stored.sidecar.size ?? 'an unknown number of');
+  }
   const { filetype, filename } = stored.sidecar.metadata ?? {};
   const type = filetype && MIME_TYPE.test(filetype) ? filetype.toLowerCase() : 'application/octet-stream';
   const disposition = INLINE_TYPES.has(type) ? 'inline' : 'attachment';

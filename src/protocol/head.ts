@@ -1,8 +1,8 @@
 import { Metadata } from '@tus/server';
-import { clientGoneSignal, type ProtocolHandler } from '../endpoints/runtime.js';
+import type { ProtocolHandler } from '../endpoints/runtime.js';
 import { Errors, isCodedError } from '../errors.js';
 import { completionUnrecorded } from '../stores/endpoint-store.js';
-import { acquireUploadLock } from './lock.js';
+import { lockVisibleUpload } from './lock.js';
 
 /**
  * HEAD: report the offset. Ours because @tus/server's HEAD calls any upload older than the
@@ -14,7 +14,7 @@ import { acquireUploadLock } from './lock.js';
 export const handleHead: ProtocolHandler = async (runtime, context, request, reply) => {
   const id = context.uploadId;
   if (!id) throw new Errors.UPLOAD_NOT_FOUND();
-  const lock = await acquireUploadLock(runtime.locker, id, runtime.lockDrainMs, clientGoneSignal(reply));
+  const lock = await lockVisibleUpload(runtime, context, id, reply);
   let stored;
   try {
     stored = await runtime.store.require(id, context);

@@ -1,4 +1,7 @@
 import type { Lock, Locker } from '@tus/server';
+import type { FastifyReply } from 'fastify';
+import type { UploadContext } from '../endpoints/context.js';
+import { clientGoneSignal, type EndpointRuntime } from '../endpoints/runtime.js';
 import { Errors } from '../errors.js';
 
 export interface HeldLock {
@@ -36,4 +39,14 @@ export async function acquireUploadLock(locker: Locker, id: string, drainMs: num
       await lock.unlock();
     },
   };
+}
+
+/**
+ * The lock of the upload a request names, taken only once the request may see that upload
+ * (endpoint, params and owner checked from its sidecar): one locker serves every endpoint, and
+ * asking for a lock makes its holder hand over. The caller re-reads the upload under the lock.
+ */
+export async function lockVisibleUpload(runtime: EndpointRuntime, context: UploadContext, id: string, reply: FastifyReply): Promise<HeldLock> {
+  await runtime.store.authorize(id, context);
+  return acquireUploadLock(runtime.locker, id, runtime.lockDrainMs, clientGoneSignal(reply));
 }

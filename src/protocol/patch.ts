@@ -1,11 +1,11 @@
 import { checkSignedSize } from '../auth/signed-token.js';
-import { clientGoneSignal, type ProtocolHandler } from '../endpoints/runtime.js';
+import type { ProtocolHandler } from '../endpoints/runtime.js';
 import { Errors } from '../errors.js';
 import { hookRejection, type HookRejection } from '../hooks/errors.js';
 import type { StoredUpload, WriteResult } from '../stores/backend.js';
 import { completionUnrecorded, isComplete } from '../stores/endpoint-store.js';
 import { terminateStoppedUpload } from './delete.js';
-import { acquireUploadLock } from './lock.js';
+import { lockVisibleUpload } from './lock.js';
 import { integerHeader } from './preconditions.js';
 import { storageError } from './storage-errors.js';
 
@@ -26,7 +26,7 @@ export const handlePatch: ProtocolHandler = async (runtime, context, request, re
   if (contentType !== OFFSET_OCTET_STREAM) throw new Errors.INVALID_CONTENT_TYPE();
 
   const { store, config } = runtime;
-  const lock = await acquireUploadLock(runtime.locker, id, runtime.lockDrainMs, clientGoneSignal(reply));
+  const lock = await lockVisibleUpload(runtime, context, id, reply);
   let stored: StoredUpload;
   let result: WriteResult;
   // A post-receive hook may answer StopUpload: this PATCH is cut short and the upload terminated.
@@ -45,12 +45,18 @@ export const handlePatch: ProtocolHandler = async (runtime, context, request, re
       if (declared < stored.offset) throw new Errors.INVALID_HEADER('Upload-Length', `${declared} is less than the ${stored.offset} bytes already received`);
       if (config.maxSize !== undefined && declared > config.maxSize) throw new Errors.UPLOAD_TOO_LARGE(declared, config.maxSize);
       checkSignedSize(context.principal?.scope, declared);
+      checkSignedSize(stored.sidecar.tusport, declared);
       await store.setLength(context, stored, declared);
       runtime.quota.resize(stored.sidecar, declared);
     }
     const size = stored.sidecar.size;
-    // A deferred length may grow up to maxSize (the endpoint's, or a signed token's if smaller).
-    const maxSize = Math.min(config.maxSize ?? Number.MAX_SAFE_INTEGER, context.principal?.scope?.maxSize ?? Number.MAX_SAFE_INTEGER);
+    // A deferred length may grow up to maxSize: the endpoint's, or if smaller that of this request's
+    // signed token or of the one the upload was created under.
+    const maxSize = Math.min(
+      config.maxSize ?? Number.MAX_SAFE_INTEGER,
+      context.principal?.scope?.maxSize ?? Number.MAX_SAFE_INTEGER,
+      stored.sidecar.tusport.maxSize ?? Number.MAX_SAFE_INTEGER,
+    );
     const remaining = (size ?? maxSize) - offset;
     // Past what the upload may hold: its declared length, or for a deferred length, maxSize.
     const pastEnd = () => (size !== undefined ? new Errors.PAST_UPLOAD_LENGTH(remaining, contentLength ?? 'more') : new Errors.PAST_MAX_SIZE(maxSize));

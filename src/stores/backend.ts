@@ -64,6 +64,8 @@ export interface StorageBackend {
   place(params: TemplateParams): string;
   create(place: string, sidecar: Sidecar): Promise<StoredUpload>;
   get(place: string, id: string): Promise<StoredUpload | undefined>;
+  /** Only the sidecar (no offset: cheap on S3, where `get` lists parts): enough to authorize a request. */
+  getSidecar(place: string, id: string): Promise<Sidecar | undefined>;
   write(place: string, id: string, source: Readable, offset: number, limits: WriteLimits, stop?: AbortSignal): Promise<WriteResult>;
   /** Make the finished bytes an object/file of their own if writing them did not (S3: complete the multipart upload). */
   seal?(place: string, stored: StoredUpload): Promise<void>;

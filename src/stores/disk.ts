@@ -69,6 +69,11 @@ export class DiskBackend implements StorageBackend {
     return { sidecar, offset: 0, location: data };
   }
 
+  async getSidecar(directory: string, id: string): Promise<Sidecar | undefined> {
+    const sidecar = await readSidecar(sidecarPath(this.dataPath(directory, id)));
+    return sidecar?.id === id ? sidecar : undefined;
+  }
+
   async get(directory: string, id: string): Promise<StoredUpload | undefined> {
     const data = this.dataPath(directory, id);
     const sidecar = await readSidecar(sidecarPath(data));

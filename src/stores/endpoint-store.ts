@@ -4,7 +4,8 @@ import { currentUploadContext, type UploadContext } from '../endpoints/context.j
 import { Errors, toTusError } from '../errors.js';
 import { storageError } from '../protocol/storage-errors.js';
 import type { StorageBackend, StoredUpload, WriteResult } from './backend.js';
-import type { Sidecar } from './sidecar.js';
+import type { Sidecar, SidecarTusport } from './sidecar.js';
+import { VisibilityCache } from './visibility-cache.js';
 
 export interface EndpointStoreOptions {
   /** The endpoint's URL template: recorded in sidecars and checked on every access. */
@@ -25,6 +26,9 @@ export interface EndpointStoreOptions {
  * templates render to the same directory.
  */
 export class EndpointStore extends DataStore {
+  /** Who may see which upload, so an owner's request locks with no read first (see VisibilityCache). */
+  private readonly known = new VisibilityCache();
+
   constructor(readonly options: EndpointStoreOptions) {
     super();
     this.extensions = ['creation', 'creation-with-upload', 'creation-defer-length', 'termination'];
@@ -39,12 +43,34 @@ export class EndpointStore extends DataStore {
     } catch (error) {
       throw toTusError(storageError(error, context.log, id));
     }
-    if (!stored) return undefined;
-    const { tusport } = stored.sidecar;
-    if (tusport.endpoint !== this.options.endpoint || !sameParams(tusport.params, context.params)) return undefined;
-    // Someone else's upload does not exist for you (404, not 403: its existence is not revealed).
-    if (tusport.owner !== context.owner && !context.principal?.admin) return undefined;
+    if (!stored || !this.visible(stored.sidecar.tusport, context)) return undefined;
+    this.known.remember(id, stored.sidecar.tusport);
     return stored;
+  }
+
+  /**
+   * 404 unless the upload exists and this request may see it, judged from its sidecar alone. Runs
+   * before a handler touches the upload's lock: a request that will be refused must never make
+   * the owner's PATCH hand over, nor learn from the wait that the upload is busy.
+   */
+  async authorize(id: string, context: UploadContext): Promise<void> {
+    const known = this.known.recall(id);
+    if (known && this.visible({ ...known, endpoint: this.options.endpoint }, context)) return;
+    let sidecar;
+    try {
+      sidecar = await this.options.backend.getSidecar(context.place, id);
+    } catch (error) {
+      throw toTusError(storageError(error, context.log, id));
+    }
+    if (!sidecar || !this.visible(sidecar.tusport, context)) throw toTusError(new Errors.UPLOAD_NOT_FOUND());
+    this.known.remember(id, sidecar.tusport);
+  }
+
+  /** Made by this endpoint under the request's params, and owned by its principal (or an admin asks). */
+  private visible(tusport: Pick<SidecarTusport, 'endpoint' | 'params' | 'owner'>, context: UploadContext): boolean {
+    if (tusport.endpoint !== this.options.endpoint || !sameParams(tusport.params, context.params)) return false;
+    // Someone else's upload does not exist for you (404, not 403: its existence is not revealed).
+    return tusport.owner === context.owner || context.principal?.admin === true;
   }
 
   async require(id: string, context?: UploadContext): Promise<StoredUpload> {
@@ -78,6 +104,7 @@ export class EndpointStore extends DataStore {
         params: context.params,
         owner: context.owner,
         ...(context.principal?.scope?.accept ? { accept: context.principal.scope.accept } : {}),
+        ...(context.principal?.scope?.maxSize !== undefined ? { maxSize: context.principal.scope.maxSize } : {}),
       },
     };
     let stored: StoredUpload;
@@ -87,6 +114,7 @@ export class EndpointStore extends DataStore {
       if ((error as NodeJS.ErrnoException).code === 'EEXIST') throw toTusError(new Errors.UPLOAD_ID_TAKEN());
       throw error;
     }
+    this.known.remember(sidecar.id, sidecar.tusport);
     await this.options.onCreated?.(context, stored);
     upload.creation_date = sidecar.creation_date;
     upload.storage = { type: this.options.backend.kind, path: stored.location };
@@ -103,14 +131,18 @@ export class EndpointStore extends DataStore {
    */
   override async write(stream: Readable, id: string, offset: number): Promise<number> {
     const context = currentUploadContext();
-    const limit = this.options.maxChunkSize ?? Number.MAX_SAFE_INTEGER;
+    const chunkLimit = this.options.maxChunkSize ?? Number.MAX_SAFE_INTEGER;
+    // @tus/server caps a body at the declared length or the endpoint's maxSize; a deferred length
+    // must also stay within the signed token's.
+    const sizeLimit = (context.principal?.scope?.maxSize ?? Number.MAX_SAFE_INTEGER) - offset;
+    const limit = Math.min(chunkLimit, sizeLimit);
     const result = await this.options.backend.write(context.place, id, stream, offset, { limit });
     if (result.kind === 'limit') {
       // The creating POST will not answer with a Location, so nobody could ever resume this
       // upload: remove it rather than leave bytes no client knows about.
       const stored = await this.find(id, context);
-      if (stored) await this.options.backend.remove(context.place, stored);
-      throw toTusError(new Errors.CHUNK_TOO_LARGE(limit));
+      if (stored) await this.removeStored(context, stored);
+      throw toTusError(limit === chunkLimit ? new Errors.CHUNK_TOO_LARGE(limit) : new Errors.PAST_MAX_SIZE(offset + limit));
     }
     return result.offset;
   }
@@ -125,6 +157,7 @@ export class EndpointStore extends DataStore {
   }
 
   async removeStored(context: UploadContext, stored: StoredUpload): Promise<void> {
+    this.known.forget(stored.sidecar.id);
     await this.options.backend.remove(context.place, stored);
   }
 

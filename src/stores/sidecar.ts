@@ -31,6 +31,8 @@ export interface SidecarTusport {
   completed_at?: string;
   /** Types a signed upload token narrowed this upload to (checked against the bytes at finish). */
   accept?: string[];
+  /** The `maxSize` of the signed upload token it was created under: every later request is held to it. */
+  maxSize?: number;
   /** Where finalize moved the file, relative to the store directory, `/`-separated. */
   final_path?: string;
 }

@@ -33,6 +33,17 @@ describe('usage', () => {
     }
   });
 
+  it('tusport --version and -V print the version from package.json and exit 0', async () => {
+    const { version } = JSON.parse(await readFile(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string };
+    expect(version).toMatch(/^\d+\.\d+\.\d+/);
+    for (const flag of ['--version', '-V']) {
+      const result = await run([flag], scratch.dir);
+      expect(result.code, flag).toBe(0);
+      expect(result.stdout, flag).toBe(`${version}\n`);
+      expect(result.stderr, flag).toBe('');
+    }
+  });
+
   it('no arguments prints usage and exits 2', async () => {
     const result = await run([], scratch.dir);
     expect(result.code).toBe(2);

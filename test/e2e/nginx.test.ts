@@ -114,6 +114,13 @@ describe('tusport behind nginx (nginx/tusport.conf)', () => {
     expect(head.headers['upload-length']).toBe('5');
   });
 
+  it("a Forwarded header the client sends (nginx passes it through) does not move the Location", async () => {
+    const forged = await raw(https, { method: 'POST', path: '/files', ca, headers: { ...TUS, 'Upload-Length': 5, Forwarded: 'for=203.0.113.7;proto=http;host=evil.example' } });
+    expect(forged.status).toBe(201);
+    viaNginx(forged);
+    expect(String(forged.headers.location)).toMatch(new RegExp(`^${https}/files/[0-9a-f]{32}$`));
+  });
+
   it('resumes through nginx: aborted after the first chunk, continued from the upload URL at offset > 0', async () => {
     const source = await randomFile(scratch.dir, 'resume.bin', 5 * CHUNK + 7);
     const first = await new Promise<string>((resolve, reject) => {

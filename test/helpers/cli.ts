@@ -46,8 +46,13 @@ export function cleanEnv(extra: Record<string, string> = {}): NodeJS.ProcessEnv 
   return { ...env, ...extra };
 }
 
-export function launch(args: string[], cwd: string, env: Record<string, string> = {}) {
-  const child = spawn(process.execPath, [BIN, ...args], { cwd, env: cleanEnv(env), stdio: ['ignore', 'pipe', 'pipe'] });
+/**
+ * `command` is what runs before `args`: by default this checkout's bin with the test's own node;
+ * an installed package's bin, or a CMD run as another user, otherwise.
+ */
+export function launch(args: string[], cwd: string, env: Record<string, string> = {}, command: readonly string[] = [process.execPath, BIN]) {
+  const [program = process.execPath, ...prefix] = command;
+  const child = spawn(program, [...prefix, ...args], { cwd, env: cleanEnv(env), stdio: ['ignore', 'pipe', 'pipe'] });
   children.add(child);
   const output = { stdout: '', stderr: '' };
   child.stdout?.setEncoding('utf8').on('data', (text: string) => {
@@ -66,8 +71,8 @@ export function launch(args: string[], cwd: string, env: Record<string, string> 
 }
 
 /** Run the CLI to completion (SIGKILLed after `timeoutMs`). */
-export async function run(args: string[], cwd: string, env: Record<string, string> = {}, timeoutMs = 15_000): Promise<Exit> {
-  const { child, exited } = launch(args, cwd, env);
+export async function run(args: string[], cwd: string, env: Record<string, string> = {}, timeoutMs = 15_000, command?: readonly string[]): Promise<Exit> {
+  const { child, exited } = launch(args, cwd, env, command);
   const timer = setTimeout(() => child.kill('SIGKILL'), timeoutMs);
   try {
     return await exited;
@@ -77,8 +82,8 @@ export async function run(args: string[], cwd: string, env: Record<string, strin
 }
 
 /** Start `tusport serve ...` and wait for its "listening" log line. */
-export async function start(args: string[], cwd: string, env: Record<string, string> = {}): Promise<Running> {
-  const { child, output, exited } = launch(args, cwd, env);
+export async function start(args: string[], cwd: string, env: Record<string, string> = {}, command?: readonly string[]): Promise<Running> {
+  const { child, output, exited } = launch(args, cwd, env, command);
   const waitForLog = async (text: string, timeoutMs = 30_000) => {
     const deadline = Date.now() + timeoutMs;
     while (!output.stdout.includes(text)) {

@@ -77,10 +77,10 @@ describe('GET download headers', () => {
     expect(response.headers['content-disposition']).toBe('attachment');
   });
 
-  it('an unfinished upload is not served (404)', async () => {
+  it('an unfinished upload is not served (409, saying how far it got)', async () => {
     const created = await raw(server.url, { method: 'POST', path: '/files', headers: { ...TUS, 'Upload-Length': '10', 'Upload-Metadata': `filetype ${Buffer.from('text/html').toString('base64')}` } });
     const response = await raw(server.url, { method: 'GET', path: new URL(String(created.headers.location)).pathname });
-    expect(response.status).toBe(404);
-    expect(JSON.parse(response.body)).toMatchObject({ code: 'TUSPORT_ERR_NOT_FOUND' });
+    expect(response.status).toBe(409);
+    expect(JSON.parse(response.body)).toMatchObject({ code: 'TUSPORT_ERR_UPLOAD_INCOMPLETE', message: 'The upload is not finished yet: 0 of 10 bytes received' });
   });
 });

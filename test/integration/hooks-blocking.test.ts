@@ -95,7 +95,7 @@ describe('blocking hooks fail closed by default', () => {
     expect(failed.status).toBe(503);
     expect(errorOf(failed).message).toContain(`The pre-finish hook is unavailable (timed out after ${TIMEOUT_MS} ms)`);
     expect(await headOffset(server.url, location)).toBe(3);
-    expect((await raw(server.url, { method: 'GET', path: location })).status).toBe(404);
+    expect((await raw(server.url, { method: 'GET', path: location })).status).toBe(409);
     answerPreFinish.add(idOf(location));
     expect((await patch(server.url, location, 3, 'def')).status).toBe(204);
     const download = await raw(server.url, { method: 'GET', path: location });

@@ -18,11 +18,11 @@ interface Booted {
   remoteAddressOf(requestId: string): unknown;
 }
 
-async function boot(trustProxy: string[] | undefined): Promise<Booted> {
+async function boot(trustProxy: string[] | undefined, publicUrl?: string): Promise<Booted> {
   const capture = capturingLogger('info');
   const server = await startTusport(
     (dir) => ({
-      ...(trustProxy ? { server: { trustProxy } } : {}),
+      ...(trustProxy || publicUrl ? { server: { ...(trustProxy ? { trustProxy } : {}), ...(publicUrl ? { publicUrl } : {}) } } : {}),
       endpoints: [{ path: '/files', store: { type: 'disk', directory: path.join(dir, 'files') } }],
     }),
     { logger: capture.logger },
@@ -99,9 +99,60 @@ describe('trustProxy ["127.0.0.1"]: the proxy on loopback is believed', () => {
     expectCreatedAt(await t.create({ 'X-Forwarded-Host': 'uploads.example.com' }), 'http://uploads.example.com');
   });
 
-  it('of values appended along a chain, the last (set by the trusted proxy) counts', async () => {
-    const created = await t.create({ 'X-Forwarded-Proto': 'http, https', 'X-Forwarded-Host': 'evil.example, uploads.example.com' });
+  it('of values appended along a chain, the first (client-most, what the outermost proxy saw) counts', async () => {
+    const created = await t.create({ 'X-Forwarded-Proto': 'https, http', 'X-Forwarded-Host': 'uploads.example.com, tusport.internal:1080' });
     expectCreatedAt(created, 'https://uploads.example.com');
+  });
+
+  it('RFC 7239 Forwarded (proto, host, for) is honoured when no X-Forwarded-* says otherwise', async () => {
+    const created = await t.create({ Forwarded: 'for=203.0.113.7;proto=https;host="uploads.example.com:8443"' });
+    expectCreatedAt(created, 'https://uploads.example.com:8443');
+    expect(t.remoteAddressOf(created.requestId)).toBe('203.0.113.7');
+    // Several elements (one per hop): the client-most one's host and proto count; IPv6 in quotes.
+    const chained = await t.create({ Forwarded: 'for="[2001:db8::1]:4711";proto=https;host=uploads.example.com, for=127.0.0.1;proto=http;host=tusport.internal' });
+    expectCreatedAt(chained, 'https://uploads.example.com');
+    expect(t.remoteAddressOf(chained.requestId)).toBe('2001:db8::1');
+    // Case-insensitive names, obfuscated identifiers stop the address walk at the last known hop.
+    const hidden = await t.create({ Forwarded: 'For=_hidden;Proto=HTTPS;Host=uploads.example.com' });
+    expectCreatedAt(hidden, 'https://uploads.example.com');
+    expect(t.remoteAddressOf(hidden.requestId)).toBe('127.0.0.1');
+  });
+
+  it("Forwarded `for` is the client address hooks are told (HTTPRequest.RemoteAddr)", async () => {
+    const seen: string[] = [];
+    const hooked = await startTusport((dir) => ({
+      server: { trustProxy: ['127.0.0.1'] },
+      endpoints: [
+        {
+          path: '/files',
+          store: { type: 'disk', directory: path.join(dir, 'files') },
+          hooks: [{ type: 'function', handlers: { 'pre-create': async (request) => void seen.push(request.Event.HTTPRequest.RemoteAddr) } }],
+        },
+      ],
+    }));
+    try {
+      const created = await raw(hooked.url, { method: 'POST', path: '/files', headers: { ...TUS, 'Upload-Length': 3, Forwarded: 'for="[2001:db8::7]:4711"' } });
+      expect(created.status).toBe(201);
+      expect(seen).toHaveLength(1);
+      expect(seen[0]).toMatch(/^\[2001:db8::7\]:\d+$/);
+    } finally {
+      await hooked.close();
+    }
+  });
+
+  it('X-Forwarded-* wins over Forwarded (proxies that set X-Forwarded-* pass a client\'s Forwarded through)', async () => {
+    const created = await t.create({ 'X-Forwarded-Host': 'uploads.example.com', 'X-Forwarded-Proto': 'https', 'X-Forwarded-For': '198.51.100.2', Forwarded: 'for=203.0.113.7;proto=http;host=evil.example' });
+    expectCreatedAt(created, 'https://uploads.example.com');
+    expect(t.remoteAddressOf(created.requestId)).toBe('198.51.100.2');
+  });
+
+  it('a garbage Forwarded from the trusted proxy is a 400, never a Location elsewhere', async () => {
+    const broken = await t.create({ Forwarded: 'host="unterminated' });
+    expect(broken.status).toBe(400);
+    expect(errorOf(broken)).toMatchObject({ code: 'TUSPORT_ERR_INVALID_HEADER', message: expect.stringContaining('Invalid Forwarded header') });
+    expectBadHeader(await t.create({ Forwarded: 'host="evil.example/path"' }), 'Host');
+    expectBadHeader(await t.create({ Forwarded: 'host=evil.example/path' }), 'Forwarded');
+    expectBadHeader(await t.create({ Forwarded: 'proto=javascript' }), 'Forwarded');
   });
 
   it('X-Forwarded-For is honoured up to the first untrusted hop', async () => {
@@ -137,6 +188,40 @@ describe('trustProxy ["10.0.0.0/8"]: a client outside the list is not a proxy', 
     const created = await t.create(FORGED);
     expectCreatedAt(created, t.server.url);
     expect(t.remoteAddressOf(created.requestId)).toBe('127.0.0.1');
+  });
+});
+
+describe('trustProxy empty: Forwarded is ignored like X-Forwarded-*', () => {
+  let t: Booted;
+  beforeAll(async () => {
+    t = await boot(undefined);
+  });
+  afterAll(() => t.server.close());
+
+  it('a direct client\'s Forwarded shapes neither Location nor the logged address', async () => {
+    const created = await t.create({ Forwarded: 'for=203.0.113.7;proto=https;host=evil.example' });
+    expectCreatedAt(created, t.server.url);
+    expect(t.remoteAddressOf(created.requestId)).toBe('127.0.0.1');
+    // Not even a malformed one is looked at.
+    expectCreatedAt(await t.create({ Forwarded: 'host="unterminated' }), t.server.url);
+  });
+});
+
+describe('server.publicUrl: no request header shapes a URL', () => {
+  let t: Booted;
+  beforeAll(async () => {
+    t = await boot(['127.0.0.1'], 'https://uploads.example.com/tus/');
+  });
+  afterAll(() => t.server.close());
+
+  it('Location is publicUrl (path prefix kept, trailing slash not doubled) + the endpoint path, whatever Host and the proxy say', async () => {
+    const variants: Record<string, string>[] = [{}, { Host: 'evil.example' }, FORGED, { Forwarded: 'proto=http;host=evil.example' }, { 'X-Forwarded-Host': 'garbage/../x' }];
+    for (const headers of variants) {
+      const location = expectCreatedAt(await t.create(headers), 'https://uploads.example.com/tus');
+      // The proxy strips the prefix; tusport serves the upload at its own path.
+      const head = await raw(t.server.url, { method: 'HEAD', path: new URL(location).pathname.replace(/^\/tus/, ''), headers: TUS });
+      expect(head.status).toBe(200);
+    }
   });
 });
 

@@ -134,10 +134,11 @@ describe('S3 store: termination and download', () => {
     expect(await listAllKeys(info, bucket, id)).toEqual([]);
   });
 
-  it('GET of an unfinished upload is 404', async () => {
+  it('GET of an unfinished upload is 409: not finished yet', async () => {
     const id = idOf(await partialUpload(randomBytes(PART), `${server.url}/files`, 1000));
     const response = await raw(server.url, { method: 'GET', path: `/files/${id}`, headers: TUS });
-    expect(response.status).toBe(404);
+    expect(response.status).toBe(409);
+    expect(JSON.parse(response.body)).toMatchObject({ code: 'TUSPORT_ERR_UPLOAD_INCOMPLETE' });
   });
 });
 

@@ -435,3 +435,27 @@ describe('demo', () => {
     expect(problemsOf({ demo })[0]).toMatch(message);
   });
 });
+
+describe('server.publicUrl', () => {
+  it('is optional, kept without a trailing slash, path prefix and port included', () => {
+    expect(resolveConfig({}).server.publicUrl).toBeUndefined();
+    expect(resolveConfig({ server: { publicUrl: 'https://Uploads.Example.com/' } }).server.publicUrl).toBe('https://uploads.example.com');
+    expect(resolveConfig({ server: { publicUrl: 'https://example.com:8443/tus/v1/' } }).server.publicUrl).toBe('https://example.com:8443/tus/v1');
+    expect(resolveConfig({ server: { publicUrl: 'http://127.0.0.1:1080' } }).server.publicUrl).toBe('http://127.0.0.1:1080');
+    expect(resolveConfig(applyEnvOverrides({}, { TUSPORT__SERVER__PUBLICURL: 'https://u.example' })).server.publicUrl).toBe('https://u.example');
+  });
+
+  it.each([
+    ['uploads.example.com', 'expected an absolute http(s) URL'],
+    ['/files', 'expected an absolute http(s) URL'],
+    ['ftp://uploads.example.com', 'must be http or https, not ftp'],
+    ['javascript:alert(1)', 'must be http or https'],
+    ['https://user:secret@uploads.example.com', 'must not contain credentials'],
+    ['https://uploads.example.com/?a=1', 'must not have a query or fragment'],
+    ['https://uploads.example.com/#x', 'must not have a query or fragment'],
+  ])('%j is refused, naming the key', (publicUrl, message) => {
+    const problems = problemsOf({ server: { publicUrl } });
+    expect(problems.join('\n')).toContain('server.publicUrl');
+    expect(problems.join('\n')).toContain(message);
+  });
+});

@@ -46,6 +46,12 @@ describe('sanitizeFilename', () => {
     expect(sanitizeFilename('\u2066a\u2067b\u2068c\u2069\u200E\u200F\u202A\u202B\u202C\u202D.txt')).toBe('abc.txt');
   });
 
+  it('removes zero-width and other invisible format characters, but keeps ZWJ/ZWNJ that scripts and emoji need', () => {
+    expect(sanitizeFilename('re\u200Bport\u2060\u00AD\u2062.txt')).toBe('report.txt');
+    expect(sanitizeFilename('\u{1F469}\u200D\u{1F4BB}.png')).toBe('\u{1F469}\u200D\u{1F4BB}.png');
+    expect(sanitizeFilename('\u0645\u06CC\u200C\u062E.txt')).toBe('\u0645\u06CC\u200C\u062E.txt');
+  });
+
   it('collapses whitespace (tabs and newlines become one space)', () => {
     expect(sanitizeFilename('my   holiday\t\n photo.jpg')).toBe('my holiday photo.jpg');
     expect(sanitizeFilename('a\u00a0\u3000b')).toBe('a b');

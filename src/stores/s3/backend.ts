@@ -61,6 +61,11 @@ export class S3Backend implements StorageBackend {
     return { sidecar, offset: 0, location: key };
   }
 
+  async getSidecar(prefix: string, id: string): Promise<Sidecar | undefined> {
+    const info = await readInfo(this.client, this.bucket, prefix + id);
+    return info?.sidecar.id === id ? info.sidecar : undefined;
+  }
+
   async get(prefix: string, id: string): Promise<StoredUpload | undefined> {
     const key = prefix + id;
     const info = await readInfo(this.client, this.bucket, key);

@@ -37,6 +37,10 @@ export class LazyS3Backend implements StorageBackend {
     return (await this.load()).get(place, id);
   }
 
+  async getSidecar(place: string, id: string): Promise<Sidecar | undefined> {
+    return (await this.load()).getSidecar(place, id);
+  }
+
   async write(place: string, id: string, source: Readable, offset: number, limits: WriteLimits, stop?: AbortSignal): Promise<WriteResult> {
     return (await this.load()).write(place, id, source, offset, limits, stop);
   }
