@@ -1,7 +1,7 @@
 import { mkdir, utimes, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { listTree } from '../helpers/files.js';
+import { idOf, listTree } from '../helpers/files.js';
 import { createUpload, errorOf, patch, raw, TUS } from '../helpers/http.js';
 import { type RunningTusport, startTusport } from '../helpers/server.js';
 import { until } from '../helpers/wait.js';
@@ -46,18 +46,17 @@ describe('expiration of unfinished uploads', () => {
     await utimes(tmp, old, old);
     await utimes(orphan, old, old);
 
-    const id = (p: string) => p.split('/').pop() ?? '';
     // Now: nothing has expired yet, only the debris goes.
     expect(await server.app.tusport.sweep()).toEqual({ expired: 0, leftovers: 2 });
     // Two hours on: the unfinished uploads are expired; the finished one stays.
     const later = Date.now() + 2 * 60 * 60 * 1000;
     expect(await server.app.tusport.sweep(later)).toEqual({ expired: 2, leftovers: 0 });
     const left = await listTree(store());
-    expect(left).toContain(id(finished));
-    expect(left).toContain(`${id(finished)}.json`);
+    expect(left).toContain(idOf(finished));
+    expect(left).toContain(`${idOf(finished)}.json`);
     for (const gone of [unfinished, fresh]) {
-      expect(left).not.toContain(id(gone));
-      expect(left).not.toContain(`${id(gone)}.json`);
+      expect(left).not.toContain(idOf(gone));
+      expect(left).not.toContain(`${idOf(gone)}.json`);
     }
     expect(left.filter((f) => f.endsWith('.tmp'))).toEqual([]);
     expect((await raw(server.url, { method: 'HEAD', path: finished, headers: TUS })).status).toBe(200);

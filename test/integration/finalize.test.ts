@@ -3,7 +3,7 @@ import { appendFile, readFile } from 'node:fs/promises';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { FinishedUpload } from '../../src/index.js';
-import { listTree, sha256 } from '../helpers/files.js';
+import { idOf, listTree, sha256 } from '../helpers/files.js';
 import { createUpload, errorOf, patch, raw, TUS } from '../helpers/http.js';
 import { type RunningTusport, startTusport } from '../helpers/server.js';
 import { tusUpload } from '../helpers/tus-client.js';
@@ -41,7 +41,7 @@ describe('finalize: finished uploads move to a templated path inside the store',
   it('renders placeholders, keeps a sidecar beside the file, and the upload URL keeps working', async () => {
     const data = randomBytes(3000);
     const { url } = await tusUpload(data, { endpoint: `${server.url}/dated/alice`, metadata: { filename: '../../etc/pass wd.txt', filetype: 'text/plain' }, chunkSize: 1000 });
-    const id = url.split('/').pop() ?? '';
+    const id = idOf(url);
     const mm = String(new Date().getUTCMonth() + 1).padStart(2, '0');
     const relative = `alice/${year}/${mm}/${id}-pass wd.txt`;
     expect(await listTree(dir('dated'))).toEqual([`${id}.json`, relative, `${relative}.json`].sort());
@@ -91,7 +91,7 @@ describe('finalize: finished uploads move to a templated path inside the store',
     // The late upload's last byte reached the disk, then the process died before completion was
     // recorded: the state a crash between the write and the sidecar update leaves.
     expect((await patch(server.url, late, 0, Buffer.from('LATE'))).status).toBe(204);
-    const lateId = late.split('/').pop() ?? '';
+    const lateId = idOf(late);
     await appendFile(path.join(dir('keep'), lateId), 'R');
     expect(JSON.parse(await readFile(path.join(dir('keep'), `${lateId}.json`), 'utf8')).tusport.completed_at).toBeUndefined();
     // The client comes back and asks for the offset: HEAD completes it, finalize finds the name taken.
@@ -129,6 +129,6 @@ describe('finalize: finished uploads move to a templated path inside the store',
     expect(deleted.status).toBe(204);
     const left = await listTree(dir('replace'));
     expect(left.filter((f) => f.includes('notes.txt'))).toEqual([]);
-    expect(left).not.toContain(`${url.split('/').pop()}.json`);
+    expect(left).not.toContain(`${idOf(url)}.json`);
   });
 });

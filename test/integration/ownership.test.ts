@@ -3,7 +3,7 @@ import path from 'node:path';
 import { SignJWT } from 'jose';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { signUploadToken } from '../../src/index.js';
-import { listTree, sha256 } from '../helpers/files.js';
+import { idOf, listTree, sha256 } from '../helpers/files.js';
 import { errorOf, raw, TUS } from '../helpers/http.js';
 import { type RunningTusport, startTusport } from '../helpers/server.js';
 import { tusUpload } from '../helpers/tus-client.js';
@@ -80,7 +80,7 @@ describe('auth, ownership and quotas through real tus requests', () => {
     });
     expect(created.status).toBe(201);
     const uploadPath = new URL(String(created.headers.location)).pathname;
-    const id = uploadPath.split('/').pop() ?? '';
+    const id = idOf(uploadPath);
     const patchAs = (token: string, offset: number, body: string) =>
       raw(server.url, { method: 'PATCH', path: uploadPath, headers: { ...TUS, ...auth(token), 'Content-Type': 'application/offset+octet-stream', 'Upload-Offset': String(offset) }, body });
     expect((await patchAs(alice, 0, 'alice')).status).toBe(204);
@@ -144,7 +144,7 @@ describe('auth, ownership and quotas through real tus requests', () => {
     const token = signUploadToken({ secret: SIGNING, principal: 'carol', endpoint: '/drop/{username}', params: { username: 'carol' }, maxSize: 100, accept: ['.txt'], expiresIn: 60_000 });
     const data = Buffer.from('a small text file');
     const { url } = await tusUpload(data, { endpoint: `${server.url}/drop/carol`, headers: auth(token), metadata: { filename: 'note.txt' } });
-    expect(sha256(await readFile(path.join(server.dir, 'drop', 'carol', url.split('/').pop() ?? '')))).toBe(sha256(data));
+    expect(sha256(await readFile(path.join(server.dir, 'drop', 'carol', idOf(url))))).toBe(sha256(data));
     const wrongUser = await raw(server.url, { method: 'POST', path: '/drop/dave', headers: { ...TUS, 'Upload-Length': '5', ...auth(token) } });
     expect(wrongUser.status).toBe(403);
     const tooBig = await raw(server.url, { method: 'POST', path: '/drop/carol', headers: { ...TUS, 'Upload-Length': '101', ...auth(token) } });
