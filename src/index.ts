@@ -1,7 +1,14 @@
 /**
- * tusport as a library: `buildApp(config)` returns a Fastify instance serving the configured
- * tus endpoints (call `.listen()` on it, or `.register()` it into your own app's lifecycle).
+ * tusport as a library. In an existing Fastify app, register the plugin (the default export):
+ * `await app.register(tusport, { prefix: '/uploads', endpoints: [...] })`. Standalone,
+ * `buildApp(config)` returns a Fastify instance of its own: call `.listen()` on it. (A built app is
+ * not a plugin: do not `.register()` it.)
  */
+import { tusportPlugin } from './plugin.js';
+
+export default tusportPlugin;
+export { tusportPlugin };
+export type { SweepResult, TusportControls, TusportPluginOptions } from './plugin.js';
 export { buildApp, type BuildOptions, StoreCheckError } from './app.js';
 export { ConfigError, loadConfig, resolveConfig } from './config/load.js';
 export type { EndpointConfig, EndpointConfigInput, ResolvedConfig, TusportConfig } from './config/schema.js';

@@ -54,6 +54,9 @@ function endpointUrl() {
   return new URL(path, window.location.href).href;
 }
 
+/** The params still empty, as `{name}`. */
+const missingParams = () => config.params.filter((name) => !params[name]).map((name) => `{${name}}`);
+
 function describeLimits() {
   const parts = [];
   if (config.accept) parts.push(`accepts ${config.accept.join(', ')}`);
@@ -66,7 +69,8 @@ function describeLimits() {
 function showTarget() {
   const target = byId('target');
   const code = document.createElement('code');
-  code.textContent = endpointUrl();
+  // A URL encodes the braces of a param not filled in yet: show it as the template does.
+  code.textContent = endpointUrl().replace(/%7B(\w+)%7D/g, '{$1}');
   target.replaceChildren('Uploading with tus to ', code, ...describeLimits().map((part) => ` · ${part}`));
 }
 
@@ -106,13 +110,9 @@ const uppy = new Uppy({
   // again (and sniffs the bytes when the upload finishes), so this is a convenience only.
   restrictions: { allowedFileTypes: config.accept, maxFileSize: config.maxSize },
   onBeforeUpload: () => {
-    const missing = config.params.filter((name) => !params[name]);
-    if (missing.length > 0) {
-      uppy.info(`Fill in ${missing.map((name) => `{${name}}`).join(', ')} first`, 'error', 5000);
-      return false;
-    }
-    uppy.getPlugin('Tus').setOptions({ endpoint: endpointUrl() });
-    return true;
+    const missing = missingParams();
+    if (missing.length > 0) uppy.info(`Fill in ${missing.join(', ')} first`, 'error', 5000);
+    return missing.length === 0;
   },
 })
   .use(Dashboard, {
@@ -133,6 +133,20 @@ const uppy = new Uppy({
     removeFingerprintOnSuccess: true,
     headers: () => (token ? { Authorization: `Bearer ${token}` } : {}),
   });
+
+// The endpoint follows the {param} fields as they are when each file's upload starts, retries
+// included (Uppy runs preprocessors for a retry, but not onBeforeUpload): a file refused for the
+// wrong {username} goes to the corrected URL when retried. (A file that already has an upload
+// URL resumes there; the endpoint only matters for creating one.)
+uppy.addPreProcessor((fileIDs) => {
+  const missing = missingParams();
+  if (missing.length > 0) {
+    uppy.info(`Fill in ${missing.join(', ')} first`, 'error', 5000);
+    throw new Error(`Fill in ${missing.join(', ')} first`);
+  }
+  const endpoint = endpointUrl();
+  for (const id of fileIDs) uppy.setFileState(id, { tus: { ...uppy.getFile(id).tus, endpoint } });
+});
 
 uppy.on('upload-error', (file, error, response) => {
   const detail = response?.status ? `${response.status} ${serverMessage(response) || error.message}` : error.message;

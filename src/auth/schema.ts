@@ -59,8 +59,20 @@ const NoneSchema = z.strictObject({ type: z.literal('none').meta({ description: 
 
 const TokenEntrySchema = z.union(
   [
-    z.strictObject({ id: principalId(), token: z.string().min(16, { error: 'tokens must be at least 16 characters' }) }),
-    z.strictObject({ id: principalId(), sha256: z.string().regex(/^[0-9a-fA-F]{64}$/, { error: 'expected 64 hex digits' }) }),
+    z.strictObject({
+      id: principalId(),
+      token: z
+        .string()
+        .min(16, { error: 'tokens must be at least 16 characters' })
+        .meta({ description: 'The token itself, at least 16 characters (the config then holds a secret: prefer `sha256`).' }),
+    }),
+    z.strictObject({
+      id: principalId(),
+      sha256: z
+        .string()
+        .regex(/^[0-9a-fA-F]{64}$/, { error: 'expected 64 hex digits' })
+        .meta({ description: 'Hex SHA-256 of the token instead of the token (`printf %s "$TOKEN" | sha256sum`).' }),
+    }),
   ],
   { error: 'expected { id, token } or { id, sha256 }' },
 );

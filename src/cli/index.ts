@@ -1,5 +1,5 @@
 import { Command, CommanderError } from 'commander';
-import { StoreCheckError } from '../app.js';
+import { StoreCheckError } from '../plugin/controls.js';
 import { ConfigError } from '../config/load.js';
 import { ENV_PREFIX } from '../config/load.js';
 import { ListenError, serve } from './serve.js';

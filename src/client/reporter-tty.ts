@@ -8,6 +8,10 @@ import type { Output } from './reporter.js';
  * logged above the bars; failures and warnings are kept until the bars are gone and then
  * written to stderr, so they neither tear the drawing nor get lost when stderr is a file.
  */
+const WRAP_ON = '\x1b[?7h';
+const WRAP_OFF = '\x1b[?7l';
+const CLEAR_TO_END = '\x1b[K';
+
 export function ttyReporter(out: Output): Reporter {
   const bars = new cliProgress.MultiBar(
     {
@@ -29,6 +33,11 @@ export function ttyReporter(out: Output): Reporter {
   const sizes = (bytes: number, total: number) => ({ sent: formatBytes(bytes), total_text: formatBytes(total) });
   // Bars are cut at the terminal's width: keep a long path's end, where its name is.
   const label = (file: string) => (file.length > 24 ? `...${file.slice(-21)}` : file);
+  // cli-progress turns the terminal's line wrap off while bars are drawn (so a bar never takes
+  // two rows), which cut a logged line, and the upload URL in it, at the terminal's width. A
+  // logged line is written above the bars with wrap on, its last row cleared to the end (an old
+  // bar frame may be there), then wrap goes off again for the bars.
+  const log = (line: string) => bars.log(`${WRAP_ON}${line}${CLEAR_TO_END}\n${WRAP_OFF}`);
 
   return {
     emit(event) {
@@ -44,7 +53,7 @@ export function ttyReporter(out: Output): Reporter {
           return;
         case 'done':
           byFile.get(event.file)?.update(event.bytes, { status: 'done', remaining: '0s', ...sizes(event.bytes, event.bytes) });
-          bars.log(`${describe(event)}\n`);
+          log(describe(event));
           return;
         case 'created':
           return;
@@ -54,7 +63,7 @@ export function ttyReporter(out: Output): Reporter {
           diagnostics.push(describe(event));
           return;
         default:
-          bars.log(`${describe(event)}\n`);
+          log(describe(event));
       }
     },
     close() {

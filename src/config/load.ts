@@ -2,6 +2,7 @@ import { readFileSync } from 'node:fs';
 import YAML from 'yaml';
 import type { z } from 'zod';
 import { ConfigSchema, DEFAULT_ENDPOINTS, DEFAULT_WITHOUT_FILE, type ResolvedConfig, type TusportConfig } from './schema.js';
+import { ConfigOrigins } from './origins.js';
 import { childSchema, objectKeys, schemaAt } from './schema-walk.js';
 
 /** A configuration the user has to fix. The CLI prints `message` and exits 2, without a stack. */
@@ -15,11 +16,20 @@ export class ConfigError extends Error {
   }
 }
 
-/** Validate a config object (from a file, or from a library user) and fill in defaults. */
-export function resolveConfig(input: unknown, source = 'config'): ResolvedConfig {
+/**
+ * Validate a config object (from a file, or from a library user) and fill in defaults. With
+ * `originOf`, each problem also says where its value came from (`tusport serve` passes the
+ * flags/environment/file/defaults it merged).
+ */
+export function resolveConfig(input: unknown, source = 'config', originOf?: (path: readonly PropertyKey[]) => string): ResolvedConfig {
   const result = ConfigSchema.safeParse(input ?? {});
   if (result.success) return result.data;
-  const problems = result.error.issues.map(describeIssue);
+  const problems = result.error.issues.map((issue) => {
+    const problem = describeIssue(issue);
+    if (!originOf) return problem;
+    const path = issue.code === 'unrecognized_keys' && issue.keys[0] !== undefined ? [...issue.path, issue.keys[0]] : issue.path;
+    return `${problem} (from ${originOf(path)})`;
+  });
   throw new ConfigError(`Invalid ${source}:\n${problems.map((p) => `  - ${p}`).join('\n')}`, problems);
 }
 
@@ -68,7 +78,7 @@ export const ENV_PREFIX = 'TUSPORT__';
  *   Values are parsed as JSON when they are valid JSON (`["a","b"]`, `true`, `5`), else taken as
  *   strings.
  */
-export function applyEnvOverrides(raw: unknown, env: NodeJS.ProcessEnv): TusportConfig {
+export function applyEnvOverrides(raw: unknown, env: NodeJS.ProcessEnv, origins?: ConfigOrigins): TusportConfig {
   const config = (isPlainObject(raw) ? structuredClone(raw) : {}) as Record<string, unknown>;
   const overrides: [string[], string, string][] = [];
   if (env.TUSPORT_HOST !== undefined) overrides.push([['server', 'host'], env.TUSPORT_HOST, 'TUSPORT_HOST']);
@@ -77,7 +87,13 @@ export function applyEnvOverrides(raw: unknown, env: NodeJS.ProcessEnv): Tusport
     if (!name.startsWith(ENV_PREFIX) || value === undefined) continue;
     overrides.push([name.slice(ENV_PREFIX.length).split('__'), value, name]);
   }
-  for (const [segments, value, name] of overrides) setByPath(config, segments, parseEnvValue(value), name);
+  for (const [segments, value, name] of overrides) {
+    const { path, created } = setByPath(config, segments, parseEnvValue(value), name);
+    origins?.record(path, `environment variable ${name}`);
+    // A section or list entry this variable brought into being is its doing too (a key missing
+    // from `endpoints[1]`, which only TUSPORT__ENDPOINTS__1__PATH created).
+    if (created) origins?.recordIfAbsent(created, `environment variable ${name}`);
+  }
   return config as TusportConfig;
 }
 
@@ -89,14 +105,21 @@ function parseEnvValue(value: string): unknown {
   }
 }
 
-function setByPath(config: Record<string, unknown>, segments: string[], value: unknown, envName: string): void {
+/**
+ * Set the value; return the key path it went to (keys spelled as the schema spells them) and the
+ * first parent it had to create, if any.
+ */
+function setByPath(config: Record<string, unknown>, segments: string[], value: unknown, envName: string): { path: (string | number)[]; created?: (string | number)[] } {
   let schema: z.ZodType = ConfigSchema;
   let node: Record<string | number, unknown> = config;
+  const path: (string | number)[] = [];
+  let created: (string | number)[] | undefined;
   segments.forEach((segment, i) => {
     const child = childSchema(schema, segment);
     if (!child) {
       throw new ConfigError(`Environment variable ${envName}: "${segment}" is not a config key here (allowed: ${objectKeys(schema).join(', ') || 'none'})`);
     }
+    path.push(child.key);
     if (i === segments.length - 1) {
       node[child.key] = value;
       return;
@@ -105,16 +128,14 @@ function setByPath(config: Record<string, unknown>, segments: string[], value: u
     if (typeof next !== 'object' || next === null) {
       // Without a config file, `TUSPORT__ENDPOINTS__0__MAXSIZE=1GB` (the example in --help) must
       // change the default /files endpoint, not create an endpoint with no path and no store.
-      node[child.key] =
-        i === 0 && child.key === 'endpoints' && next === undefined
-          ? structuredClone(DEFAULT_ENDPOINTS)
-          : typeof childSchema(child.schema, '0')?.key === 'number'
-            ? []
-            : {};
+      const fromDefaults = i === 0 && child.key === 'endpoints' && next === undefined;
+      node[child.key] = fromDefaults ? structuredClone(DEFAULT_ENDPOINTS) : typeof childSchema(child.schema, '0')?.key === 'number' ? [] : {};
+      if (!fromDefaults) created ??= [...path];
     }
     node = node[child.key] as Record<string | number, unknown>;
     schema = child.schema;
   });
+  return created ? { path, created } : { path };
 }
 
 function isPlainObject(value: unknown): value is Record<string, unknown> {
@@ -132,14 +153,21 @@ export function loadConfig(options: {
   // Without a config file (`npm start`), the demo page is on: the quickest way to try an upload.
   const raw = file ? readConfigFile(file) : { ...DEFAULT_WITHOUT_FILE };
   if (!isPlainObject(raw)) throw new ConfigError(`Config file ${file}: expected a mapping of keys at the top level`);
-  const withEnv = applyEnvOverrides(raw, env) as Record<string, unknown>;
+  const origins = new ConfigOrigins(file ? { path: file, raw } : undefined);
+  const withEnv = applyEnvOverrides(raw, env, origins) as Record<string, unknown>;
   if (options.flags?.host !== undefined || options.flags?.port !== undefined) {
     const server = (isPlainObject(withEnv.server) ? withEnv.server : {}) as Record<string, unknown>;
-    if (options.flags.host !== undefined) server.host = options.flags.host;
-    if (options.flags.port !== undefined) server.port = options.flags.port;
+    if (options.flags.host !== undefined) {
+      server.host = options.flags.host;
+      origins.record(['server', 'host'], 'command-line flag --host');
+    }
+    if (options.flags.port !== undefined) {
+      server.port = options.flags.port;
+      origins.record(['server', 'port'], 'command-line flag --port');
+    }
     withEnv.server = server;
   }
   const demo = options.flags?.demo;
   if (demo !== undefined) withEnv.demo = isPlainObject(withEnv.demo) ? { ...withEnv.demo, enabled: demo } : demo;
-  return resolveConfig(withEnv, file ? `config (${file})` : 'config');
+  return resolveConfig(withEnv, 'config', (path) => origins.originOf(path));
 }

@@ -9,6 +9,7 @@ import { checkFinalizeTemplate, FinalizeSchema } from '../stores/finalize.js';
 import { byteSize, duration } from './units-schema.js';
 import { publicUrl } from './public-url-schema.js';
 import { S3StoreSchema } from '../stores/s3/schema.js';
+import { sharedAcrossParamsKey } from '../stores/shared-location.js';
 
 /**
  * The one description of tusport's configuration: TypeScript types (`TusportConfig`,
@@ -25,6 +26,7 @@ const DiskStoreSchema = z.strictObject({
       description:
         'Directory for data files and their `<id>.json` sidecars; may use the URL template\'s params (`./data/{username}`). Relative paths are resolved against the working directory.',
     }),
+  sharedAcrossParams: sharedAcrossParamsKey(),
 });
 
 const StoreSchema = z.discriminatedUnion('type', [DiskStoreSchema, S3StoreSchema], {
@@ -62,6 +64,8 @@ const EndpointSchema = z.strictObject({
     }),
 });
 
+const PORT_EXPECTED = 'expected a TCP port number from 0 to 65535';
+
 const ServerSchema = z.strictObject({
   host: z.string().default('127.0.0.1').meta({ description: 'Address to listen on (`TUSPORT_HOST`).' }),
   // Numeric strings (TUSPORT_PORT, --port) become numbers; nothing else is coerced. `z.coerce`
@@ -70,7 +74,11 @@ const ServerSchema = z.strictObject({
   port: z
     .preprocess(
       (value) => (typeof value === 'string' && /^\s*\d+\s*$/.test(value) ? Number(value) : value),
-      z.number({ error: 'expected a TCP port number' }).int().min(0).max(65535),
+      z
+        .number({ error: PORT_EXPECTED })
+        .int({ error: PORT_EXPECTED })
+        .min(0, { error: PORT_EXPECTED })
+        .max(65535, { error: PORT_EXPECTED }),
     )
     .default(1080)
     .meta({ description: 'Port to listen on; 0 picks a free one (`TUSPORT_PORT`).' }),

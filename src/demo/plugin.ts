@@ -54,14 +54,14 @@ function read(file: string | URL, what: string): Buffer {
   }
 }
 
-/** The endpoint the page uploads to: `demo.endpoint`, or the first one. */
-export function demoPageConfig(config: ResolvedConfig): DemoPageConfig {
+/** The endpoint the page uploads to: `demo.endpoint`, or the first one (`prefix`: where tusport is mounted). */
+export function demoPageConfig(config: ResolvedConfig, prefix = ''): DemoPageConfig {
   const wanted = config.demo.endpoint === undefined ? undefined : parseUrlTemplate(config.demo.endpoint).source;
   const endpoint = config.endpoints.find((e) => wanted === undefined || parseUrlTemplate(e.path).source === wanted) ?? config.endpoints[0];
   if (!endpoint) throw new Error('the demo page needs an endpoint');
   const template = parseUrlTemplate(endpoint.path);
   return {
-    endpoint: template.source,
+    endpoint: `${prefix}${template.source}`,
     params: template.params,
     auth: endpoint.auth.type,
     accept: endpoint.policy.accept ?? null,
@@ -71,13 +71,13 @@ export function demoPageConfig(config: ResolvedConfig): DemoPageConfig {
 }
 
 /** The page (`''`) and each of `DEMO_ASSETS` (the type keeps the two lists in step). */
-function loadAssets(config: ResolvedConfig): Record<'' | DemoAsset, Asset> {
+function loadAssets(config: ResolvedConfig, prefix: string): Record<'' | DemoAsset, Asset> {
   const uppy = createRequire(import.meta.url);
   const vendor = (name: string) => read(uppy.resolve(`uppy/dist/${name}`), `the uppy package's dist/${name}`);
   return {
     '': asset(read(new URL('index.html', EXAMPLE_DIR), 'examples/uppy/index.html'), 'text/html; charset=utf-8', REVALIDATE),
     'app.js': asset(read(new URL('app.js', EXAMPLE_DIR), 'examples/uppy/app.js'), 'text/javascript; charset=utf-8', REVALIDATE),
-    'config.json': asset(JSON.stringify(demoPageConfig(config)), 'application/json; charset=utf-8', REVALIDATE),
+    'config.json': asset(JSON.stringify(demoPageConfig(config, prefix)), 'application/json; charset=utf-8', REVALIDATE),
     'uppy.min.mjs': asset(vendor('uppy.min.mjs'), 'text/javascript; charset=utf-8', VENDOR),
     'uppy.min.css': asset(vendor('uppy.min.css'), 'text/css; charset=utf-8', VENDOR),
   };
@@ -93,7 +93,9 @@ export async function demoPage(app: FastifyInstance, options: { config: Resolved
   const { config } = options;
   if (!config.demo.enabled) return;
   const page = demoPagePath(config.demo.path);
-  const assets = loadAssets(config);
+  // Registered under a prefix (`register(tusport, { prefix })`), the page's URLs carry it.
+  const prefix = app.prefix.replace(/\/+$/, '');
+  const assets = loadAssets(config, prefix);
   const send = (item: Asset, request: FastifyRequest, reply: FastifyReply) => {
     reply.header('Cache-Control', item.cacheControl).header('ETag', item.etag).header('X-Content-Type-Options', 'nosniff');
     if (fresh(request, item.etag)) return reply.code(304).send();
@@ -103,7 +105,7 @@ export async function demoPage(app: FastifyInstance, options: { config: Resolved
     app.get(`${page}${name}`, { logLevel: 'warn' }, async (request, reply) => {
       // `/demo` and `/demo/` are one route (ignoreTrailingSlash); the page's relative URLs need the slash.
       const [pathname, query] = request.url.split('?', 2);
-      if (name === '' && !pathname?.endsWith('/')) return reply.redirect(`${page}${query === undefined ? '' : `?${query}`}`, 301);
+      if (name === '' && !pathname?.endsWith('/')) return reply.redirect(`${prefix}${page}${query === undefined ? '' : `?${query}`}`, 301);
       return send(item, request, reply);
     });
   }

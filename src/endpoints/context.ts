@@ -53,9 +53,3 @@ export function currentUploadContext(): UploadContext {
   if (!context) throw new Error('tusport: no upload context (store called outside a tus request)');
   return context;
 }
-
-declare module 'fastify' {
-  interface FastifyRequest {
-    uploadContext: UploadContext | null;
-  }
-}

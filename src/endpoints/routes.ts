@@ -13,6 +13,14 @@ import type { EndpointRuntime, ProtocolHandler } from './runtime.js';
 import { checkParamValue, normalizeParamValue, renderUrlPath, TemplateError, type TemplateParams } from './template.js';
 import { delegateTo, createTusServer } from './tus-server.js';
 
+// Declared here, where it is set, rather than beside UploadContext: the public types load
+// context.ts, and a host app's requests should not appear to carry tusport's internals.
+declare module 'fastify' {
+  interface FastifyRequest {
+    uploadContext: UploadContext | null;
+  }
+}
+
 /** What a URL may carry as an upload id; anything else is simply not found. */
 export const UPLOAD_ID = /^[A-Za-z0-9_-]{1,128}$/;
 
@@ -27,6 +35,8 @@ export function mountEndpoint(app: FastifyInstance, runtime: EndpointRuntime): v
   const base = runtime.template.routePath;
   const uploadUrl = `${base}/:uploadId`;
   const tus = delegateTo(createTusServer(runtime));
+  // Mounted under a prefix (`register(tusport, { prefix })`), upload URLs carry it.
+  const prefix = app.prefix.replace(/\/+$/, '');
 
   const route = (handler: ProtocolHandler) => async (request: FastifyRequest, reply: FastifyReply) => {
     const context = request.uploadContext;
@@ -35,7 +45,7 @@ export function mountEndpoint(app: FastifyInstance, runtime: EndpointRuntime): v
   };
   const preHandler = async (request: FastifyRequest, reply: FastifyReply) => {
     reply.header('Tus-Resumable', TUS_RESUMABLE);
-    const context = resolveUploadContext(runtime, request);
+    const context = resolveUploadContext(runtime, request, prefix);
     request.uploadContext = context;
     // Discovery (OPTIONS) is open, as browsers' preflights must be; everything else is authenticated
     // before any tus header is looked at.
@@ -58,7 +68,7 @@ export function mountEndpoint(app: FastifyInstance, runtime: EndpointRuntime): v
   app.post(uploadUrl, options, route(handleMethodOverride({ PATCH: handlePatch, HEAD: handleHead, DELETE: handleDelete })));
 }
 
-function resolveUploadContext(runtime: EndpointRuntime, request: FastifyRequest): UploadContext {
+function resolveUploadContext(runtime: EndpointRuntime, request: FastifyRequest, prefix: string): UploadContext {
   const raw = request.params as Record<string, string | undefined>;
   const params: TemplateParams = {};
   for (const name of runtime.template.params) {
@@ -74,7 +84,7 @@ function resolveUploadContext(runtime: EndpointRuntime, request: FastifyRequest)
     endpoint: runtime.template.source,
     params,
     place: resolvePlace(runtime, params),
-    basePath: renderUrlPath(runtime.template, params),
+    basePath: `${prefix}${renderUrlPath(runtime.template, params)}`,
     origin,
     clientAddress: runtime.origin.clientAddress(request),
     uploadId,

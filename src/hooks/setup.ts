@@ -68,6 +68,13 @@ export class HookSystem implements Notifier {
     });
   }
 
+  /** Where this app's notifications wait (`undefined`: it has none). Two apps must not share one. */
+  get outboxLocation(): string | undefined {
+    if (!this.outbox) return undefined;
+    const { outbox } = this.config;
+    return outbox.type === 'disk' ? `outbox.directory ${path.resolve(outbox.directory)}` : `Redis outbox ${outbox.url} (keyPrefix ${JSON.stringify(outbox.keyPrefix)})`;
+  }
+
   start(): Promise<void> {
     return this.outbox?.start() ?? Promise.resolve();
   }

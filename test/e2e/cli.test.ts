@@ -116,11 +116,38 @@ describe('configuration errors exit 2 with a message, not a stack trace', () => 
     expect(result.stderr).not.toMatch(STACK_LINE);
   });
 
-  it('a bad --port exits 2', async () => {
-    const result = await run(['serve', '--port', 'http'], scratch.dir);
+  // These once all said "Invalid config (/path/tusport.yaml)", blaming a file that was fine.
+  it('a bad --port, TUSPORT_PORT or TUSPORT__ value exits 2 naming the key, its source and what was expected, not the file', async () => {
+    const file = path.join(scratch.dir, 'tusport.yaml');
+    await writeFile(file, 'server:\n  port: 0\nendpoints:\n  - path: /up\n    store: { type: disk, directory: ./up }\n');
+    const cases: { args: string[]; env: Record<string, string>; expected: RegExp }[] = [
+      { args: ['--port', 'abc'], env: {}, expected: /server\.port: expected a TCP port number from 0 to 65535 \(from command-line flag --port\)/ },
+      { args: [], env: { TUSPORT_PORT: '99999' }, expected: /server\.port: expected a TCP port number from 0 to 65535 \(from environment variable TUSPORT_PORT\)/ },
+      {
+        args: [],
+        env: { TUSPORT__ENDPOINTS__0__MAXSIZE: 'lots' },
+        expected: /endpoints\[0\]\.maxSize: expected .* \(from environment variable TUSPORT__ENDPOINTS__0__MAXSIZE\)/,
+      },
+    ];
+    for (const { args, env, expected } of cases) {
+      for (const withFile of [true, false]) {
+        const label = `${args.join(' ')} ${JSON.stringify(env)}${withFile ? ' with a config file' : ''}`;
+        const result = await run(['serve', ...(withFile ? ['--config', file] : []), ...args], scratch.dir, env);
+        expect(result.code, label).toBe(2);
+        expect(result.stderr, label).toMatch(/^tusport: Invalid config:\n/);
+        expect(result.stderr, label).toMatch(expected);
+        expect(result.stderr, label).not.toContain(file);
+        expect(result.stderr, label).not.toMatch(STACK_LINE);
+      }
+    }
+  });
+
+  it('a bad value in the config file names the file beside the key', async () => {
+    const file = path.join(scratch.dir, 'tusport.yaml');
+    await writeFile(file, 'server:\n  port: 99999\n');
+    const result = await run(['serve', '--config', file], scratch.dir);
     expect(result.code).toBe(2);
-    expect(result.stderr).toContain('server.port: expected a TCP port number');
-    expect(result.stderr).not.toMatch(STACK_LINE);
+    expect(result.stderr).toContain(`server.port: expected a TCP port number from 0 to 65535 (from config file ${file})`);
   });
 });
 
@@ -200,6 +227,31 @@ describe('serving', () => {
       server.child.kill('SIGTERM');
       expect((await server.exited).code).toBe(0);
     }
+  });
+
+  it('warns at startup when a store location leaves out a URL param, unless store.sharedAcrossParams says it is meant', async () => {
+    const file = path.join(scratch.dir, 'tusport.yaml');
+    const config = (extra: string) =>
+      `endpoints:\n  - path: /users/{username}/uploads\n    store: { type: disk, directory: ./data${extra} }\n  - path: /teams/{team}/{user}\n    store: { type: disk, directory: "./teams/{team}/{user}" }\n`;
+    const warning = 'endpoint /users/{username}/uploads: store.directory';
+    await writeFile(file, config(''));
+    const warned = await start(['serve', '--config', file, '--port', '0'], scratch.dir);
+    await warned.waitForLog(warning);
+    const line = JSON.parse(warned.output.stdout.split('\n').find((l) => l.includes(warning)) ?? '{}');
+    expect(line).toMatchObject({ level: 40, endpoint: '/users/{username}/uploads', params: ['username'] });
+    expect(line.msg).toContain('store.directory "./data" does not use {username}');
+    expect(line.msg).toContain('store.sharedAcrossParams: true');
+    expect(warned.output.stdout).not.toContain('endpoint /teams/');
+    warned.child.kill('SIGTERM');
+    expect((await warned.exited).code).toBe(0);
+
+    await writeFile(file, config(', sharedAcrossParams: true'));
+    const quiet = await start(['serve', '--config', file, '--port', '0'], scratch.dir);
+    quiet.child.kill('SIGTERM');
+    const exit = await quiet.exited;
+    expect(exit.code).toBe(0);
+    expect(exit.stdout).toContain('tusport listening');
+    expect(exit.stdout).not.toContain('does not use {');
   });
 
   it('a port already in use exits 1 with a clear message', async () => {

@@ -1,12 +1,12 @@
-import { type ChildProcess, spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { mkdir, readdir, readFile, stat, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { fileURLToPath } from 'node:url';
-import { type Browser, chromium, type Page, type Route } from 'playwright-core';
+import type { Browser, Page, Route } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { freePort } from '../harness/ports.js';
+import { addFilesToDashboard, launchChromium, type RunningChromium } from '../helpers/chromium.js';
 import { killAll, type Running, start, until } from '../helpers/cli.js';
 import { sha256File } from '../helpers/files.js';
 import { tempDir } from '../helpers/server.js';
@@ -20,9 +20,6 @@ import { tempDir } from '../helpers/server.js';
  * accepted shows the server's 415 in the page.
  */
 
-const CHROMIUM = '/usr/bin/chromium';
-// From FACTS.md: headless, and nothing that phones out (the page itself only talks to loopback).
-const CHROMIUM_FLAGS = ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update', '--no-first-run'];
 const ARTIFACTS = fileURLToPath(new URL('../../test-artifacts/', import.meta.url));
 const MiB = 2 ** 20;
 const CHUNK = 5 * MiB;
@@ -33,7 +30,7 @@ let scratch: Awaited<ReturnType<typeof tempDir>>;
 let port: number;
 let configFile: string;
 let storeDir: string;
-let chromiumProcess: ChildProcess | undefined;
+let chromiumRunning: RunningChromium | undefined;
 let browser: Browser | undefined;
 let server: Running | undefined;
 const sources: Record<'big' | 'small' | 'fake' | 'csv', string> = { big: '', small: '', fake: '', csv: '' };
@@ -43,31 +40,6 @@ async function startServer(): Promise<Running> {
   const running = await start(['serve', '--config', configFile, '--demo'], scratch.dir);
   await running.waitForLog('Uppy demo page: ');
   return running;
-}
-
-/** Chromium with a fresh profile, started by us (so afterAll can kill it by pid), reached over CDP. */
-async function launchChromium(userDataDir: string): Promise<Browser> {
-  const child = spawn(CHROMIUM, [...CHROMIUM_FLAGS, `--user-data-dir=${userDataDir}`, '--remote-debugging-port=0', 'about:blank'], { stdio: ['ignore', 'ignore', 'pipe'] });
-  chromiumProcess = child;
-  const endpoint = await new Promise<string>((resolve, reject) => {
-    let stderr = '';
-    const timer = setTimeout(() => reject(new Error(`Chromium did not open its DevTools endpoint:\n${stderr}`)), 60_000);
-    // Keep draining stderr (a full pipe would block Chromium), remembering only the start.
-    child.stderr?.setEncoding('utf8').on('data', (text: string) => {
-      if (stderr.length > 100_000) return;
-      stderr += text;
-      const match = /DevTools listening on (ws:\/\/\S+)/.exec(stderr);
-      if (match?.[1]) {
-        clearTimeout(timer);
-        resolve(match[1]);
-      }
-    });
-    child.once('exit', (code) => {
-      clearTimeout(timer);
-      reject(new Error(`Chromium exited (${code}):\n${stderr}`));
-    });
-  });
-  return chromium.connectOverCDP(endpoint);
 }
 
 /** The stored uploads, by the filename their sidecar's metadata carries. */
@@ -95,21 +67,7 @@ async function openDemo(): Promise<Page> {
   return page;
 }
 
-/**
- * Add files through the Dashboard's hidden file input (the one without webkitdirectory), as a user
- * picking them would. By path, over CDP: Playwright's setInputFiles on a browser it did not launch
- * ships the files' bytes through the protocol, which stalls on 32 MiB.
- */
-async function addFiles(page: Page, files: string[]): Promise<void> {
-  const session = await page.context().newCDPSession(page);
-  try {
-    const { result } = await session.send('Runtime.evaluate', { expression: `document.querySelector('input.uppy-Dashboard-input:not([webkitdirectory])')` });
-    if (!result.objectId) throw new Error('the Dashboard has no file input');
-    await session.send('DOM.setFileInputFiles', { files, objectId: result.objectId });
-  } finally {
-    await session.detach();
-  }
-}
+const addFiles = addFilesToDashboard;
 
 beforeAll(async () => {
   scratch = await tempDir('tusport-uppy-');
@@ -145,17 +103,14 @@ beforeAll(async () => {
 
   server = await startServer();
   expect(server.url).toBe(`http://127.0.0.1:${port}`);
-  browser = await launchChromium(path.join(scratch.dir, 'chromium-profile'));
+  chromiumRunning = await launchChromium(path.join(scratch.dir, 'chromium-profile'));
+  browser = chromiumRunning.browser;
 });
 
 afterAll(async () => {
   try {
-    await Promise.race([browser?.close(), sleep(10_000)]);
+    await chromiumRunning?.close();
   } finally {
-    const chromiumGone = chromiumProcess && chromiumProcess.exitCode === null && chromiumProcess.signalCode === null ? new Promise((resolve) => chromiumProcess?.once('exit', resolve)) : undefined;
-    chromiumProcess?.kill('SIGKILL');
-    // Chromium writes into its profile (inside scratch) until it is gone.
-    await chromiumGone;
     await killAll();
     await scratch?.remove();
   }

@@ -14,6 +14,8 @@ export const SERVICE_PACKAGES: Record<string, string> = {
   '/usr/bin/redis-server': 'redis-server',
   '/usr/sbin/nginx': 'nginx-light',
   '/usr/bin/chromium': 'chromium',
+  // A real terminal for `tusport upload`'s progress bars (test/e2e/upload-cli-tty.test.ts).
+  '/usr/bin/tmux': 'tmux',
 };
 
 function executable(file: string): boolean {

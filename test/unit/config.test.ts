@@ -123,7 +123,8 @@ describe('config errors name the key and what was expected', () => {
   });
 
   it('server.port "abc" says a port number was expected', () => {
-    expect(problemsOf({ server: { port: 'abc' } })).toEqual(['server.port: expected a TCP port number']);
+    expect(problemsOf({ server: { port: 'abc' } })).toEqual(['server.port: expected a TCP port number from 0 to 65535']);
+    expect(problemsOf({ server: { port: 99999 } })).toEqual(['server.port: expected a TCP port number from 0 to 65535']);
   });
 
   it('server.port given as a numeric string (env, CLI flag) is accepted', () => {
@@ -301,7 +302,7 @@ describe('applyEnvOverrides', () => {
   });
 
   it('an invalid env value is reported with the key it set', () => {
-    expect(configError(() => resolveConfig(applyEnvOverrides({}, { TUSPORT_PORT: 'http' }))).problems).toEqual(['server.port: expected a TCP port number']);
+    expect(configError(() => resolveConfig(applyEnvOverrides({}, { TUSPORT_PORT: 'http' }))).problems).toEqual(['server.port: expected a TCP port number from 0 to 65535']);
   });
 
   it('other variables are ignored', () => {
@@ -351,10 +352,49 @@ describe('loadConfig', () => {
     expect(loadConfig({ env: { TUSPORT_CONFIG: file } }).server.port).toBe(3000);
   });
 
-  it('a bad flag is reported like a bad config value, naming the file', () => {
+  // The value's source is named, not the file that happens to be loaded: `--port abc` was once
+  // reported as "Invalid config (/path/tusport.yaml)".
+  it('a bad flag is blamed on the flag, not on the config file', () => {
     const error = configError(() => loadConfig({ file, env: {}, flags: { port: 'eighty' } }));
-    expect(error.problems).toEqual(['server.port: expected a TCP port number']);
-    expect(error.message).toContain(file);
+    expect(error.problems).toEqual(['server.port: expected a TCP port number from 0 to 65535 (from command-line flag --port)']);
+    expect(error.message).not.toContain(file);
+  });
+
+  it('a bad environment value is blamed on its variable, the most specific one winning', () => {
+    const env = { TUSPORT_PORT: '99999', TUSPORT__ENDPOINTS__0__MAXSIZE: 'lots', TUSPORT__SERVER__LOGLEVEL: 'loud' };
+    expect(configError(() => loadConfig({ file, env })).problems).toEqual([
+      'server.port: expected a TCP port number from 0 to 65535 (from environment variable TUSPORT_PORT)',
+      expect.stringMatching(/^server\.logLevel: .* \(from environment variable TUSPORT__SERVER__LOGLEVEL\)$/),
+      expect.stringMatching(/^endpoints\[0\]\.maxSize: .* \(from environment variable TUSPORT__ENDPOINTS__0__MAXSIZE\)$/),
+    ]);
+    // A whole section from one variable: a key missing inside it is that variable's fault.
+    const whole = configError(() => loadConfig({ env: { TUSPORT__ENDPOINTS: '[{"path": "/up"}]' } }));
+    expect(whole.problems).toEqual([expect.stringMatching(/^endpoints\[0\]\.store: .* \(from environment variable TUSPORT__ENDPOINTS\)$/)]);
+  });
+
+  it('a bad value in the file is blamed on the file, a default on the defaults, a created entry on its variable', async () => {
+    const bad = path.join(dir, 'bad-port.yaml');
+    await writeFile(bad, 'server:\n  port: abc\n  prot: 1\n');
+    const problems = configError(() => loadConfig({ file: bad, env: {} })).problems;
+    expect(problems).toHaveLength(2);
+    expect(problems).toContain(`server.port: expected a TCP port number from 0 to 65535 (from config file ${bad})`);
+    expect(problems).toContainEqual(expect.stringMatching(new RegExp(`^server: unknown key "prot" \\(allowed: .*\\) \\(from config file ${bad.replace(/[.\\]/g, '\\$&')}\\)$`)));
+    // The default endpoint /files does not have {user}: the store directory the variable set is
+    // to blame, the path (a default) is not.
+    const env = { TUSPORT__ENDPOINTS__0__STORE__DIRECTORY: './data/{user}' };
+    expect(configError(() => loadConfig({ env })).problems).toEqual([
+      expect.stringMatching(/^endpoints\[0\]\.store\.directory: uses \{user\}.* \(from environment variable TUSPORT__ENDPOINTS__0__STORE__DIRECTORY\)$/),
+    ]);
+    // The demo page's default path "/" collides with an endpoint the variable moved to "/{name}".
+    expect(configError(() => loadConfig({ env: { TUSPORT__ENDPOINTS__0__PATH: '/{name}' } })).problems).toEqual([
+      expect.stringMatching(/^demo\.path: "\/" collides with endpoints\[0\]\.path "\/\{name\}".* \(from the defaults\)$/),
+    ]);
+    expect(configError(() => loadConfig({ env: { TUSPORT__ENDPOINTS__1__PATH: '/more' } })).problems).toEqual([
+      expect.stringMatching(/^endpoints\[1\]\.store: .* \(from environment variable TUSPORT__ENDPOINTS__1__PATH\)$/),
+    ]);
+    expect(configError(() => loadConfig({ env: { TUSPORT__CORS__CREDENTIALS: 'true' } })).problems).toEqual([
+      expect.stringMatching(/^cors\.credentials: .* \(from environment variable TUSPORT__CORS__CREDENTIALS\)$/),
+    ]);
   });
 
   it('a missing file, unparsable YAML and a non-mapping are ConfigErrors naming the file', async () => {

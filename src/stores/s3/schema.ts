@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import { byteSize, duration } from '../../config/units-schema.js';
+import { sharedAcrossParamsKey } from '../shared-location.js';
 
 const MiB = 1024 * 1024;
 
@@ -28,6 +29,7 @@ export const S3StoreSchema = z.strictObject({
     .string()
     .default('')
     .meta({ description: "Key prefix for this endpoint's objects; may use the URL template's params (`'{username}/'`). Upload ids stay one opaque URL segment." }),
+  sharedAcrossParams: sharedAcrossParamsKey(),
   partSize: byteSize()
     .default(8 * MiB)
     .meta({ description: 'Preferred multipart part size. Each upload in progress buffers up to one part in the OS temp dir.' }),

@@ -1,0 +1,39 @@
+import { STATUS_CODES } from 'node:http';
+import { TUS_RESUMABLE } from '@tus/server';
+import type { FastifyError, FastifyInstance } from 'fastify';
+import { Errors } from '../errors.js';
+import { isHookRejection, sendHookRejection } from '../hooks/errors.js';
+import { isStorageFailure, storageError } from '../protocol/storage-errors.js';
+
+/**
+ * How tusport answers what went wrong on its routes: every error as tusport's error JSON with a
+ * named code, and URLs no route matches as `TUSPORT_ERR_ROUTE_NOT_FOUND`. Applied to tusport's
+ * own scope when embedded (the host's routes keep the host's handlers), to the whole server
+ * when tusport is the server.
+ */
+export function registerErrorAnswers(scope: FastifyInstance, options: { notFound: boolean }): void {
+  scope.setErrorHandler((thrown: FastifyError, request, reply) => {
+    if (isHookRejection(thrown)) return sendHookRejection(reply, thrown);
+    // A store failure from any step (S3 down or refusing, a full disk) is 503/507 with its cause
+    // logged, wherever it surfaced; only what is truly unexpected is a 500.
+    const error: FastifyError = thrown.statusCode === undefined && isStorageFailure(thrown) ? (storageError(thrown, request.log) as FastifyError) : thrown;
+    const status = error.statusCode ?? 500;
+    if (status >= 500) request.log.error({ err: error }, 'request failed');
+    const known = error.statusCode !== undefined;
+    return reply.code(status).send({
+      statusCode: status,
+      code: known ? error.code : 'TUSPORT_ERR_INTERNAL',
+      error: STATUS_CODES[status] ?? 'Error',
+      message: known ? error.message : 'Something went wrong on our side; the request id is in X-Request-Id',
+    });
+  });
+  // Embedded without a prefix, unmatched URLs are the host's: only a prefix (or the whole
+  // server) is tusport's to answer for.
+  if (options.notFound) {
+    scope.setNotFoundHandler((request, reply) => {
+      // tus: every response but OPTIONS carries Tus-Resumable, `PATCH /files/` (no id) included.
+      if (request.method !== 'OPTIONS') reply.header('Tus-Resumable', TUS_RESUMABLE);
+      throw new Errors.ROUTE_NOT_FOUND(request.method, request.url.split('?')[0]?.slice(0, 200));
+    });
+  }
+}

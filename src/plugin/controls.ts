@@ -1,0 +1,88 @@
+import type { FastifyInstance } from 'fastify';
+import { ConfigError } from '../config/load.js';
+
+/**
+ * The public face of `app.tusport`. Declared here, by hand, rather than derived from the store
+ * and hook modules: those speak @tus/server's types, and a consumer's type check
+ * (`skipLibCheck: false`) must not have to load them.
+ */
+
+/** What one sweep removed. */
+export interface SweepResult {
+  /** Unfinished uploads past their endpoint's `expire`. */
+  expired: number;
+  /** Crash debris: data without a sidecar, sidecars without data, orphaned parts. */
+  leftovers: number;
+}
+
+/** tusport's maintenance entry points, for every tusport registered in this Fastify instance. */
+export interface TusportControls {
+  /** Remove expired unfinished uploads and crash debris now (also run every `server.cleanupInterval`). */
+  sweep(now?: number): Promise<SweepResult>;
+  /** Check that every endpoint's store is usable (S3: bucket reachable, credentials valid); throws naming the endpoint. */
+  checkStores(): Promise<void>;
+}
+
+declare module 'fastify' {
+  interface FastifyInstance {
+    /** tusport's maintenance entry points (added by registering tusport). */
+    tusport: TusportControls;
+  }
+}
+
+/** A store failed its check (`tusport serve` exits 2 with this message). */
+export class StoreCheckError extends Error {
+  override name = 'StoreCheckError';
+}
+
+interface Member {
+  /** Where it is mounted, for messages. */
+  prefix: string;
+  /** Its notification outbox, if it has one (see HookSystem.outboxLocation). */
+  outbox: string | undefined;
+  sweep(now?: number): Promise<SweepResult>;
+  checkStores(): Promise<void>;
+}
+
+/**
+ * `app.tusport`: one decorator however many tusports the app registers (under different
+ * prefixes), answering for all of them. Kept on the instance, never in a module variable, so
+ * two apps in one process know nothing of each other.
+ */
+class TusportRegistry implements TusportControls {
+  private readonly members: Member[] = [];
+
+  add(member: Member): void {
+    // Hook ids are derived from endpoint paths, so two tusports draining one outbox would each
+    // deliver the other's notifications to their own hooks.
+    const sharing = member.outbox === undefined ? undefined : this.members.find((other) => other.outbox === member.outbox);
+    if (sharing) {
+      throw new ConfigError(
+        `Invalid tusport plugin options: the tusport at ${JSON.stringify(member.prefix || '/')} would share its ${member.outbox} with the one at ${JSON.stringify(sharing.prefix || '/')}: give each its own outbox`,
+      );
+    }
+    this.members.push(member);
+  }
+
+  async sweep(now = Date.now()): Promise<SweepResult> {
+    const total: SweepResult = { expired: 0, leftovers: 0 };
+    for (const member of this.members) {
+      const result = await member.sweep(now);
+      total.expired += result.expired;
+      total.leftovers += result.leftovers;
+    }
+    return total;
+  }
+
+  async checkStores(): Promise<void> {
+    for (const member of this.members) await member.checkStores();
+  }
+}
+
+/** Make `member` answer through `app.tusport`, decorating `app` the first time. */
+export function joinControls(app: FastifyInstance, member: Member): void {
+  if (!app.hasDecorator('tusport')) app.decorate('tusport', new TusportRegistry());
+  const registry = app.tusport;
+  if (!(registry instanceof TusportRegistry)) throw new Error('app.tusport is already taken by something other than tusport');
+  registry.add(member);
+}

@@ -1,0 +1,102 @@
+import { MemoryLocker } from '@tus/server';
+import type { FastifyBaseLogger } from 'fastify';
+import { AuthConfigError, createAuthenticator } from '../auth/authenticate.js';
+import { ConfigError } from '../config/load.js';
+import type { EndpointConfig, ResolvedConfig } from '../config/schema.js';
+import { completionFor } from '../endpoints/complete.js';
+import { createRequestOrigin, type RequestOrigin } from '../endpoints/request-origin.js';
+import type { EndpointRuntime } from '../endpoints/runtime.js';
+import { parseUrlTemplate } from '../endpoints/template.js';
+import { HookSystem } from '../hooks/setup.js';
+import { parseAccept } from '../policy/accept.js';
+import { QuotaTracker } from '../policy/quota.js';
+import { createBackend } from '../stores/create-backend.js';
+import { EndpointStore } from '../stores/endpoint-store.js';
+import { StoreCheckError, type SweepResult } from './controls.js';
+
+/** How long a lock holder gets to finish when another request asks for its upload. */
+const LOCK_DRAIN_MS = 3000;
+
+/**
+ * Everything one tusport (one config) serves, built before any route exists: its endpoints'
+ * runtimes, its hooks and outbox, its locker, and its maintenance (sweep, store check). Nothing
+ * here is global, so several tusports can live in one process. Building it throws `ConfigError`
+ * for what the schema alone cannot check (auth keys, hook commands).
+ */
+export interface TusportCore {
+  readonly config: ResolvedConfig;
+  readonly runtimes: readonly EndpointRuntime[];
+  readonly hooks: HookSystem;
+  /** Base URL and client address of a request (server.publicUrl, server.trustProxy). */
+  readonly origin: RequestOrigin;
+  sweep(now?: number): Promise<SweepResult>;
+  checkStores(): Promise<void>;
+}
+
+export function createTusportCore(config: ResolvedConfig, log: FastifyBaseLogger, origin: RequestOrigin = createRequestOrigin(config.server)): TusportCore {
+  // One locker per tusport: upload ids are unique across its endpoints.
+  const locker = new MemoryLocker();
+  const hooks = new HookSystem(config, log);
+  const runtimes = config.endpoints.map((endpoint, index) => buildRuntime(endpoint, index, locker, hooks, origin));
+  const sweep = async (now = Date.now()): Promise<SweepResult> => {
+    const total: SweepResult = { expired: 0, leftovers: 0 };
+    for (const runtime of runtimes) {
+      const result = await runtime.store.backend.sweep({
+        endpoint: runtime.template.source,
+        expireMs: runtime.config.expire,
+        locker,
+        log,
+        now,
+        onRemoved: (sidecar) => runtime.quota.release(sidecar.tusport.owner, sidecar.id),
+      });
+      total.expired += result.expired;
+      total.leftovers += result.leftovers;
+    }
+    return total;
+  };
+  const checkStores = async () => {
+    for (const runtime of runtimes) {
+      try {
+        await runtime.store.backend.check?.();
+      } catch (error) {
+        throw new StoreCheckError(`endpoint ${runtime.template.source}: ${(error as Error).message}`);
+      }
+    }
+  };
+  return { config, runtimes, hooks, origin, sweep, checkStores };
+}
+
+function buildRuntime(endpoint: EndpointConfig, index: number, locker: MemoryLocker, hookSystem: HookSystem, origin: RequestOrigin): EndpointRuntime {
+  const template = parseUrlTemplate(endpoint.path);
+  let authenticate;
+  try {
+    authenticate = createAuthenticator(endpoint.auth, template.source);
+  } catch (error) {
+    if (error instanceof AuthConfigError) throw new ConfigError(`Invalid config:\n  - endpoints[${index}].auth: ${error.message}`);
+    throw error;
+  }
+  const backend = createBackend(endpoint.store);
+  const hooks = hookSystem.forEndpoint(index, backend);
+  const store = new EndpointStore({
+    endpoint: template.source,
+    backend,
+    maxChunkSize: endpoint.maxChunkSize,
+    expireMs: endpoint.expire,
+    onCreated: (context, stored) => hooks.notify('post-create', context, stored),
+  });
+  const accept = endpoint.policy.accept ? parseAccept(endpoint.policy.accept) : undefined;
+  const quota = new QuotaTracker(template.source, () => backend.unfinished(), endpoint.policy.quota);
+  return {
+    config: endpoint,
+    template,
+    store,
+    locker,
+    lockDrainMs: LOCK_DRAIN_MS,
+    authenticate,
+    accept,
+    quota,
+    hooks,
+    origin,
+    complete: completionFor({ config: endpoint, store, accept, quota, hooks }),
+  };
+}
