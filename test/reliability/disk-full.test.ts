@@ -1,4 +1,3 @@
-import { execFileSync } from 'node:child_process';
 import { mkdir, readFile, rm, statfs } from 'node:fs/promises';
 import path from 'node:path';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
@@ -8,6 +7,7 @@ import { capturingLogger, filesEndpoint, type RunningTusport, startTusport, temp
 import { KiB, MiB } from './lib/fixtures.js';
 import { seededBytes, suiteSeed } from './lib/random.js';
 import { auditStore } from './lib/store-audit.js';
+import { mountTmpfs, unmountWhenFree } from './lib/tmpfs.js';
 
 /**
  * The store's disk fills up: an 8 MiB tmpfs. A PATCH past capacity gets 507 with tusport's JSON
@@ -28,21 +28,13 @@ beforeAll(async () => {
   scratch = await tempDir('tusport-full-');
   mountPoint = path.join(scratch.dir, 'small-disk');
   await mkdir(mountPoint);
-  try {
-    execFileSync('mount', ['-t', 'tmpfs', '-o', `size=${CAPACITY},mode=0700`, 'tusport-full', mountPoint], { stdio: 'pipe' });
-    mounted = true;
-  } catch (error) {
-    const stderr = (error as { stderr?: Buffer }).stderr?.toString().trim();
-    throw new Error(
-      `disk-full needs a small filesystem: "mount -t tmpfs -o size=8m" failed (${stderr || (error as Error).message}). ` +
-        'Run the suite as root (or with CAP_SYS_ADMIN); this scenario cannot be simulated without a real full disk.',
-    );
-  }
+  mountTmpfs(mountPoint, CAPACITY, 'disk-full');
+  mounted = true;
   server = await startTusport(filesEndpoint(mountPoint), { dir: scratch.dir, logger: log.logger });
 });
 afterAll(async () => {
   await server?.close();
-  if (mounted) execFileSync('umount', [mountPoint]);
+  if (mounted) await unmountWhenFree(mountPoint);
   await scratch?.remove();
 });
 

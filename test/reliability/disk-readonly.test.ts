@@ -5,6 +5,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { idOf, listTree } from '../helpers/files.js';
 import { createUpload, headOffset, patch, raw, type RawResponse, TUS } from '../helpers/http.js';
 import { capturingLogger, filesEndpoint, type RunningTusport, startTusport, tempDir } from '../helpers/server.js';
+import { mountTmpfs, unmountWhenFree } from './lib/tmpfs.js';
 
 /**
  * The store's filesystem turns read-only under a running server (what Linux does to a disk after
@@ -24,17 +25,13 @@ beforeAll(async () => {
   scratch = await tempDir('tusport-readonly-');
   mountPoint = path.join(scratch.dir, 'disk');
   await mkdir(mountPoint);
-  try {
-    execFileSync('mount', ['-t', 'tmpfs', '-o', 'size=8m,mode=0700', 'tusport-readonly', mountPoint], { stdio: 'pipe' });
-    mounted = true;
-  } catch (error) {
-    throw new Error(`disk-readonly needs to mount a tmpfs (run as root or with CAP_SYS_ADMIN): ${(error as Error).message}`);
-  }
+  mountTmpfs(mountPoint, 8 * 1024 * 1024, 'disk-readonly');
+  mounted = true;
   server = await startTusport(filesEndpoint(mountPoint), { dir: scratch.dir, logger: log.logger });
 });
 afterAll(async () => {
   await server?.close();
-  if (mounted) execFileSync('umount', [mountPoint]);
+  if (mounted) await unmountWhenFree(mountPoint);
   await scratch?.remove();
 });
 
