@@ -2,7 +2,6 @@ import type { FastifyInstance } from 'fastify';
 import { buildApp } from '../app.js';
 import { loadConfig } from '../config/load.js';
 import { demoPagePath } from '../demo/schema.js';
-import { describeSharedLocation, sharedStoreLocations } from '../stores/shared-location.js';
 
 export interface ServeOptions {
   config?: string;
@@ -37,10 +36,6 @@ export async function serve(options: ServeOptions): Promise<FastifyInstance> {
       await app.close();
       throw error;
     }
-  }
-  // Before "listening", so whoever waits for that line has seen these.
-  for (const shared of sharedStoreLocations(config.endpoints)) {
-    app.log.warn({ endpoint: shared.endpoint, params: shared.params }, describeSharedLocation(shared));
   }
   try {
     await app.listen({ host, port });

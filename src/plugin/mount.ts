@@ -3,6 +3,7 @@ import type { ResolvedConfig } from '../config/schema.js';
 import { demoPage } from '../demo/plugin.js';
 import { mountEndpoint } from '../endpoints/routes.js';
 import { registerHealth } from '../observability/health.js';
+import { describeSharedLocation, sharedStoreLocations } from '../stores/shared-location.js';
 import { requestSerializer } from '../observability/request-log.js';
 import { registerErrorAnswers } from './answers.js';
 import { joinControls } from './controls.js';
@@ -22,6 +23,10 @@ export interface MountOptions {
 /** Put a built tusport into `host`: its routes in a child context, its lifecycle on the host's. */
 export function mountTusport(host: FastifyInstance, core: TusportCore, options: MountOptions): void {
   const { config } = core;
+  // At registration, so `tusport serve` logs these before "listening" and an embedding app gets them too.
+  for (const shared of sharedStoreLocations(config.endpoints)) {
+    host.log.warn({ endpoint: shared.endpoint, params: shared.params }, describeSharedLocation(shared));
+  }
   joinControls(host, { prefix: options.prefix, outbox: core.hooks.outboxLocation, sweep: core.sweep, checkStores: core.checkStores });
   if (options.ownsServer) applyPolicy(host, config, { notFound: true });
   host.register(

@@ -16,7 +16,7 @@ export const sharedAcrossParamsKey = () =>
     .default(false)
     .meta({
       description:
-        "The location deliberately leaves out some of the endpoint's URL params, so their uploads share it (ownership is still checked per upload). Without it, `tusport serve` logs a warning naming the endpoint and the params.",
+        "The location deliberately leaves out some of the endpoint's URL params, so their uploads share it (ownership is still checked per upload). Without it, tusport logs a warning at startup naming the endpoint and the params.",
     });
 
 interface StoreLike {

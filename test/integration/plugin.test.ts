@@ -220,6 +220,27 @@ describe('several tusports in one host', () => {
     expect(app.server.listening).toBe(false);
   });
 
+  it('warns an embedding app about a store location that leaves out a URL param, as `tusport serve` does', async () => {
+    const dirs = await tempDir();
+    const logs = capturingLogger('info');
+    const app = Fastify({ loggerInstance: logs.logger as FastifyBaseLogger });
+    try {
+      await app.register(tusport, {
+        prefix: '/shared',
+        endpoints: [
+          { path: '/users/{username}/uploads', store: { type: 'disk', directory: path.join(dirs.dir, 'everyone') } },
+          { path: '/teams/{team}/uploads', store: { type: 'disk', directory: path.join(dirs.dir, 'teams'), sharedAcrossParams: true } },
+        ],
+      });
+      await app.ready();
+      const warnings = logs.lines.filter((line) => Array.isArray(line.params));
+      expect(warnings.map((line) => [line.endpoint, line.params])).toEqual([['/users/{username}/uploads', ['username']]]);
+    } finally {
+      await app.close();
+      await dirs.remove();
+    }
+  });
+
   it("replaces a host's hand-written app-wide CORS headers on its routes with its own", async () => {
     const dirs = await tempDir();
     const app = Fastify();
