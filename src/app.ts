@@ -1,9 +1,12 @@
 import Fastify, { type FastifyBaseLogger, type FastifyInstance } from 'fastify';
 import { resolveConfig } from './config/load.js';
-import { answerClientError, answerFrameworkError } from './http/framework-errors.js';
+import { answerFrameworkError } from './http/framework-errors.js';
 import type { ResolvedConfig, TusportConfig } from './config/schema.js';
 import { createRequestOrigin } from './endpoints/request-origin.js';
+import { loggerOptions, registerRequestLog, requestLogController } from './observability/logging.js';
 import { requestIdFor, requestSerializer } from './observability/request-log.js';
+import { answerClientError } from './limits/client-errors.js';
+import { limitServer } from './limits/server.js';
 import { createTusportCore } from './plugin/core.js';
 import { mountTusport } from './plugin/mount.js';
 
@@ -28,22 +31,21 @@ export function buildApp(input: TusportConfig | ResolvedConfig = {}, options: Bu
   const app = Fastify({
     ...(options.logger
       ? { loggerInstance: options.logger.child({}, { serializers: { req: serializeRequest } }) }
-      : {
-          logger: {
-            level: config.server.logLevel,
-            redact: ['req.headers.authorization', 'req.headers.cookie'],
-            serializers: { req: serializeRequest },
-          },
-        }),
+      : { logger: loggerOptions(config.server.logLevel, config.server.logFormat, { req: serializeRequest }) }),
+    // One line per request instead (registerRequestLog).
+    logController: requestLogController(),
     trustProxy: config.server.trustProxy.length > 0 ? config.server.trustProxy : false,
     connectionTimeout: config.server.idleTimeout,
     requestTimeout: 0,
     routerOptions: { ignoreTrailingSlash: true, maxParamLength: 512 },
     genReqId: requestIdFor,
-    // URLs the router cannot read and requests Node's parser refuses: tusport's error format.
+    // A URL the router cannot read (not UTF-8, a param too long): tusport's error format.
     frameworkErrors: answerFrameworkError,
     clientErrorHandler: answerClientError,
   });
+  registerRequestLog(app);
+  // Connection-level limits (headers timeout, connection caps) belong to the server tusport owns.
+  limitServer(app, config.server);
   mountTusport(app, createTusportCore(config, app.log, origin), { prefix: '', ownsServer: true });
   return app;
 }

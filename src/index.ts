@@ -20,6 +20,7 @@ export type { HookConfigInput as HookConfig } from './hooks/schema.js';
 export { HookErrors } from './hooks/errors.js';
 export { IDEMPOTENCY_HEADER, SIGNATURE_HEADER, signHookBody, verifyHookSignature } from './hooks/sign.js';
 export type { Sidecar, SidecarTusport } from './stores/sidecar.js';
+export type { MetricsHandle } from './observability/metrics/handle.js';
 export { AuthErrors } from './auth/errors.js';
 export type { AuthConfig } from './auth/schema.js';
 export { signUploadToken, verifyUploadToken, type SignUploadTokenOptions, type UploadTokenPayload } from './auth/signed-token.js';

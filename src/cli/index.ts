@@ -32,13 +32,14 @@ export async function main(argv: string[]): Promise<void> {
     .option('-p, --port <port>', 'port to listen on, 0 for any free one (env: TUSPORT_PORT; default 1080)')
     .option('--demo', 'serve the Uppy demo page at / (default: on without a config file, else off; config key demo)')
     .option('--no-demo', 'do not serve the demo page')
-    .option('--no-check', 'skip the startup check that each S3 bucket is reachable with the configured credentials')
+    .option('--no-check', 'skip the startup check that each store is usable (S3: the bucket is reachable with the configured credentials)')
+    .option('--log-format <format>', 'log lines as json (default) or pretty (human-readable); config key server.logFormat')
     .addHelpText(
       'after',
       `\nAny other config key can be set from the environment: ${ENV_PREFIX}<KEY>__<KEY>=value,\n` +
         `e.g. ${ENV_PREFIX}SERVER__LOGLEVEL=debug or ${ENV_PREFIX}ENDPOINTS__0__MAXSIZE=1GB (values may be JSON).`,
     )
-    .action(async (options: { config?: string; host?: string; port?: string; demo?: boolean; check?: boolean }) => {
+    .action(async (options: { config?: string; host?: string; port?: string; demo?: boolean; check?: boolean; logFormat?: string }) => {
       await serve(options);
     });
 

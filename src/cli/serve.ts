@@ -2,6 +2,7 @@ import type { FastifyInstance } from 'fastify';
 import { buildApp } from '../app.js';
 import { loadConfig } from '../config/load.js';
 import { demoPagePath } from '../demo/schema.js';
+import { MetricsListenError } from '../observability/index.js';
 
 export interface ServeOptions {
   config?: string;
@@ -11,6 +12,8 @@ export interface ServeOptions {
   demo?: boolean;
   /** false (`--no-check`): skip the startup check of S3 stores. */
   check?: boolean;
+  /** `--log-format json|pretty` (config key server.logFormat). */
+  logFormat?: string;
 }
 
 /**
@@ -25,6 +28,7 @@ export async function serve(options: ServeOptions): Promise<FastifyInstance> {
       ...(options.host !== undefined ? { host: options.host } : {}),
       ...(options.port !== undefined ? { port: options.port } : {}),
       ...(options.demo !== undefined ? { demo: options.demo } : {}),
+      ...(options.logFormat !== undefined ? { logFormat: options.logFormat } : {}),
     },
   });
   const app = buildApp(config);
@@ -40,6 +44,7 @@ export async function serve(options: ServeOptions): Promise<FastifyInstance> {
   try {
     await app.listen({ host, port });
   } catch (error) {
+    if (error instanceof MetricsListenError) throw new ListenError(error.message);
     const code = (error as NodeJS.ErrnoException).code;
     const reason = code === 'EADDRINUSE' ? 'the address is already in use' : code === 'EACCES' ? 'permission denied' : (error as Error).message;
     throw new ListenError(`Cannot listen on ${host}:${port}: ${reason}`);
@@ -47,6 +52,11 @@ export async function serve(options: ServeOptions): Promise<FastifyInstance> {
   const address = app.server.address();
   const bound = typeof address === 'object' && address ? `${address.address.includes(':') ? `[${address.address}]` : address.address}:${address.port}` : `${host}:${port}`;
   app.log.info({ endpoints: config.endpoints.map((e) => e.path) }, `tusport listening on http://${bound}`);
+  const metrics = app.tusport.metrics?.url;
+  if (metrics) app.log.info(`Prometheus metrics: ${metrics}`);
+  if (metrics && !config.metrics.token && !isLoopback(config.metrics.host)) {
+    app.log.warn(`anyone who can reach ${config.metrics.host}:${config.metrics.port} may read the metrics: set metrics.token`);
+  }
   if (config.demo.enabled) app.log.info(`Uppy demo page: http://${bound}${demoPagePath(config.demo.path)}`);
   const anonymous = config.endpoints.filter((e) => e.auth.type === 'none').map((e) => e.path);
   if (anonymous.length > 0 && !isLoopback(host)) {
@@ -68,7 +78,15 @@ export async function serve(options: ServeOptions): Promise<FastifyInstance> {
     }, config.server.shutdownTimeout);
     force.unref();
     app.close().then(
-      () => process.exit(0),
+      () => {
+        app.log.info('tusport stopped');
+        // pino writes asynchronously: process.exit() now would let the flush at exit overtake a
+        // write still under way (the last two lines came out swapped on a pipe). Let the event
+        // loop finish them and end by itself; if something still holds it (keep-alive sockets
+        // to S3), exit shortly after anyway.
+        process.exitCode = 0;
+        setTimeout(() => process.exit(0), 500).unref();
+      },
       (error: unknown) => {
         app.log.error({ err: error }, 'error while shutting down');
         process.exit(1);

@@ -146,7 +146,7 @@ function isPlainObject(value: unknown): value is Record<string, unknown> {
 export function loadConfig(options: {
   file?: string | undefined;
   env?: NodeJS.ProcessEnv;
-  flags?: { host?: string; port?: string | number; demo?: boolean };
+  flags?: { host?: string; port?: string | number; demo?: boolean; logFormat?: string };
 }): ResolvedConfig {
   const env = options.env ?? process.env;
   const file = options.file ?? env.TUSPORT_CONFIG;
@@ -155,7 +155,7 @@ export function loadConfig(options: {
   if (!isPlainObject(raw)) throw new ConfigError(`Config file ${file}: expected a mapping of keys at the top level`);
   const origins = new ConfigOrigins(file ? { path: file, raw } : undefined);
   const withEnv = applyEnvOverrides(raw, env, origins) as Record<string, unknown>;
-  if (options.flags?.host !== undefined || options.flags?.port !== undefined) {
+  if (options.flags?.host !== undefined || options.flags?.port !== undefined || options.flags?.logFormat !== undefined) {
     const server = (isPlainObject(withEnv.server) ? withEnv.server : {}) as Record<string, unknown>;
     if (options.flags.host !== undefined) {
       server.host = options.flags.host;
@@ -164,6 +164,10 @@ export function loadConfig(options: {
     if (options.flags.port !== undefined) {
       server.port = options.flags.port;
       origins.record(['server', 'port'], 'command-line flag --port');
+    }
+    if (options.flags.logFormat !== undefined) {
+      server.logFormat = options.flags.logFormat;
+      origins.record(['server', 'logFormat'], 'command-line flag --log-format');
     }
     withEnv.server = server;
   }

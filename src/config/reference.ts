@@ -30,6 +30,7 @@ const RESOLVED_DEFAULTS: Record<string, unknown> = (() => {
   const hook = endpoint?.hooks[0];
   return {
     ...flatten('server', resolved.server),
+    ...flatten('server.minBodyRate', resolved.server.minBodyRate),
     ...flatten('cors', resolved.cors),
     ...flatten('outbox', resolved.outbox),
     ...flatten('endpoints[]', { maxMetadataSize: endpoint?.maxMetadataSize, postReceiveInterval: endpoint?.postReceiveInterval }),

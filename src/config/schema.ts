@@ -9,6 +9,8 @@ import { checkFinalizeTemplate, FinalizeSchema } from '../stores/finalize.js';
 import { byteSize, duration } from './units-schema.js';
 import { publicUrl } from './public-url-schema.js';
 import { S3StoreSchema } from '../stores/s3/schema.js';
+import { MetricsSchema } from '../observability/schema.js';
+import { ConnectionLimitsSchema } from '../limits/schema.js';
 import { sharedAcrossParamsKey } from '../stores/shared-location.js';
 
 /**
@@ -96,6 +98,7 @@ const ServerSchema = z.strictObject({
         'The base URL clients reach tusport at (`https://uploads.example.com`, may end in a path prefix a proxy strips). When set, every URL tusport hands out (Location) starts with it and no request header (Host, X-Forwarded-*, Forwarded) shapes one. Unset: Host, or from a `trustProxy` peer X-Forwarded-Host/-Proto, else RFC 7239 `Forwarded`.',
     }),
   idleTimeout: duration().default(60_000).meta({ description: 'A connection that sends nothing for this long is closed (slow or dead clients).' }),
+  ...ConnectionLimitsSchema,
   shutdownTimeout: duration().default(10_000).meta({
     description: 'On SIGTERM/SIGINT, how long in-flight requests may run before their connections are closed. Bytes already written stay resumable.',
   }),
@@ -105,7 +108,11 @@ const ServerSchema = z.strictObject({
   logLevel: z
     .enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'])
     .default('info')
-    .meta({ description: 'Log level (JSON logs on stdout).' }),
+    .meta({ description: 'Log level.' }),
+  logFormat: z
+    .enum(['json', 'pretty'])
+    .default('json')
+    .meta({ description: 'Log lines on stdout: `json` (one JSON object per line, for log collectors) or `pretty` (human-readable, for a terminal; `tusport serve --log-format pretty`).' }),
 });
 
 const CorsSchema = z.strictObject({
@@ -131,6 +138,7 @@ export const ConfigSchema = z
       .prefault(DEFAULT_ENDPOINTS)
       .meta({ description: 'The tus endpoints this server mounts.' }),
     outbox: OutboxSchema,
+    metrics: MetricsSchema,
     demo: DemoSchema,
   })
   .superRefine((config, ctx) => {

@@ -1,6 +1,7 @@
 import { z } from 'zod';
 import { parseUrlTemplate, shapesOverlap, TemplateError } from '../endpoints/template.js';
 import { HEALTH_PATH } from '../observability/health.js';
+import { READY_PATH } from '../observability/readiness.js';
 
 /**
  * The `demo` key: an Uppy page served by tusport itself, for trying an endpoint from a browser.
@@ -73,8 +74,8 @@ export function checkDemo(demo: DemoConfig, endpoints: EndpointPaths[], ctx: z.R
     }
   });
   for (const route of demoRoutes(demo.path)) {
-    if (normalise(route) === HEALTH_PATH) {
-      ctx.addIssue({ code: 'custom', path: ['demo', 'path'], message: `${JSON.stringify(demo.path)} is taken by the health check (${HEALTH_PATH})` });
+    if (normalise(route) === HEALTH_PATH || normalise(route) === READY_PATH) {
+      ctx.addIssue({ code: 'custom', path: ['demo', 'path'], message: `${JSON.stringify(demo.path)} is taken by the health checks (${HEALTH_PATH}, ${READY_PATH})` });
       return;
     }
     const segments = normalise(route).split('/').slice(1);

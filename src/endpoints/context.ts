@@ -33,6 +33,11 @@ export interface UploadContext {
   newUploadId?: string | undefined;
   /** Metadata a pre-create hook replaced the client's with (handed to @tus/server's onUploadCreate). */
   newMetadata?: Record<string, string> | undefined;
+  /**
+   * A creating POST with a deferred length and a body of unknown length: the most bytes its
+   * owner's quota lets that body bring, and the error for a body that goes past them.
+   */
+  creationBodyQuota?: { limit: number; exceeded: () => Error } | undefined;
   /** Who is asking, once auth has run; null on anonymous endpoints. */
   principal: Principal | null;
   /** The principal's id: what new uploads record as their owner. */

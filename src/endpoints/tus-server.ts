@@ -51,8 +51,9 @@ export function createTusServer(runtime: Omit<EndpointRuntime, 'tusServer'>): Se
       }
     },
     onResponseError: (_req, error) => {
-      // Our own errors (and what a store failure or lock timeout means) are answered by Fastify's
-      // error handler in tusport's JSON format, not as @tus/server's plain text.
+      // Our own errors (a quota or chunk limit hit by a creation body, a taken id), and what a
+      // store failure or a lock timeout means, are answered by Fastify's error handler in
+      // tusport's JSON format with their code, not as @tus/server's plain text.
       if (isCodedError(error)) return escalate(error);
       if (isTusErrorShape(error)) {
         // MemoryLocker's lock timeout is answered 500 by @tus/server; it is contention, not a fault.

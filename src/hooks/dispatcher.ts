@@ -2,6 +2,7 @@ import type { Readable } from 'node:stream';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { FastifyBaseLogger } from 'fastify';
 import type { UploadContext } from '../endpoints/context.js';
+import type { MetricsRecorder } from '../observability/metrics/recorder.js';
 import type { StorageBackend, StoredUpload } from '../stores/backend.js';
 import { HookCallError, hookFailure, hookRejection } from './errors.js';
 import { buildHookRequest, type HookEventName, type HookRequest, idempotencyKey, type UploadSnapshot } from './events.js';
@@ -36,6 +37,7 @@ export interface EndpointHooksOptions {
   /** The endpoint's `auth.tokenFrom.query`, redacted from the URI hooks see. */
   tokenQuery?: string | undefined;
   backend: Pick<StorageBackend, 'describe'>;
+  metrics: MetricsRecorder;
 }
 
 export interface PreCreateOutcome {
@@ -52,6 +54,8 @@ export interface ProgressWatch {
 }
 
 export type StopHandler = (response: HookHttpResponse | null | undefined) => void;
+
+const UPLOAD_EVENTS = { 'post-create': 'created', 'post-finish': 'finished', 'post-terminate': 'terminated' } as const;
 
 /** Exponential backoff with jitter: half the step fixed, half random, so retries spread out. */
 export function backoff(attempt: number, baseMs: number, maxMs: number): number {
@@ -105,8 +109,13 @@ export class EndpointHooks {
     });
   }
 
-  /** Hand a notification to the outbox for every hook that wants it. Never throws. */
+  /**
+   * Hand a notification to the outbox for every hook that wants it. Never throws. Called once per
+   * upload created, finished and terminated, hooks or not: the metrics count those events here, so
+   * they agree with the hook events (as tusd's counters do).
+   */
   async notify(event: 'post-create' | 'post-finish' | 'post-terminate', context: UploadContext, stored: StoredUpload): Promise<void> {
+    this.options.metrics.upload(UPLOAD_EVENTS[event]);
     if (!this.wants(event)) return;
     if (event !== 'post-create') this.lastProgress.delete(stored.sidecar.id);
     const snapshot = this.snapshotOf(context, stored);
@@ -167,7 +176,7 @@ export class EndpointHooks {
     for (const binding of this.options.bindings) {
       if (!binding.events.has('post-receive')) continue;
       const request = this.requestFor('post-receive', context, snapshot, binding);
-      void invoke(binding, request, idempotencyKey(request), context.log, 0).then(
+      void invoke(binding, request, idempotencyKey(request), context.log, 0, this.options.metrics).then(
         (response) => {
           if (!response.StopUpload) return;
           context.log.info({ uploadId: id, event: 'post-receive', hook: binding.label }, 'hook asked to stop the upload');
@@ -184,7 +193,7 @@ export class EndpointHooks {
       const request = this.requestFor(event, context, snapshot, binding);
       let response: HookResponse;
       try {
-        response = await invoke(binding, request, idempotencyKey(request, snapshot.id), context.log, binding.retries);
+        response = await invoke(binding, request, idempotencyKey(request, snapshot.id), context.log, binding.retries, this.options.metrics);
       } catch (error) {
         if (binding.failOpen) {
           context.log.warn({ uploadId: snapshot.id, event, hook: binding.label }, 'hook failed; failOpen is set, so going ahead');
@@ -222,7 +231,7 @@ export class EndpointHooks {
 }
 
 /** Call one hook, retrying retryable failures up to `retries` times; every attempt is logged. */
-async function invoke(binding: HookBinding, request: HookRequest, key: string, log: FastifyBaseLogger, retries: number): Promise<HookResponse> {
+async function invoke(binding: HookBinding, request: HookRequest, key: string, log: FastifyBaseLogger, retries: number, metrics: MetricsRecorder): Promise<HookResponse> {
   const body = JSON.stringify(request);
   const event = request.Type;
   const uploadId = key.split(':')[0];
@@ -230,10 +239,12 @@ async function invoke(binding: HookBinding, request: HookRequest, key: string, l
     const started = Date.now();
     try {
       const { response, dropped } = withoutReservedHeaders(await binding.transport.invoke({ request, body, idempotencyKey: key }));
+      metrics.hookInvoked(event, false);
       log[event === 'post-receive' ? 'debug' : 'info']({ uploadId, event, hook: binding.label, attempt, ms: Date.now() - started }, 'hook answered');
       if (dropped.length > 0) log.warn({ uploadId, event, hook: binding.label, headers: dropped }, 'hook answered headers only tusport may set; dropped them');
       return response;
     } catch (error) {
+      metrics.hookInvoked(event, true);
       const failure = error instanceof HookCallError ? error : new HookCallError('threw', 'failed', false, String(error));
       const fields = { uploadId, event, hook: binding.label, attempt, ms: Date.now() - started, reason: failure.message, detail: failure.detail };
       if (failure.retryable && attempt <= retries) {

@@ -3,6 +3,7 @@ import fs from 'node:fs/promises';
 import path from 'node:path';
 import type { FastifyBaseLogger } from 'fastify';
 import { syncDirectory } from '../stores/sidecar.js';
+import { checkWritableDirectory } from '../stores/writable-directory.js';
 import type { HookEventName } from './events.js';
 
 /** One notification for one hook, as it waits to be delivered. */
@@ -30,6 +31,10 @@ export interface Outbox {
   start(): Promise<void>;
   /** Stop delivering; undelivered messages stay for the next start. */
   close(): Promise<void>;
+  /** Messages waiting for delivery (for the metrics). */
+  depth(): Promise<number>;
+  /** Throw (with a message naming what is wrong) unless new messages can be added (for /readyz). */
+  check(): Promise<void>;
 }
 
 export interface OutboxDelivery {
@@ -138,6 +143,14 @@ export class DiskOutbox implements Outbox {
     clearTimeout(this.timer);
     this.stopping.abort(new Error('tusport is shutting down'));
     await Promise.allSettled([...this.running]);
+  }
+
+  async depth(): Promise<number> {
+    return this.pending.size;
+  }
+
+  check(): Promise<void> {
+    return checkWritableDirectory(this.options.directory);
   }
 
   private track(name: string, message: OutboxMessage, due: number): void {

@@ -175,6 +175,18 @@ export class RedisOutbox implements Outbox {
     else this.redis.disconnect();
   }
 
+  async depth(): Promise<number> {
+    return this.redis.zcard(this.keys.queue);
+  }
+
+  async check(): Promise<void> {
+    try {
+      await this.redis.ping();
+    } catch {
+      throw new Error(`Redis at ${this.where} is unreachable`);
+    }
+  }
+
   /** Resolves once Redis is connected; at startup waits for the first connection, later fails at once. */
   private async connected(): Promise<void> {
     if (this.redis.status === 'ready') return;

@@ -4,6 +4,7 @@ import path from 'node:path';
 import type { FastifyBaseLogger } from 'fastify';
 import { ConfigError } from '../config/load.js';
 import type { ResolvedConfig } from '../config/schema.js';
+import { NO_METRICS, type MetricsRecorder } from '../observability/metrics/recorder.js';
 import type { StorageBackend } from '../stores/backend.js';
 import { backoff, EndpointHooks, type HookBinding, type Notifier } from './dispatcher.js';
 import { DURABLE_EVENTS, type HookEventName, type HookRequest } from './events.js';
@@ -24,12 +25,14 @@ export class HookSystem implements Notifier {
   private readonly byId = new Map<string, HookBinding>();
   private readonly outbox: Outbox | undefined;
   private readonly stopping = new AbortController();
+  private readonly metrics: MetricsRecorder;
 
   constructor(
     private readonly config: ResolvedConfig,
     private readonly log: FastifyBaseLogger,
-    env: NodeJS.ProcessEnv = process.env,
+    { env = process.env, metrics = NO_METRICS }: { env?: NodeJS.ProcessEnv; metrics?: MetricsRecorder } = {},
   ) {
+    this.metrics = metrics;
     this.bindings = config.endpoints.map((endpoint, i) => endpoint.hooks.map((hook, j) => bindingFor(hook, endpoint.path, `endpoints[${i}].hooks[${j}]`, j, env)));
     for (const binding of this.bindings.flat()) this.byId.set(binding.id, binding);
     const durable = this.bindings.flat().some((binding) => [...binding.events].some((event) => DURABLE_EVENTS.has(event)));
@@ -65,7 +68,19 @@ export class HookSystem implements Notifier {
       postReceiveIntervalMs: endpoint.postReceiveInterval,
       tokenQuery: endpoint.auth.type === 'none' ? undefined : endpoint.auth.tokenFrom.query,
       backend,
+      metrics: this.metrics,
     });
+  }
+
+  /** Notifications waiting in the outbox; undefined without one or when it cannot tell (Redis down). */
+  async outboxDepth(): Promise<number | undefined> {
+    return this.outbox?.depth().catch(() => undefined);
+  }
+
+  /** What /readyz asks: can notifications be queued? Undefined when there is no outbox to check. */
+  outboxCheck(): { kind: 'disk' | 'redis'; check: () => Promise<void> } | undefined {
+    const outbox = this.outbox;
+    return outbox && { kind: this.config.outbox.type, check: () => outbox.check() };
   }
 
   /** Where this app's notifications wait (`undefined`: it has none). Two apps must not share one. */
@@ -104,7 +119,13 @@ export class HookSystem implements Notifier {
   private async deliver(message: OutboxMessage, signal: AbortSignal): Promise<void> {
     const binding = this.byId.get(message.hook);
     if (!binding) throw new Error('no such hook in the config');
-    await binding.transport.invoke({ request: JSON.parse(message.body) as HookRequest, body: message.body, idempotencyKey: message.idempotencyKey, signal });
+    let failed = true;
+    try {
+      await binding.transport.invoke({ request: JSON.parse(message.body) as HookRequest, body: message.body, idempotencyKey: message.idempotencyKey, signal });
+      failed = false;
+    } finally {
+      this.metrics.hookInvoked(message.event, failed);
+    }
   }
 }
 
@@ -162,5 +183,7 @@ function lazyRedisOutbox(options: RedisOutboxOptions): Outbox {
     close: async () => {
       if (loading) await (await loading).close();
     },
+    depth: async () => (await load()).depth(),
+    check: async () => (await load()).check(),
   };
 }

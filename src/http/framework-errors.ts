@@ -1,5 +1,4 @@
 import { STATUS_CODES } from 'node:http';
-import type { Socket } from 'node:net';
 import type { FastifyError, FastifyReply, FastifyRequest } from 'fastify';
 import { Errors } from '../errors.js';
 
@@ -31,22 +30,3 @@ export function answerFrameworkError(error: FastifyError, request: FastifyReques
     });
 }
 
-/** Node's parser errors before any request exists, by errno code: status, tusport code, message. */
-const CLIENT_ERRORS: Record<string, [number, string, string]> = {
-  HPE_HEADER_OVERFLOW: [431, 'TUSPORT_ERR_HEADERS_TOO_LARGE', 'The request headers are larger than the server accepts (16 KiB in all)'],
-  ERR_HTTP_REQUEST_TIMEOUT: [408, 'TUSPORT_ERR_REQUEST_TIMEOUT', 'The request was not received in time'],
-};
-
-/**
- * Fastify's `clientErrorHandler`: a request Node's HTTP parser refused (headers over 16 KiB, a
- * malformed request line) is answered in tusport's error format too, then the connection closed.
- */
-export function answerClientError(error: NodeJS.ErrnoException, socket: Socket): void {
-  if (error.code === 'ECONNRESET' || socket.destroyed) return;
-  const [status, code, message] = CLIENT_ERRORS[error.code ?? ''] ?? [400, 'TUSPORT_ERR_BAD_REQUEST', 'The request is not valid HTTP'];
-  const body = JSON.stringify({ statusCode: status, code, error: STATUS_CODES[status], message });
-  if (socket.writable) {
-    socket.write(`HTTP/1.1 ${status} ${STATUS_CODES[status]}\r\nContent-Length: ${Buffer.byteLength(body)}\r\nContent-Type: application/json; charset=utf-8\r\nConnection: close\r\n\r\n${body}`);
-  }
-  socket.destroy(error);
-}

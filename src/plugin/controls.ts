@@ -1,4 +1,5 @@
 import type { FastifyInstance } from 'fastify';
+import type { MetricsHandle } from '../observability/metrics/handle.js';
 import { ConfigError } from '../config/load.js';
 
 /**
@@ -21,6 +22,8 @@ export interface TusportControls {
   sweep(now?: number): Promise<SweepResult>;
   /** Check that every endpoint's store is usable (S3: bucket reachable, credentials valid); throws naming the endpoint. */
   checkStores(): Promise<void>;
+  /** The Prometheus metrics (of the first tusport registered with `metrics.enabled`; undefined if none). */
+  readonly metrics: MetricsHandle | undefined;
 }
 
 declare module 'fastify' {
@@ -42,6 +45,8 @@ interface Member {
   outbox: string | undefined;
   sweep(now?: number): Promise<SweepResult>;
   checkStores(): Promise<void>;
+  /** Its metrics handle, known once its routes are registered. */
+  metrics(): MetricsHandle | undefined;
 }
 
 /**
@@ -76,6 +81,14 @@ class TusportRegistry implements TusportControls {
 
   async checkStores(): Promise<void> {
     for (const member of this.members) await member.checkStores();
+  }
+
+  get metrics(): MetricsHandle | undefined {
+    for (const member of this.members) {
+      const handle = member.metrics();
+      if (handle) return handle;
+    }
+    return undefined;
   }
 }
 

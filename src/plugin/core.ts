@@ -1,4 +1,4 @@
-import { MemoryLocker } from '@tus/server';
+import { type Locker, MemoryLocker } from '@tus/server';
 import type { FastifyBaseLogger } from 'fastify';
 import { AuthConfigError, createAuthenticator } from '../auth/authenticate.js';
 import { ConfigError } from '../config/load.js';
@@ -10,6 +10,7 @@ import { parseUrlTemplate } from '../endpoints/template.js';
 import { HookSystem } from '../hooks/setup.js';
 import { parseAccept } from '../policy/accept.js';
 import { QuotaTracker } from '../policy/quota.js';
+import { createMetrics, instrumentLocker, type MetricsRecorder } from '../observability/index.js';
 import { createBackend } from '../stores/create-backend.js';
 import { EndpointStore } from '../stores/endpoint-store.js';
 import { StoreCheckError, type SweepResult } from './controls.js';
@@ -27,6 +28,8 @@ export interface TusportCore {
   readonly config: ResolvedConfig;
   readonly runtimes: readonly EndpointRuntime[];
   readonly hooks: HookSystem;
+  /** What the metrics record (records nothing unless `metrics.enabled`). */
+  readonly metrics: MetricsRecorder;
   /** Base URL and client address of a request (server.publicUrl, server.trustProxy). */
   readonly origin: RequestOrigin;
   sweep(now?: number): Promise<SweepResult>;
@@ -35,9 +38,10 @@ export interface TusportCore {
 
 export function createTusportCore(config: ResolvedConfig, log: FastifyBaseLogger, origin: RequestOrigin = createRequestOrigin(config.server)): TusportCore {
   // One locker per tusport: upload ids are unique across its endpoints.
-  const locker = new MemoryLocker();
-  const hooks = new HookSystem(config, log);
-  const runtimes = config.endpoints.map((endpoint, index) => buildRuntime(endpoint, index, locker, hooks, origin));
+  const metrics = createMetrics(config.metrics);
+  const locker = instrumentLocker(new MemoryLocker(), metrics);
+  const hooks = new HookSystem(config, log, { metrics });
+  const runtimes = config.endpoints.map((endpoint, index) => buildRuntime(endpoint, index, locker, hooks, origin, metrics));
   const sweep = async (now = Date.now()): Promise<SweepResult> => {
     const total: SweepResult = { expired: 0, leftovers: 0 };
     for (const runtime of runtimes) {
@@ -63,10 +67,10 @@ export function createTusportCore(config: ResolvedConfig, log: FastifyBaseLogger
       }
     }
   };
-  return { config, runtimes, hooks, origin, sweep, checkStores };
+  return { config, runtimes, hooks, metrics, origin, sweep, checkStores };
 }
 
-function buildRuntime(endpoint: EndpointConfig, index: number, locker: MemoryLocker, hookSystem: HookSystem, origin: RequestOrigin): EndpointRuntime {
+function buildRuntime(endpoint: EndpointConfig, index: number, locker: Locker, hookSystem: HookSystem, origin: RequestOrigin, metrics: MetricsRecorder): EndpointRuntime {
   const template = parseUrlTemplate(endpoint.path);
   let authenticate;
   try {
@@ -75,7 +79,7 @@ function buildRuntime(endpoint: EndpointConfig, index: number, locker: MemoryLoc
     if (error instanceof AuthConfigError) throw new ConfigError(`Invalid config:\n  - endpoints[${index}].auth: ${error.message}`);
     throw error;
   }
-  const backend = createBackend(endpoint.store);
+  const backend = createBackend(endpoint.store, metrics);
   const hooks = hookSystem.forEndpoint(index, backend);
   const store = new EndpointStore({
     endpoint: template.source,

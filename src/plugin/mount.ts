@@ -2,7 +2,9 @@ import type { FastifyInstance, LogLevel } from 'fastify';
 import type { ResolvedConfig } from '../config/schema.js';
 import { demoPage } from '../demo/plugin.js';
 import { mountEndpoint } from '../endpoints/routes.js';
+import { watchBodyRate } from '../limits/body-rate.js';
 import { registerHealth } from '../observability/health.js';
+import { type MetricsHandle, registerOperations } from '../observability/index.js';
 import { describeSharedLocation, sharedStoreLocations } from '../stores/shared-location.js';
 import { requestSerializer } from '../observability/request-log.js';
 import { registerErrorAnswers } from './answers.js';
@@ -27,17 +29,22 @@ export function mountTusport(host: FastifyInstance, core: TusportCore, options: 
   for (const shared of sharedStoreLocations(config.endpoints)) {
     host.log.warn({ endpoint: shared.endpoint, params: shared.params }, describeSharedLocation(shared));
   }
-  joinControls(host, { prefix: options.prefix, outbox: core.hooks.outboxLocation, sweep: core.sweep, checkStores: core.checkStores });
+  // Known once tusport's routes are registered (the metrics count the requests of its scope).
+  let metrics: MetricsHandle | undefined;
+  joinControls(host, { prefix: options.prefix, outbox: core.hooks.outboxLocation, sweep: core.sweep, checkStores: core.checkStores, metrics: () => metrics });
   if (options.ownsServer) applyPolicy(host, config, { notFound: true });
   host.register(
     async (scope) => {
       if (!options.ownsServer) applyPolicy(scope, config, { notFound: options.prefix !== '' });
       scope.decorateRequest('uploadContext', null);
+      // In the body path, so it holds embedded too.
+      watchBodyRate(scope, config.server.minBodyRate);
       registerLifecycle(scope, core);
       registerHealth(
         scope,
         config.endpoints.map((endpoint) => endpoint.path),
       );
+      metrics = registerOperations(scope, config, core);
       scope.register(demoPage, { config });
       scope.register(async (tus) => {
         // tus bodies are streams we read ourselves (or hand to @tus/server): Fastify must not parse them.

@@ -16,6 +16,10 @@ const HOST_OWNED = {
   idleTimeout: 'Fastify({ connectionTimeout })',
   shutdownTimeout: 'your own shutdown',
   logLevel: 'your logger, or register(tusport, { logLevel })',
+  logFormat: 'your logger',
+  headersTimeout: 'your server\'s headersTimeout',
+  maxConnections: 'your server or proxy',
+  maxConnectionsPerClient: 'your proxy (nginx limit_conn)',
 } as const satisfies Partial<Record<keyof ResolvedConfig['server'], string>>;
 
 /** Fastify's register options travel in the same object as the config. */
@@ -33,9 +37,11 @@ export function splitRegisterOptions(options: Record<string, unknown>): { config
 }
 
 /**
- * Embedded, `server.host/port/idleTimeout/shutdownTimeout/logLevel` cannot apply: the host
- * listens, times out connections and logs (`server.trustProxy` and `publicUrl` still shape the
- * URLs tusport hands out). They are not refused (one config file can serve `tusport serve` and an
+ * Embedded, `server.host/port/idleTimeout/shutdownTimeout/logLevel` and the connection limits
+ * (`headersTimeout`, `maxConnections`, `maxConnectionsPerClient`) cannot apply: the host
+ * listens, times out and counts connections, and logs. (`server.minBodyRate` does apply: it
+ * watches tusport's own request bodies; `server.trustProxy` and `publicUrl` still shape the
+ * URLs tusport hands out.) They are not refused (one config file can serve `tusport serve` and an
  * embedding app alike), but a value other than the default is reported once at registration,
  * naming where that setting lives instead.
  */

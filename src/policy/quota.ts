@@ -12,12 +12,20 @@ export interface QuotaLimits {
   maxBytesInFlight?: number | undefined;
 }
 
+/** What one upload counts against its owner's `maxBytesInFlight`: its declared length, else the bytes it has. */
+export function countedBytes(size: number | undefined, offset: number): number {
+  return size ?? offset;
+}
+
 /**
  * Per-principal quotas over one endpoint's unfinished uploads: how many at once, and how many
- * declared bytes they add up to (a deferred-length upload counts the bytes it has so far).
- * The index is built from the sidecars on first use and then kept current by the request path
- * (create, finish, terminate, expire). It lives in this process: instances sharing a store need a
- * shared counter, which the Redis layer will provide.
+ * bytes they add up to. An upload counts its declared length; a deferred-length upload counts
+ * the bytes it has received, plus, while a request is writing to it, the bytes that request was
+ * allowed to bring (`claim`), so two requests of one principal can never both fill the same room.
+ * The same count is rebuilt from the store's sidecars on first use (`countedBytes`), then kept
+ * current by the request path (create, declare, write, finish, terminate, expire). It lives in
+ * this process: instances sharing a store need a shared counter, which the Redis layer will
+ * provide.
  */
 export class QuotaTracker {
   private readonly byOwner = new Map<string, Map<string, number>>();
@@ -34,31 +42,77 @@ export class QuotaTracker {
     return this.limits.maxUnfinishedUploads !== undefined || this.limits.maxBytesInFlight !== undefined;
   }
 
+  /** Whether bytes written to deferred-length uploads must be claimed first. */
+  get countsBytes(): boolean {
+    return this.limits.maxBytesInFlight !== undefined;
+  }
+
   private load(): Promise<void> {
     this.loading ??= (async () => {
       for await (const { sidecar, offset } of this.listUnfinished()) {
-        if (sidecar.tusport.endpoint === this.endpoint) this.add(sidecar.tusport.owner, sidecar.id, sidecar.size ?? offset);
+        if (sidecar.tusport.endpoint === this.endpoint) this.add(sidecar.tusport.owner, sidecar.id, countedBytes(sidecar.size, offset));
       }
     })();
     return this.loading;
   }
 
-  /** Check and, if within limits, count the new upload at once (no await between, so no race). */
-  async reserve(owner: string | null, id: string, bytes: number): Promise<void> {
-    if (!this.enabled || owner === null) return;
+  /**
+   * Check and, if within limits, count the new upload at once (no await between, so no race).
+   * `exact: false` (a deferred length whose creation body has no Content-Length): `bytes` is the
+   * most it may bring; it is given what room is left and told how much (the body is cut there).
+   */
+  async reserve(owner: string | null, id: string, bytes: number, exact = true): Promise<number> {
+    if (!this.enabled || owner === null) return bytes;
     await this.load();
     const uploads = this.byOwner.get(owner) ?? new Map<string, number>();
     const { maxUnfinishedUploads, maxBytesInFlight } = this.limits;
     if (maxUnfinishedUploads !== undefined && uploads.size >= maxUnfinishedUploads) throw new QuotaErrors.TOO_MANY_UPLOADS(maxUnfinishedUploads);
-    const total = [...uploads.values()].reduce((sum, n) => sum + n, 0) + bytes;
-    if (maxBytesInFlight !== undefined && total > maxBytesInFlight) throw new QuotaErrors.TOO_MANY_BYTES(maxBytesInFlight, total);
-    this.add(owner, id, bytes);
+    const granted = exact || maxBytesInFlight === undefined ? bytes : Math.min(bytes, Math.max(0, maxBytesInFlight - this.totalExcept(uploads, id)));
+    this.checkBytes(uploads, id, granted);
+    this.add(owner, id, granted);
+    return granted;
   }
 
-  /** A deferred length was declared: count the declared size from now on. */
-  resize(sidecar: Sidecar, bytes: number): void {
+  /**
+   * Count `bytes` for an upload from now on if its owner stays within `maxBytesInFlight`
+   * (413 otherwise, and nothing changes): a deferred length being declared.
+   */
+  async resize(sidecar: Sidecar, bytes: number): Promise<void> {
     const owner = sidecar.tusport.owner;
-    if (owner !== null && this.byOwner.get(owner)?.has(sidecar.id)) this.add(owner, sidecar.id, bytes);
+    if (!this.enabled || owner === null) return;
+    await this.load();
+    const uploads = this.byOwner.get(owner);
+    if (!uploads?.has(sidecar.id)) return;
+    this.checkBytes(uploads, sidecar.id, bytes);
+    uploads.set(sidecar.id, bytes);
+  }
+
+  /**
+   * A request is about to write up to `wanted` bytes to a deferred-length upload at `offset`.
+   * Returns how many it may write and counts them at once (no await between check and count).
+   * `exact`: the request said its length (Content-Length), so it must fit whole (413 otherwise,
+   * before a byte is read); a body of unknown length gets whatever room is left and is cut there.
+   * Give the claim back with `settle` once the write is over.
+   */
+  async claim(sidecar: Sidecar, offset: number, wanted: number, exact: boolean): Promise<number> {
+    const owner = sidecar.tusport.owner;
+    const max = this.limits.maxBytesInFlight;
+    if (max === undefined || owner === null) return wanted;
+    await this.load();
+    const uploads = this.byOwner.get(owner) ?? new Map<string, number>();
+    const others = this.totalExcept(uploads, sidecar.id);
+    const room = Math.max(0, max - others - offset);
+    if (wanted > room && (exact || room === 0)) throw new QuotaErrors.TOO_MANY_BYTES(max, others + offset + wanted);
+    const granted = Math.min(wanted, room);
+    this.add(owner, sidecar.id, offset + granted);
+    return granted;
+  }
+
+  /** The write is over: count what the upload really has (a claim only ever shrinks here). */
+  settle(sidecar: Sidecar, bytes: number): void {
+    const owner = sidecar.tusport.owner;
+    if (!this.countsBytes || owner === null) return;
+    if (this.byOwner.get(owner)?.has(sidecar.id)) this.add(owner, sidecar.id, bytes);
   }
 
   /** The upload finished, was terminated or expired. */
@@ -67,6 +121,23 @@ export class QuotaTracker {
     const uploads = this.byOwner.get(owner);
     uploads?.delete(id);
     if (uploads?.size === 0) this.byOwner.delete(owner);
+  }
+
+  /** The quota's 413 for a body of unknown length that went past the room its claim was given. */
+  exceeded(): Error {
+    return new QuotaErrors.TOO_MANY_BYTES(this.limits.maxBytesInFlight, `more than ${this.limits.maxBytesInFlight}`);
+  }
+
+  private checkBytes(uploads: Map<string, number>, id: string, bytes: number): void {
+    const max = this.limits.maxBytesInFlight;
+    const total = this.totalExcept(uploads, id) + bytes;
+    if (max !== undefined && total > max) throw new QuotaErrors.TOO_MANY_BYTES(max, total);
+  }
+
+  private totalExcept(uploads: Map<string, number>, id: string): number {
+    let total = 0;
+    for (const [other, bytes] of uploads) if (other !== id) total += bytes;
+    return total;
   }
 
   private add(owner: string | null, id: string, bytes: number): void {

@@ -14,7 +14,10 @@ export const PolicySchema = z.strictObject({
   quota: z
     .strictObject({
       maxUnfinishedUploads: z.number().int().min(1).optional().meta({ description: 'Unfinished uploads one principal may have at once (429 above it).' }),
-      maxBytesInFlight: byteSize().optional().meta({ description: 'Declared bytes one principal\'s unfinished uploads may add up to (413 above it).' }),
+      maxBytesInFlight: byteSize().optional().meta({
+        description:
+          'Bytes one principal\'s unfinished uploads may add up to (413 above it): each counts its Upload-Length (declared at creation or later), a deferred length the bytes received.',
+      }),
     })
     .prefault({})
     .meta({ description: 'Per-principal limits (authenticated endpoints only).' }),

@@ -1,4 +1,4 @@
-import type { FastifyReply } from 'fastify';
+import type { FastifyReply, FastifyRequest } from 'fastify';
 import type { UploadContext } from '../endpoints/context.js';
 import type { EndpointRuntime, ProtocolHandler } from '../endpoints/runtime.js';
 import { placeholdersOf } from '../endpoints/template.js';
@@ -25,16 +25,44 @@ export function handleCreate(create: ProtocolHandler): ProtocolHandler {
     context.newUploadId = newUploadId();
     if (runtime.hooks.wants('pre-create')) metadata = await runPreCreate(runtime, context, metadata, integerHeader(request, 'upload-length'), reply);
     await refuseKnownClash(runtime, context, metadata);
-    await runtime.quota.reserve(context.owner, context.newUploadId, integerHeader(request, 'upload-length') ?? 0);
+    const body = await reserveQuota(runtime, context, request);
     try {
       const result = await create(runtime, context, request, reply);
       if (reply.statusCode !== 201) runtime.quota.release(context.owner, context.newUploadId);
+      else if (body) await settleCreationBody(runtime, context);
       return result;
     } catch (error) {
       runtime.quota.release(context.owner, context.newUploadId);
       throw error;
     }
   };
+}
+
+/**
+ * Count the new upload against its owner's quota: its Upload-Length or, for a deferred length,
+ * the bytes its creation body brings (all of its Content-Length, or without one whatever room is
+ * left: the body is cut there, see EndpointStore.write). Returns whether a deferred body was
+ * counted (its real size is settled once it is stored).
+ */
+async function reserveQuota(runtime: EndpointRuntime, context: UploadContext, request: FastifyRequest): Promise<boolean> {
+  const id = context.newUploadId ?? '';
+  const length = integerHeader(request, 'upload-length');
+  const hasBody = request.headers['content-type']?.split(';')[0]?.trim().toLowerCase() === 'application/offset+octet-stream';
+  if (length !== undefined || !hasBody || !runtime.quota.countsBytes) {
+    await runtime.quota.reserve(context.owner, id, length ?? 0);
+    return false;
+  }
+  const contentLength = request.headers['content-length'] === undefined ? undefined : Number(request.headers['content-length']);
+  const most = Math.min(runtime.config.maxChunkSize ?? Number.MAX_SAFE_INTEGER, runtime.config.maxSize ?? Number.MAX_SAFE_INTEGER);
+  const granted = await runtime.quota.reserve(context.owner, id, contentLength ?? most, contentLength !== undefined);
+  if (contentLength === undefined) context.creationBodyQuota = { limit: granted, exceeded: () => runtime.quota.exceeded() };
+  return true;
+}
+
+/** A deferred-length upload created with a body: count the bytes it really has from now on. */
+async function settleCreationBody(runtime: EndpointRuntime, context: UploadContext): Promise<void> {
+  const stored = await runtime.store.find(context.newUploadId ?? '', context);
+  if (stored) runtime.quota.settle(stored.sidecar, stored.offset);
 }
 
 /**

@@ -46,8 +46,9 @@ export const handlePatch: ProtocolHandler = async (runtime, context, request, re
       if (config.maxSize !== undefined && declared > config.maxSize) throw new Errors.UPLOAD_TOO_LARGE(declared, config.maxSize);
       checkSignedSize(context.principal?.scope, declared);
       checkSignedSize(stored.sidecar.tusport, declared);
+      // Checked against the owner's maxBytesInFlight before anything is recorded.
+      await runtime.quota.resize(stored.sidecar, declared);
       await store.setLength(context, stored, declared);
-      runtime.quota.resize(stored.sidecar, declared);
     }
     const size = stored.sidecar.size;
     // A deferred length may grow up to maxSize: the endpoint's, or if smaller that of this request's
@@ -78,17 +79,39 @@ export const handlePatch: ProtocolHandler = async (runtime, context, request, re
       return reply.code(204).send();
     }
     const limit = Math.min(remaining, config.maxChunkSize ?? Number.MAX_SAFE_INTEGER);
+    // A deferred length counts the bytes it receives against the owner's maxBytesInFlight: this
+    // request may bring only what fits (all of its Content-Length, or the body is cut there).
+    const claimed = size === undefined && runtime.quota.countsBytes;
+    let quotaLimit = limit;
+    if (claimed) {
+      try {
+        quotaLimit = await runtime.quota.claim(stored.sidecar, offset, Math.min(limit, contentLength === undefined ? limit : Number(contentLength)), contentLength !== undefined);
+      } catch (error) {
+        reply.header('Connection', 'close');
+        throw error;
+      }
+    }
     const progress = runtime.hooks.watchProgress(context, stored, request.raw, (response) => {
       if (stop.signal.aborted) return;
       stop.abort(hookRejection('STOPPED', 'The upload has been stopped by the server', response));
       void terminateStoppedUpload(runtime, context, id);
     });
     try {
-      result = await store.writeChunk(context, id, request.raw, offset, limit, progress ? AbortSignal.any([lock.handOver, stop.signal]) : lock.handOver);
+      result = await store.writeChunk(context, id, request.raw, offset, Math.min(limit, quotaLimit), progress ? AbortSignal.any([lock.handOver, stop.signal]) : lock.handOver);
     } catch (error) {
       progress?.end(undefined);
+      if (claimed) runtime.quota.settle(stored.sidecar, offset);
       throw storageError(error, context.log, id);
     }
+    if (result.kind === 'limit' && quotaLimit < limit) {
+      // Past the owner's quota: undo this request (nothing of it was acknowledged) and say why.
+      progress?.end(undefined);
+      reply.header('Connection', 'close');
+      await store.truncate(context, id, offset);
+      runtime.quota.settle(stored.sidecar, offset);
+      throw runtime.quota.exceeded();
+    }
+    if (claimed) runtime.quota.settle(stored.sidecar, result.offset);
     // Bytes past Upload-Length are undone below: no progress to report for them.
     progress?.end(result.kind === 'limit' && limit === remaining ? undefined : result.offset);
     if (result.kind === 'limit') {

@@ -2,9 +2,11 @@ import type { EndpointConfig } from '../config/schema.js';
 import type { StorageBackend } from './backend.js';
 import { DiskBackend } from './disk.js';
 import { LazyS3Backend } from './s3/lazy.js';
+import { instrumentBackend } from '../observability/metrics/instrument.js';
+import { NO_METRICS, type MetricsRecorder } from '../observability/metrics/recorder.js';
 
-/** The backend of one endpoint's `store` config. */
-export function createBackend(store: EndpointConfig['store']): StorageBackend {
+/** The backend of one endpoint's `store` config (timed when metrics are on). */
+export function createBackend(store: EndpointConfig['store'], metrics: MetricsRecorder = NO_METRICS): StorageBackend {
   // The S3 backend loads the AWS SDK only when it is first used (see LazyS3Backend).
-  return store.type === 's3' ? new LazyS3Backend(store) : new DiskBackend(store.directory);
+  return instrumentBackend(store.type === 's3' ? new LazyS3Backend(store, metrics) : new DiskBackend(store.directory), metrics);
 }

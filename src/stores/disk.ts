@@ -1,4 +1,4 @@
-import { createReadStream, createWriteStream } from 'node:fs';
+import { createReadStream } from 'node:fs';
 import fs from 'node:fs/promises';
 import path from 'node:path';
 import type { Readable } from 'node:stream';
@@ -6,7 +6,9 @@ import { directoryRoot, resolveDirectory, type TemplateParams } from '../endpoin
 import type { StorageBackend, StoredUpload, SweepOptions, SweepResult, UnfinishedUpload, WriteLimits, WriteResult } from './backend.js';
 import { readSidecar, type Sidecar, sidecarPath, syncDirectory, writeNewSidecar, writeSidecar } from './sidecar.js';
 import { finalizeOnDisk, finalPathTaken, type OverwriteMode, resolveFinalPath } from './finalize.js';
+import { LazyFileSink } from './lazy-file-sink.js';
 import { copyWithLimit } from './stream-copy.js';
+import { checkWritableDirectory } from './writable-directory.js';
 import { sweepDirectory } from './sweep.js';
 import { isFinished, walkUploads } from './walk.js';
 
@@ -49,6 +51,11 @@ export class DiskBackend implements StorageBackend {
 
   place(params: TemplateParams): string {
     return resolveDirectory(this.directory, params);
+  }
+
+  /** The store's fixed root (above any `{param}`) is, or can become, a writable directory. */
+  check(): Promise<void> {
+    return checkWritableDirectory(directoryRoot(this.directory));
   }
 
   dataPath(directory: string, id: string): string {
@@ -98,8 +105,9 @@ export class DiskBackend implements StorageBackend {
     writesInProgress++;
     let outcome;
     try {
-      // `flush` fsyncs before close: the 204 that acknowledges these bytes is sent only after.
-      const sink = createWriteStream(data, { flags: 'r+', start: offset, flush: true, highWaterMark: writeBufferBytes() });
+      // The sink fsyncs before it closes: the 204 that acknowledges these bytes is sent only after.
+      // It holds a file descriptor only while bytes flow (a stalled client holds none).
+      const sink = new LazyFileSink(data, offset, { highWaterMark: writeBufferBytes() });
       outcome = await copyWithLimit(source, sink, limits.limit, stop);
     } finally {
       writesInProgress--;

@@ -1,7 +1,7 @@
 import type { Readable } from 'node:stream';
 import { DataStore, ERRORS, Upload } from '@tus/server';
 import { currentUploadContext, type UploadContext } from '../endpoints/context.js';
-import { Errors, toTusError } from '../errors.js';
+import { type CodedError, Errors, toTusError } from '../errors.js';
 import { storageError } from '../protocol/storage-errors.js';
 import type { StorageBackend, StoredUpload, WriteResult } from './backend.js';
 import type { Sidecar, SidecarTusport } from './sidecar.js';
@@ -133,16 +133,18 @@ export class EndpointStore extends DataStore {
     const context = currentUploadContext();
     const chunkLimit = this.options.maxChunkSize ?? Number.MAX_SAFE_INTEGER;
     // @tus/server caps a body at the declared length or the endpoint's maxSize; a deferred length
-    // must also stay within the signed token's.
+    // must also stay within the signed token's, and bring only what its owner's quota has room for.
     const sizeLimit = (context.principal?.scope?.maxSize ?? Number.MAX_SAFE_INTEGER) - offset;
-    const limit = Math.min(chunkLimit, sizeLimit);
+    const quota = context.creationBodyQuota;
+    const limit = Math.min(chunkLimit, sizeLimit, quota?.limit ?? Number.MAX_SAFE_INTEGER);
     const result = await this.options.backend.write(context.place, id, stream, offset, { limit });
     if (result.kind === 'limit') {
       // The creating POST will not answer with a Location, so nobody could ever resume this
       // upload: remove it rather than leave bytes no client knows about.
       const stored = await this.find(id, context);
       if (stored) await this.removeStored(context, stored);
-      throw toTusError(limit === chunkLimit ? new Errors.CHUNK_TOO_LARGE(limit) : new Errors.PAST_MAX_SIZE(offset + limit));
+      if (limit === chunkLimit) throw toTusError(new Errors.CHUNK_TOO_LARGE(limit));
+      throw toTusError(quota?.limit === limit ? (quota.exceeded() as CodedError) : new Errors.PAST_MAX_SIZE(offset + limit));
     }
     return result.offset;
   }

@@ -46,6 +46,11 @@ export function cleanEnv(extra: Record<string, string> = {}): NodeJS.ProcessEnv 
   return { ...env, ...extra };
 }
 
+/** The `command` for `launch`/`start` that runs this checkout's bin under `ulimit -n <openFiles>` (the shell execs node: the child's pid is tusport's). */
+export function underOpenFileLimit(openFiles: number): string[] {
+  return ['sh', '-c', `ulimit -n ${openFiles} && exec "$0" "$@"`, process.execPath, BIN];
+}
+
 /**
  * `command` is what runs before `args`: by default this checkout's bin with the test's own node;
  * an installed package's bin, or a CMD run as another user, otherwise.

@@ -153,7 +153,7 @@ describe('credentials past the header limit', () => {
       statusCode: 431,
       code: 'TUSPORT_ERR_HEADERS_TOO_LARGE',
       error: 'Request Header Fields Too Large',
-      message: 'The request headers are larger than the server accepts (16 KiB in all)',
+      message: "The request's headers exceed the server's limit",
     });
     expect(await listTree(path.join(server.dir, 'bearer'))).toEqual([]);
     // The server is fine: the next request is served.

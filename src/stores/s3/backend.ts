@@ -12,6 +12,8 @@ import { infoKey, partKey, readInfo, writeInfo } from './info.js';
 import { PartWriter } from './part-writer.js';
 import type { S3StoreConfig } from './schema.js';
 import { listOpenUploads, sweepBucket } from './sweep.js';
+import { NO_METRICS, type MetricsRecorder } from '../../observability/metrics/recorder.js';
+import { instrumentS3Client } from '../../observability/metrics/s3.js';
 
 /** Bytes buffered between the socket and the part splitter. */
 const PIPE_BUFFER_BYTES = 1024 * 1024;
@@ -33,8 +35,12 @@ export class S3Backend implements StorageBackend {
   readonly client: S3;
   private readonly writer: PartWriter;
 
-  constructor(readonly config: S3StoreConfig) {
+  constructor(
+    readonly config: S3StoreConfig,
+    metrics: MetricsRecorder = NO_METRICS,
+  ) {
     this.client = createS3Client(config);
+    instrumentS3Client(this.client, metrics);
     this.writer = new PartWriter(this.client, config);
   }
 

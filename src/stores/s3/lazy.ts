@@ -6,6 +6,7 @@ import type { Sidecar } from '../sidecar.js';
 import type { S3Backend } from './backend.js';
 import { infoKey } from './info.js';
 import type { S3StoreConfig } from './schema.js';
+import { NO_METRICS, type MetricsRecorder } from '../../observability/metrics/recorder.js';
 
 /**
  * The S3 backend, loaded on first use: `./backend.js` brings in the AWS SDK and @tus/s3-store
@@ -17,11 +18,14 @@ export class LazyS3Backend implements StorageBackend {
   readonly canTruncate = false;
   private loading: Promise<S3Backend> | undefined;
 
-  constructor(private readonly config: S3StoreConfig) {}
+  constructor(
+    private readonly config: S3StoreConfig,
+    private readonly metrics: MetricsRecorder = NO_METRICS,
+  ) {}
 
   /** The real backend (loaded and built once). */
   load(): Promise<S3Backend> {
-    this.loading ??= import('./backend.js').then(({ S3Backend }) => new S3Backend(this.config));
+    this.loading ??= import('./backend.js').then(({ S3Backend }) => new S3Backend(this.config, this.metrics));
     return this.loading;
   }
 

@@ -16,7 +16,7 @@ export async function writeServeConfig(dir: string, server: Record<string, unkno
     endpoints: [{ path: '/files', store: { type: 'disk', directory: store }, ...endpoint }, ...more],
   };
   await writeFile(configFile, JSON.stringify(config, null, 2));
-  return { port, store, configFile, url: `http://127.0.0.1:${port}`, start: (): Promise<Running> => start(['serve', '--config', configFile], dir) };
+  return { port, store, configFile, url: `http://127.0.0.1:${port}`, start: (command?: readonly string[]): Promise<Running> => start(['serve', '--config', configFile], dir, {}, command) };
 }
 
 export const isAlive = (server: Running): boolean => server.child.exitCode === null && server.child.signalCode === null;

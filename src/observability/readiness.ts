@@ -1,0 +1,58 @@
+import { setTimeout as sleep } from 'node:timers/promises';
+import type { FastifyInstance } from 'fastify';
+
+export const READY_PATH = '/readyz';
+/** A dependency that has not answered in this long counts as down. */
+const CHECK_TIMEOUT_MS = 5_000;
+
+/** One thing the server needs to take uploads: a store, the outbox (disk or Redis). */
+export interface ReadinessCheck {
+  /** What it is, for the operator: `store /files`, `outbox`. */
+  name: string;
+  /** `disk`, `s3`, `redis`. */
+  kind: string;
+  /** Throws with a message saying what is wrong (no secrets: messages reach whoever asks). */
+  check(): Promise<void>;
+}
+
+export interface CheckResult {
+  name: string;
+  kind: string;
+  ok: boolean;
+  error?: string;
+}
+
+/**
+ * `GET /readyz`: every store and the outbox are usable right now (S3: the bucket answers HeadBucket
+ * with these credentials; disk: the directory is, or can become, a writable directory; Redis:
+ * PING). 200 when all are, else 503; the body lists each check, and says why a failed one failed.
+ * `/healthz` stays liveness (the process answers), so an orchestrator restarts the process only
+ * when it is stuck, and merely stops sending traffic while S3 or Redis is down.
+ */
+export function registerReadiness(app: FastifyInstance, checks: ReadinessCheck[]): void {
+  // Probes that arrive while a round of checks runs share its answer (no pile-up on a slow S3).
+  let running: Promise<CheckResult[]> | undefined;
+  const runAll = () => (running ??= Promise.all(checks.map(runOne)).finally(() => (running = undefined)));
+  app.get(READY_PATH, { logLevel: 'warn' }, async (_request, reply) => {
+    const results = await runAll();
+    const ready = results.every((result) => result.ok);
+    return reply.code(ready ? 200 : 503).send({ status: ready ? 'ready' : 'unready', checks: results });
+  });
+}
+
+async function runOne({ name, kind, check }: ReadinessCheck): Promise<CheckResult> {
+  const timeout = new AbortController();
+  try {
+    await Promise.race([
+      check(),
+      sleep(CHECK_TIMEOUT_MS, undefined, { signal: timeout.signal }).then(() => {
+        throw new Error(`no answer within ${CHECK_TIMEOUT_MS / 1000} s`);
+      }),
+    ]);
+    return { name, kind, ok: true };
+  } catch (error) {
+    return { name, kind, ok: false, error: error instanceof Error ? error.message : String(error) };
+  } finally {
+    timeout.abort();
+  }
+}
