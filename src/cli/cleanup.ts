@@ -2,6 +2,8 @@ import type { Command } from 'commander';
 import pino from 'pino';
 import { buildApp } from '../app.js';
 import { loadConfig } from '../config/load.js';
+import type { SweepResult } from '../stores/backend.js';
+import { SweepFailed } from '../uploads/sweep-failed.js';
 
 /**
  * `tusport cleanup`: one sweep of every endpoint's store (expired unfinished uploads, crash
@@ -17,9 +19,16 @@ export function registerCleanupCommand(program: Command): Command {
       const config = loadConfig({ file: options.config });
       const app = buildApp(config, { logger: pino({ level: config.server.logLevel }, pino.destination(2)) });
       await app.ready();
+      const report = (result: SweepResult) =>
+        process.stdout.write(`${JSON.stringify({ expired: result.expired, leftovers: result.leftovers, completed: result.completed, skipped: result.skipped })}\n`);
       try {
-        const result = await app.tusport.sweep();
-        process.stdout.write(`${JSON.stringify({ expired: result.expired, leftovers: result.leftovers })}\n`);
+        report(await app.tusport.sweep());
+      } catch (error) {
+        // Some store could not be listed at all: the others were swept; say what was done, exit 1.
+        if (!(error instanceof SweepFailed)) throw error;
+        report(error.result);
+        process.stderr.write(`tusport: ${error.message}\n`);
+        process.exitCode = 1;
       } finally {
         await app.close();
       }

@@ -41,28 +41,8 @@ export async function serve(options: ServeOptions): Promise<FastifyInstance> {
       throw error;
     }
   }
-  try {
-    await app.listen({ host, port });
-  } catch (error) {
-    if (error instanceof MetricsListenError) throw new ListenError(error.message);
-    const code = (error as NodeJS.ErrnoException).code;
-    const reason = code === 'EADDRINUSE' ? 'the address is already in use' : code === 'EACCES' ? 'permission denied' : (error as Error).message;
-    throw new ListenError(`Cannot listen on ${host}:${port}: ${reason}`);
-  }
-  const address = app.server.address();
-  const bound = typeof address === 'object' && address ? `${address.address.includes(':') ? `[${address.address}]` : address.address}:${address.port}` : `${host}:${port}`;
-  app.log.info({ endpoints: config.endpoints.map((e) => e.path) }, `tusport listening on http://${bound}`);
-  const metrics = app.tusport.metrics?.url;
-  if (metrics) app.log.info(`Prometheus metrics: ${metrics}`);
-  if (metrics && !config.metrics.token && !isLoopback(config.metrics.host)) {
-    app.log.warn(`anyone who can reach ${config.metrics.host}:${config.metrics.port} may read the metrics: set metrics.token`);
-  }
-  if (config.demo.enabled) app.log.info(`Uppy demo page: http://${bound}${demoPagePath(config.demo.path)}`);
-  const anonymous = config.endpoints.filter((e) => e.auth.type === 'none').map((e) => e.path);
-  if (anonymous.length > 0 && !isLoopback(host)) {
-    app.log.warn({ endpoints: anonymous }, `anyone who can reach ${host} may upload to these endpoints: they have no auth`);
-  }
-
+  // Before listening: whoever sees the "listening" line may signal at once (a pretty-log worker
+  // thread can print it before this thread has run another line).
   let closing = false;
   const shutdown = (signal: NodeJS.Signals) => {
     if (closing) {
@@ -95,6 +75,28 @@ export async function serve(options: ServeOptions): Promise<FastifyInstance> {
   };
   process.on('SIGTERM', shutdown);
   process.on('SIGINT', shutdown);
+  try {
+    await app.listen({ host, port });
+  } catch (error) {
+    if (error instanceof MetricsListenError) throw new ListenError(error.message);
+    const code = (error as NodeJS.ErrnoException).code;
+    const reason = code === 'EADDRINUSE' ? 'the address is already in use' : code === 'EACCES' ? 'permission denied' : (error as Error).message;
+    throw new ListenError(`Cannot listen on ${host}:${port}: ${reason}`);
+  }
+  const address = app.server.address();
+  const bound = typeof address === 'object' && address ? `${address.address.includes(':') ? `[${address.address}]` : address.address}:${address.port}` : `${host}:${port}`;
+  app.log.info({ endpoints: config.endpoints.map((e) => e.path) }, `tusport listening on http://${bound}`);
+  const metrics = app.tusport.metrics?.url;
+  if (metrics) app.log.info(`Prometheus metrics: ${metrics}`);
+  if (metrics && !config.metrics.token && !isLoopback(config.metrics.host)) {
+    app.log.warn(`anyone who can reach ${config.metrics.host}:${config.metrics.port} may read the metrics: set metrics.token`);
+  }
+  if (config.demo.enabled) app.log.info(`Uppy demo page: http://${bound}${demoPagePath(config.demo.path)}`);
+  const anonymous = config.endpoints.filter((e) => e.auth.type === 'none').map((e) => e.path);
+  if (anonymous.length > 0 && !isLoopback(host)) {
+    app.log.warn({ endpoints: anonymous }, `anyone who can reach ${host} may upload to these endpoints: they have no auth`);
+  }
+
   return app;
 }
 

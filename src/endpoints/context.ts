@@ -31,6 +31,10 @@ export interface UploadContext {
   uploadId?: string | undefined;
   /** Id chosen for the upload a POST is creating (decided before @tus/server runs). */
   newUploadId?: string | undefined;
+  /** Set once this request made the store entry of `newUploadId`: only then may a refusal remove it. */
+  createdUpload?: boolean | undefined;
+  /** Run with the status of @tus/server's answer before it goes out (creation cleans up a refusal). */
+  beforeAnswer?: ((status: number) => Promise<void>) | undefined;
   /** Metadata a pre-create hook replaced the client's with (handed to @tus/server's onUploadCreate). */
   newMetadata?: Record<string, string> | undefined;
   /**

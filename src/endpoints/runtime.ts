@@ -5,8 +5,8 @@ import type { EndpointConfig } from '../config/schema.js';
 import type { EndpointHooks } from '../hooks/dispatcher.js';
 import type { AcceptRules } from '../policy/accept.js';
 import type { QuotaTracker } from '../policy/quota.js';
-import type { StoredUpload } from '../stores/backend.js';
 import type { EndpointStore } from '../stores/endpoint-store.js';
+import type { Complete } from '../uploads/completion.js';
 import type { UploadContext } from './context.js';
 import type { RequestOrigin } from './request-origin.js';
 import type { UrlTemplate } from './template.js';
@@ -26,12 +26,10 @@ export interface EndpointRuntime {
   /** Base URL and client address of a request (server.publicUrl, trusted proxies' headers). */
   origin: RequestOrigin;
   /**
-   * Verify, mark done and run the done-hooks of an upload whose last byte is in (caller holds the
-   * lock). Resolves with headers pre-finish hooks asked for. `undoTo`: where the request that
-   * brought the last bytes began (truncated back to when a pre-finish hook fails, so the client
-   * can send them again); without it such an upload is removed.
+   * Carry an upload whose last byte is in through completion (src/uploads/completion.ts; the
+   * caller holds the lock). Resolves with headers pre-finish hooks asked for.
    */
-  complete(context: UploadContext, stored: StoredUpload, undoTo?: number): Promise<Record<string, string>>;
+  complete: Complete;
 }
 
 export type ProtocolHandler = (runtime: EndpointRuntime, context: UploadContext, request: FastifyRequest, reply: FastifyReply) => Promise<unknown>;

@@ -42,7 +42,7 @@ export function createTusServer(runtime: Omit<EndpointRuntime, 'tusServer'>): Se
       const stored = await store.find(upload.id, context);
       if (!stored) return {};
       try {
-        return { headers: await runtime.complete(context, stored) };
+        return { headers: await runtime.complete(context, stored, { creating: true }) };
       } catch (error) {
         // A hook's answer (its body and headers) goes out through Fastify, like everywhere else.
         if (isHookError(error)) escalated.set(context, error);
@@ -90,6 +90,7 @@ export function delegateTo(server: Server): ProtocolHandler {
       await response.body?.cancel();
       throw error;
     }
+    await context.beforeAnswer?.(response.status);
     // @tus/server sets CORS headers of its own; @fastify/cors already set ours on the reply, and
     // exactly one Access-Control-Allow-Origin may go out.
     for (const name of [...response.headers.keys()]) {

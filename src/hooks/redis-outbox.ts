@@ -2,6 +2,9 @@ import { randomBytes } from 'node:crypto';
 import type { FastifyBaseLogger } from 'fastify';
 import { Redis } from 'ioredis';
 import type { Outbox, OutboxDelivery, OutboxMessage } from './outbox.js';
+import { redisLabel } from './redis-label.js';
+
+export { redisLabel };
 
 export interface RedisOutboxOptions extends OutboxDelivery {
   /** `redis://[user:password@]host:port/db`; never logged as is (see `redisLabel`). */
@@ -72,16 +75,6 @@ return 1
 interface OutboxCommands {
   outboxClaim(queue: string, messages: string, now: number, leaseUntil: number, limit: number): Promise<string[]>;
   outboxSettle(queue: string, messages: string, failed: string, id: string, lease: number, mode: 'retry' | 'fail', due: number, body: string): Promise<number>;
-}
-
-/** scheme://host:port/db of a Redis URL: what logs may say about it (never its credentials). */
-export function redisLabel(url: string): string {
-  try {
-    const parsed = new URL(url);
-    return `${parsed.protocol}//${parsed.host}${parsed.pathname === '/' ? '' : parsed.pathname}`;
-  } catch {
-    return 'redis';
-  }
 }
 
 /**

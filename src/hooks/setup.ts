@@ -14,6 +14,7 @@ import type { HookConfig } from './schema.js';
 import { commandTransport } from './transports/command.js';
 import { functionTransport } from './transports/function.js';
 import { httpTransport } from './transports/http.js';
+import { redisLabel } from './redis-label.js';
 
 /**
  * The hooks of every endpoint of one app, and the one outbox their notifications share.
@@ -87,7 +88,7 @@ export class HookSystem implements Notifier {
   get outboxLocation(): string | undefined {
     if (!this.outbox) return undefined;
     const { outbox } = this.config;
-    return outbox.type === 'disk' ? `outbox.directory ${path.resolve(outbox.directory)}` : `Redis outbox ${outbox.url} (keyPrefix ${JSON.stringify(outbox.keyPrefix)})`;
+    return outbox.type === 'disk' ? `outbox.directory ${path.resolve(outbox.directory)}` : `Redis outbox ${redisLabel(outbox.url)} (keyPrefix ${JSON.stringify(outbox.keyPrefix)})`;
   }
 
   start(): Promise<void> {

@@ -11,7 +11,7 @@ export interface ReadinessCheck {
   name: string;
   /** `disk`, `s3`, `redis`. */
   kind: string;
-  /** Throws with a message saying what is wrong (no secrets: messages reach whoever asks). */
+  /** Throws with a message saying what is wrong (logged for the operator, never sent to the prober). */
   check(): Promise<void>;
 }
 
@@ -21,6 +21,13 @@ export interface CheckResult {
   ok: boolean;
   error?: string;
 }
+
+/**
+ * What a prober reads about a failed check. /readyz answers anyone who can reach the upload port,
+ * so it names the check but keeps the cause (store paths, bucket names, Redis hosts) for the log,
+ * as Kubernetes-style health endpoints commonly do.
+ */
+const PUBLIC_FAILURE = 'unavailable; the cause is in the server log';
 
 /**
  * `GET /readyz`: every store and the outbox are usable right now (S3: the bucket answers HeadBucket
@@ -33,10 +40,19 @@ export function registerReadiness(app: FastifyInstance, checks: ReadinessCheck[]
   // Probes that arrive while a round of checks runs share its answer (no pile-up on a slow S3).
   let running: Promise<CheckResult[]> | undefined;
   const runAll = () => (running ??= Promise.all(checks.map(runOne)).finally(() => (running = undefined)));
+  // Each change of a check's state is logged once (a probe every few seconds would flood the log).
+  const lastError = new Map<string, string | undefined>();
   app.get(READY_PATH, { logLevel: 'warn' }, async (_request, reply) => {
     const results = await runAll();
+    for (const { name, kind, error } of results) {
+      if (lastError.get(name) === error) continue;
+      if (error !== undefined) app.log.warn({ check: name, kind, reason: error }, `readiness: ${name} is unavailable: ${error}`);
+      else if (lastError.has(name)) app.log.info({ check: name, kind }, `readiness: ${name} is available again`);
+      lastError.set(name, error);
+    }
     const ready = results.every((result) => result.ok);
-    return reply.code(ready ? 200 : 503).send({ status: ready ? 'ready' : 'unready', checks: results });
+    const answer = results.map(({ name, kind, ok }) => (ok ? { name, kind, ok } : { name, kind, ok, error: PUBLIC_FAILURE }));
+    return reply.code(ready ? 200 : 503).send({ status: ready ? 'ready' : 'unready', checks: answer });
   });
 }
 

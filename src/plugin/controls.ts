@@ -1,6 +1,7 @@
 import type { FastifyInstance } from 'fastify';
 import type { MetricsHandle } from '../observability/metrics/handle.js';
 import { ConfigError } from '../config/load.js';
+import { SweepFailed } from '../uploads/sweep-failed.js';
 
 /**
  * The public face of `app.tusport`. Declared here, by hand, rather than derived from the store
@@ -12,8 +13,12 @@ import { ConfigError } from '../config/load.js';
 export interface SweepResult {
   /** Unfinished uploads past their endpoint's `expire`. */
   expired: number;
-  /** Crash debris: data without a sidecar, sidecars without data, orphaned parts. */
+  /** Crash debris: tusport's temp files, sidecars without data, multipart uploads without a sidecar. */
   leftovers: number;
+  /** Finished uploads whose completion (finalize, notifications) the sweep carried to its end. */
+  completed: number;
+  /** Entries the sweep could not judge or handle (each logged); it went on with the rest. */
+  skipped: number;
 }
 
 /** tusport's maintenance entry points, for every tusport registered in this Fastify instance. */
@@ -70,12 +75,21 @@ class TusportRegistry implements TusportControls {
   }
 
   async sweep(now = Date.now()): Promise<SweepResult> {
-    const total: SweepResult = { expired: 0, leftovers: 0 };
+    const total: SweepResult = { expired: 0, leftovers: 0, completed: 0, skipped: 0 };
+    const failed: string[] = [];
     for (const member of this.members) {
-      const result = await member.sweep(now);
-      total.expired += result.expired;
-      total.leftovers += result.leftovers;
+      let result: SweepResult;
+      try {
+        result = await member.sweep(now);
+      } catch (error) {
+        // One tusport's unlistable store does not keep the others from being swept.
+        if (!(error instanceof SweepFailed)) throw error;
+        failed.push(...error.failed);
+        result = error.result;
+      }
+      for (const key of ['expired', 'leftovers', 'completed', 'skipped'] as const) total[key] += result[key];
     }
+    if (failed.length > 0) throw new SweepFailed(failed, total);
     return total;
   }
 

@@ -3,7 +3,6 @@ import type { FastifyBaseLogger } from 'fastify';
 import { AuthConfigError, createAuthenticator } from '../auth/authenticate.js';
 import { ConfigError } from '../config/load.js';
 import type { EndpointConfig, ResolvedConfig } from '../config/schema.js';
-import { completionFor } from '../endpoints/complete.js';
 import { createRequestOrigin, type RequestOrigin } from '../endpoints/request-origin.js';
 import type { EndpointRuntime } from '../endpoints/runtime.js';
 import { parseUrlTemplate } from '../endpoints/template.js';
@@ -13,6 +12,8 @@ import { QuotaTracker } from '../policy/quota.js';
 import { createMetrics, instrumentLocker, type MetricsRecorder } from '../observability/index.js';
 import { createBackend } from '../stores/create-backend.js';
 import { EndpointStore } from '../stores/endpoint-store.js';
+import { completionFor } from '../uploads/completion.js';
+import { sweepAll } from '../uploads/sweep.js';
 import { StoreCheckError, type SweepResult } from './controls.js';
 
 /** How long a lock holder gets to finish when another request asks for its upload. */
@@ -42,22 +43,7 @@ export function createTusportCore(config: ResolvedConfig, log: FastifyBaseLogger
   const locker = instrumentLocker(new MemoryLocker(), metrics);
   const hooks = new HookSystem(config, log, { metrics });
   const runtimes = config.endpoints.map((endpoint, index) => buildRuntime(endpoint, index, locker, hooks, origin, metrics));
-  const sweep = async (now = Date.now()): Promise<SweepResult> => {
-    const total: SweepResult = { expired: 0, leftovers: 0 };
-    for (const runtime of runtimes) {
-      const result = await runtime.store.backend.sweep({
-        endpoint: runtime.template.source,
-        expireMs: runtime.config.expire,
-        locker,
-        log,
-        now,
-        onRemoved: (sidecar) => runtime.quota.release(sidecar.tusport.owner, sidecar.id),
-      });
-      total.expired += result.expired;
-      total.leftovers += result.leftovers;
-    }
-    return total;
-  };
+  const sweep = (now = Date.now()): Promise<SweepResult> => sweepAll(runtimes, { locker, log, now });
   const checkStores = async () => {
     for (const runtime of runtimes) {
       try {

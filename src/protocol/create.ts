@@ -10,12 +10,15 @@ import { declaredAccepted, parseAccept } from '../policy/accept.js';
 import { checkCreationPolicy, creationMetadata, PolicyErrors } from '../policy/creation.js';
 import { integerHeader } from './preconditions.js';
 import { Errors } from '../errors.js';
+import { completionStep } from '../uploads/completion.js';
+import { acquireUploadLock } from './lock.js';
 
 /**
  * POST (creation): the endpoint's policy decides first, then pre-create hooks (which may reject,
  * replace the metadata or choose the id), then the principal's quota, with tusport's own errors;
  * then @tus/server creates the upload (metadata, naming through the context's id,
- * creation-with-upload). A quota slot taken here is given back if creation does not succeed.
+ * creation-with-upload). A quota slot taken here is given back, and the upload removed, if
+ * creation does not succeed.
  */
 export function handleCreate(create: ProtocolHandler): ProtocolHandler {
   return async (runtime: EndpointRuntime, context, request, reply) => {
@@ -25,17 +28,54 @@ export function handleCreate(create: ProtocolHandler): ProtocolHandler {
     context.newUploadId = newUploadId();
     if (runtime.hooks.wants('pre-create')) metadata = await runPreCreate(runtime, context, metadata, integerHeader(request, 'upload-length'), reply);
     await refuseKnownClash(runtime, context, metadata);
+    const id = context.newUploadId;
     const body = await reserveQuota(runtime, context, request);
+    // Not 201: no Location goes out. Removed before the answer, so a client that retries at once
+    // never counts against its quota twice.
+    context.beforeAnswer = async (status) => {
+      if (status !== 201) await discardRefusedCreation(runtime, context, id, 'refused');
+    };
+    let result;
     try {
-      const result = await create(runtime, context, request, reply);
-      if (reply.statusCode !== 201) runtime.quota.release(context.owner, context.newUploadId);
-      else if (body) await settleCreationBody(runtime, context);
-      return result;
+      result = await create(runtime, context, request, reply);
     } catch (error) {
-      runtime.quota.release(context.owner, context.newUploadId);
+      await discardRefusedCreation(runtime, context, id, 'refused');
       throw error;
     }
+    // A body cut short by a closed connection: the client was gone before its answer could reach it.
+    if (!request.raw.complete && request.raw.destroyed) await discardRefusedCreation(runtime, context, id, 'client disconnected during creation-with-upload');
+    else if (reply.statusCode === 201 && body) await settleCreationBody(runtime, context);
+    return result;
   };
+}
+
+/**
+ * A creation that did not end in a 201 the client received leaves nothing behind. Its client
+ * never learnt the upload's URL (tus 1.0 gives it only in the 201), so nobody could resume it:
+ * kept, it would hold a quota slot (counted again when quotas are rebuilt from the store) until
+ * it expired, or for good without `expire`. This covers every refusal after the store entry was
+ * made: a body longer than Upload-Length or the chunk limit, a store failure while writing, a
+ * pre-finish hook or `accept` saying no (completion has removed those already), a failed
+ * completion step, and a client that disconnected during creation-with-upload. An upload whose
+ * completion already ran to its end (the hooks were told it is done) is kept.
+ */
+async function discardRefusedCreation(runtime: EndpointRuntime, context: UploadContext, id: string, why: string): Promise<void> {
+  runtime.quota.release(context.owner, id);
+  // Never an upload this request did not make (a hook-chosen id that turned out to be taken).
+  if (!context.createdUpload) return;
+  try {
+    const lock = await acquireUploadLock(runtime.locker, id, runtime.lockDrainMs, new AbortController().signal);
+    try {
+      const stored = await runtime.store.find(id, context);
+      if (!stored || completionStep(stored.sidecar) === 'notified') return;
+      await runtime.store.removeStored(context, stored);
+      context.log.info({ uploadId: id, why }, 'creation did not succeed; the upload was removed');
+    } finally {
+      await lock.release();
+    }
+  } catch (error) {
+    context.log.error({ uploadId: id, err: error }, 'could not remove the upload of a refused creation; the sweep removes it once it expires');
+  }
 }
 
 /**

@@ -1,15 +1,16 @@
 import { Metadata } from '@tus/server';
 import type { ProtocolHandler } from '../endpoints/runtime.js';
 import { Errors, isCodedError } from '../errors.js';
-import { completionUnrecorded } from '../stores/endpoint-store.js';
+import { completionPending, completionStep } from '../uploads/completion.js';
 import { lockVisibleUpload } from './lock.js';
 
 /**
  * HEAD: report the offset. Ours because @tus/server's HEAD calls any upload older than the
  * expiry period gone (410), finished ones included. It takes the lock like @tus/server does,
  * so a client that resumes after a drop asks a half-dead PATCH to let go and then reads the
- * offset it left, not a number that is still growing. An upload a crash left complete but not
- * marked done is completed here: its client's HEAD is the last request it will send.
+ * offset it left, not a number that is still growing. An upload whose completion a crash or a
+ * failing store step left half-way is carried on here (its client's HEAD may be the last request
+ * it sends). While its last bytes are not yet recorded as received, a failure answers 503/507.
  */
 export const handleHead: ProtocolHandler = async (runtime, context, request, reply) => {
   const id = context.uploadId;
@@ -18,13 +19,19 @@ export const handleHead: ProtocolHandler = async (runtime, context, request, rep
   let stored;
   try {
     stored = await runtime.store.require(id, context);
-    if (completionUnrecorded(stored)) {
+    if (completionPending(stored)) {
       try {
         await runtime.complete(context, stored);
       } catch (error) {
-        // A final path already taken leaves the finished file where it is (logged): HEAD still
-        // reports the complete upload, or the client would start over with a new one.
-        if (!isCodedError(error) || error.statusCode !== 409) throw error;
+        // Once its bytes are recorded as received the upload is complete for its client; moving
+        // and announcing it are the server's to finish (this HEAD tried; the next request or the
+        // sweep tries again). HEAD reports that truth rather than a 503: tus-js-client and Uppy
+        // take a failed HEAD for a lost upload and send the whole file again as a new one. A final
+        // path already taken leaves the finished file where it is, for the same reason.
+        if (completionStep(stored.sidecar) === undefined) throw error;
+        if (!isCodedError(error) || error.statusCode !== 409) {
+          context.log.warn({ uploadId: id, err: error }, 'completion is still stalled; HEAD reports the received upload, the sweep carries it on');
+        }
       }
     }
   } finally {

@@ -3,7 +3,8 @@ import type { ProtocolHandler } from '../endpoints/runtime.js';
 import { Errors } from '../errors.js';
 import { hookRejection, type HookRejection } from '../hooks/errors.js';
 import type { StoredUpload, WriteResult } from '../stores/backend.js';
-import { completionUnrecorded, isComplete } from '../stores/endpoint-store.js';
+import { isComplete } from '../stores/endpoint-store.js';
+import { completionPending } from '../uploads/completion.js';
 import { terminateStoppedUpload } from './delete.js';
 import { lockVisibleUpload } from './lock.js';
 import { integerHeader } from './preconditions.js';
@@ -74,7 +75,7 @@ export const handlePatch: ProtocolHandler = async (runtime, context, request, re
       // a client re-sending its last request, gets its 204.
       const emptyBody = contentLength === '0' || (contentLength === undefined && request.headers['transfer-encoding'] === undefined);
       if (!emptyBody) throw pastEnd();
-      if (completionUnrecorded(stored)) await runtime.complete(context, stored);
+      if (completionPending(stored)) await runtime.complete(context, stored);
       reply.header('Upload-Offset', String(stored.offset));
       return reply.code(204).send();
     }
@@ -129,7 +130,7 @@ export const handlePatch: ProtocolHandler = async (runtime, context, request, re
     stored.offset = result.offset;
     // Still under the lock: completion may check, move or delete the upload's bytes.
     if (isComplete(stored)) {
-      for (const [name, value] of Object.entries(await runtime.complete(context, stored, offset))) reply.header(name, value);
+      for (const [name, value] of Object.entries(await runtime.complete(context, stored, { undoTo: offset }))) reply.header(name, value);
     }
   } finally {
     await lock.release();

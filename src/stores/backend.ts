@@ -25,8 +25,14 @@ export type WriteResult =
   | { kind: 'interrupted'; offset: number; reason: unknown };
 
 export interface SweepResult {
+  /** Expired unfinished uploads removed. */
   expired: number;
+  /** Crash debris removed (temp files, sidecars without data, multipart uploads without sidecar). */
   leftovers: number;
+  /** Finished uploads whose completion (finalize, notifications) the sweep carried to its end. */
+  completed: number;
+  /** Entries the sweep could not judge or handle (each logged); it went on with the rest. */
+  skipped: number;
 }
 
 /** What a sweep of one endpoint's store needs to know. */
@@ -39,6 +45,11 @@ export interface SweepOptions {
   now: number;
   /** Told of every upload the sweep removed (quotas give its slot back). */
   onRemoved?: ((sidecar: Sidecar) => void) | undefined;
+  /**
+   * Carry on the completion of a finished upload found at `place` if it stopped half-way; true
+   * when it did work. Throws when a step still cannot be done (the sweep logs it and goes on).
+   */
+  resume?: ((place: string, sidecar: Sidecar) => Promise<boolean>) | undefined;
 }
 
 /** An unfinished upload found by listing a store (quotas are rebuilt from these). */

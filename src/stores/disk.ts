@@ -4,7 +4,9 @@ import path from 'node:path';
 import type { Readable } from 'node:stream';
 import { directoryRoot, resolveDirectory, type TemplateParams } from '../endpoints/template.js';
 import type { StorageBackend, StoredUpload, SweepOptions, SweepResult, UnfinishedUpload, WriteLimits, WriteResult } from './backend.js';
-import { readSidecar, type Sidecar, sidecarPath, syncDirectory, writeNewSidecar, writeSidecar } from './sidecar.js';
+import { confinedDirectory } from './confine.js';
+import { isFinalizedFile, NO_FOLLOW, readSidecar, STREAM_FLAGS, type Sidecar, sidecarPath, syncDirectory, writeNewSidecar, writeSidecar } from './sidecar.js';
+import { StoreErrors } from './store-errors.js';
 import { finalizeOnDisk, finalPathTaken, type OverwriteMode, resolveFinalPath } from './finalize.js';
 import { LazyFileSink } from './lazy-file-sink.js';
 import { copyWithLimit } from './stream-copy.js';
@@ -46,8 +48,13 @@ export class DiskBackend implements StorageBackend {
   readonly kind = 'disk';
   readonly canTruncate = true;
 
+  /** The store root: the template's fixed part. Nothing below it may resolve outside it. */
+  private readonly root: string;
+
   /** @param directory the endpoint's store directory template (`./data/{username}`). */
-  constructor(private readonly directory: string) {}
+  constructor(private readonly directory: string) {
+    this.root = directoryRoot(directory);
+  }
 
   place(params: TemplateParams): string {
     return resolveDirectory(this.directory, params);
@@ -63,9 +70,32 @@ export class DiskBackend implements StorageBackend {
     return path.join(directory, id);
   }
 
+  /**
+   * An upload's data path with its directory proven to be inside the store root (no symlink
+   * leads out of it); undefined when the directory does not exist. `create` makes it.
+   */
+  private async confinedDataPath(directory: string, id: string, create = false): Promise<string | undefined> {
+    const real = await this.confined(directory, create);
+    return real === undefined ? undefined : this.dataPath(real, id);
+  }
+
+  /** `directory`'s real path, proven inside the store root (503 `TUSPORT_ERR_OUTSIDE_STORE` otherwise). */
+  private confined(directory: string, create: boolean): Promise<string | undefined> {
+    return confinedDirectory(this.root, directory, create, (segment, why) => new StoreErrors.OUTSIDE_STORE(JSON.stringify(path.basename(segment)), why));
+  }
+
+  private async requireDataPath(directory: string, id: string): Promise<string> {
+    const data = await this.confinedDataPath(directory, id);
+    if (data === undefined) throw Object.assign(new Error(`store directory ${directory} is gone`), { code: 'ENOENT', syscall: 'open' });
+    return data;
+  }
+
   async create(directory: string, sidecar: Sidecar): Promise<StoredUpload> {
-    const data = this.dataPath(directory, sidecar.id);
-    await fs.mkdir(directory, { recursive: true, mode: 0o750 });
+    // Made segment by segment inside the real store root: a symlink in the store never leads
+    // the new upload's files outside it. The data file itself is created with O_EXCL, which
+    // refuses a symlink in its place.
+    const data = (await this.confinedDataPath(directory, sidecar.id, true))!;
+    directory = path.dirname(data);
     // Sidecar first: a crash before the data file exists leaves a sidecar that HEAD answers with
     // 410 and the cleanup sweep removes, never anonymous bytes nobody can account for. An id that
     // is taken (a hook may choose ids) is refused without touching the existing upload.
@@ -77,21 +107,26 @@ export class DiskBackend implements StorageBackend {
   }
 
   async getSidecar(directory: string, id: string): Promise<Sidecar | undefined> {
-    const sidecar = await readSidecar(sidecarPath(this.dataPath(directory, id)));
-    return sidecar?.id === id ? sidecar : undefined;
+    const data = await this.confinedDataPath(directory, id);
+    if (data === undefined) return undefined;
+    const sidecar = await readSidecar(sidecarPath(data));
+    return sidecar?.id === id && !(await isFinalizedFile(sidecarPath(data))) ? sidecar : undefined;
   }
 
   async get(directory: string, id: string): Promise<StoredUpload | undefined> {
-    const data = this.dataPath(directory, id);
+    const data = await this.confinedDataPath(directory, id);
+    if (data === undefined) return undefined;
+    directory = path.dirname(data);
     const sidecar = await readSidecar(sidecarPath(data));
-    if (!sidecar || sidecar.id !== id) return undefined;
+    if (!sidecar || sidecar.id !== id || (await isFinalizedFile(sidecarPath(data)))) return undefined;
     // A finalized upload's bytes live at its final path (checked to be inside the store and,
     // by the sidecar beside it, still this upload's file).
     const location = sidecar.tusport.final_path ? await resolveFinalPath(directory, sidecar.tusport.final_path, id) : data;
     if (!location) return undefined;
     let stats;
     try {
-      stats = await fs.stat(location);
+      // lstat: a symlink where the data should be is not this upload's bytes.
+      stats = await fs.lstat(location);
     } catch (error) {
       if ((error as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
       throw error;
@@ -101,7 +136,7 @@ export class DiskBackend implements StorageBackend {
   }
 
   async write(directory: string, id: string, source: Readable, offset: number, limits: WriteLimits, stop?: AbortSignal): Promise<WriteResult> {
-    const data = this.dataPath(directory, id);
+    const data = await this.requireDataPath(directory, id);
     writesInProgress++;
     let outcome;
     try {
@@ -118,7 +153,7 @@ export class DiskBackend implements StorageBackend {
   }
 
   async truncate(directory: string, id: string, offset: number): Promise<void> {
-    const handle = await fs.open(this.dataPath(directory, id), 'r+');
+    const handle = await fs.open(await this.requireDataPath(directory, id), fs.constants.O_RDWR | NO_FOLLOW);
     try {
       await handle.truncate(offset);
       await handle.sync();
@@ -128,24 +163,34 @@ export class DiskBackend implements StorageBackend {
   }
 
   async updateSidecar(directory: string, sidecar: Sidecar): Promise<void> {
-    await writeSidecar(sidecarPath(this.dataPath(directory, sidecar.id)), sidecar);
+    await writeSidecar(sidecarPath(await this.requireDataPath(directory, sidecar.id)), sidecar);
   }
 
   async open(stored: StoredUpload): Promise<Readable> {
-    return createReadStream(stored.location);
+    return createReadStream(stored.location, { flags: STREAM_FLAGS.read });
   }
 
   async finalize(directory: string, stored: StoredUpload, relativePath: string, overwrite: OverwriteMode): Promise<string> {
-    const { finalPath } = await finalizeOnDisk({ root: directory, dataPath: stored.location, sidecar: stored.sidecar, relativePath, overwrite });
-    return finalPath;
+    const data = await this.requireDataPath(directory, stored.sidecar.id);
+    if (stored.sidecar.tusport.final_path !== undefined) {
+      // An earlier attempt moved the file and recorded it, then failed before dropping the upload's
+      // own name for it: drop that name (only while it still is the same file), nothing more.
+      const [atData, atFinal] = await Promise.all([fs.lstat(data).catch(() => undefined), fs.lstat(stored.location)]);
+      if (atData && atData.ino === atFinal.ino && atData.dev === atFinal.dev && stored.location !== data) await fs.unlink(data);
+      return stored.location;
+    }
+    const finalized = await finalizeOnDisk({ root: path.dirname(data), dataPath: stored.location, sidecar: stored.sidecar, relativePath, overwrite });
+    stored.sidecar.tusport.final_path = finalized.relativePath;
+    return finalized.finalPath;
   }
 
-  finalPathTaken(directory: string, relativePath: string): Promise<boolean> {
-    return finalPathTaken(directory, relativePath);
+  async finalPathTaken(directory: string, relativePath: string): Promise<boolean> {
+    const real = await this.confined(directory, false);
+    return real !== undefined && finalPathTaken(real, relativePath);
   }
 
   async *unfinished(): AsyncIterable<UnfinishedUpload> {
-    for await (const found of walkUploads(directoryRoot(this.directory))) {
+    for await (const found of walkUploads(this.root)) {
       if ('leftover' in found || found.dataSize === undefined || isFinished(found)) continue;
       yield { sidecar: found.sidecar, offset: found.dataSize };
     }
@@ -160,7 +205,8 @@ export class DiskBackend implements StorageBackend {
   }
 
   async remove(directory: string, stored: StoredUpload): Promise<void> {
-    const data = this.dataPath(directory, stored.sidecar.id);
+    const data = await this.confinedDataPath(directory, stored.sidecar.id);
+    if (data === undefined) return;
     // Data first, sidecars last: an interrupted removal leaves a sidecar (swept), not bytes.
     await fs.rm(stored.location, { force: true });
     if (stored.location !== data) {

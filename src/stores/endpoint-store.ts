@@ -114,6 +114,7 @@ export class EndpointStore extends DataStore {
       if ((error as NodeJS.ErrnoException).code === 'EEXIST') throw toTusError(new Errors.UPLOAD_ID_TAKEN());
       throw error;
     }
+    context.createdUpload = true;
     this.known.remember(sidecar.id, sidecar.tusport);
     await this.options.onCreated?.(context, stored);
     upload.creation_date = sidecar.creation_date;
@@ -139,10 +140,7 @@ export class EndpointStore extends DataStore {
     const limit = Math.min(chunkLimit, sizeLimit, quota?.limit ?? Number.MAX_SAFE_INTEGER);
     const result = await this.options.backend.write(context.place, id, stream, offset, { limit });
     if (result.kind === 'limit') {
-      // The creating POST will not answer with a Location, so nobody could ever resume this
-      // upload: remove it rather than leave bytes no client knows about.
-      const stored = await this.find(id, context);
-      if (stored) await this.removeStored(context, stored);
+      // The creating POST then answers without a Location; its handler removes the upload.
       if (limit === chunkLimit) throw toTusError(new Errors.CHUNK_TOO_LARGE(limit));
       throw toTusError(quota?.limit === limit ? (quota.exceeded() as CodedError) : new Errors.PAST_MAX_SIZE(offset + limit));
     }
@@ -168,11 +166,6 @@ export class EndpointStore extends DataStore {
     await this.options.backend.updateSidecar(context.place, stored.sidecar);
   }
 
-  async markCompleted(context: UploadContext, stored: StoredUpload): Promise<void> {
-    stored.sidecar.tusport.completed_at = new Date().toISOString();
-    await this.options.backend.updateSidecar(context.place, stored.sidecar);
-  }
-
   openStored(stored: StoredUpload): Promise<Readable> {
     return this.options.backend.open(stored);
   }
@@ -194,15 +187,6 @@ export class EndpointStore extends DataStore {
 
 export function isComplete(stored: StoredUpload): boolean {
   return stored.sidecar.size !== undefined && stored.offset === stored.sidecar.size;
-}
-
-/**
- * Every byte is stored but completion was never recorded: the process died between the last
- * PATCH's fsync and the sidecar update. Its client sees offset == length and sends nothing more,
- * so whichever request next holds the upload's lock must finish the job.
- */
-export function completionUnrecorded(stored: StoredUpload): boolean {
-  return isComplete(stored) && stored.sidecar.tusport.completed_at === undefined;
 }
 
 export function toUpload(stored: StoredUpload): Upload {

@@ -1,11 +1,11 @@
-import { randomBytes } from 'node:crypto';
 import fs from 'node:fs/promises';
 import path from 'node:path';
 import { z } from 'zod';
 import { placeholdersOf } from '../endpoints/template.js';
 import { sanitizeFilename, sanitizeSegment, splitExtension } from '../policy/filename.js';
+import { exists, ifExists, inside, walkParents } from './confine.js';
 import { FinalizeErrors } from './finalize-errors.js';
-import { readSidecar, type Sidecar, sidecarPath, syncDirectory, writeSidecar, writeTempSidecar } from './sidecar.js';
+import { readSidecar, type Sidecar, sidecarPath, syncDirectory, tempPathFor, writeSidecar, writeTempSidecar } from './sidecar.js';
 
 /**
  * Finalize: once an upload is complete its bytes move (a rename within the store) to a path
@@ -137,7 +137,7 @@ export async function finalizeOnDisk(input: FinalizeInput): Promise<FinalizeResu
   const realRoot = await fs.realpath(root);
   const realData = path.join(await fs.realpath(path.dirname(dataPath)), path.basename(dataPath));
   if (!inside(realRoot, realData)) throw new FinalizeErrors.FINAL_PATH_UNSAFE(dataPath, 'the upload is not inside the store root');
-  const walked = await walkParents(realRoot, path.posix.dirname(relativePath), true);
+  const walked = await walkParents(realRoot, path.posix.dirname(relativePath), true, unsafeFinalPath(relativePath));
   // 'missing' cannot happen when creating; a file where a directory should be is a clash.
   if (walked === 'blocked' || walked === 'missing') throw new FinalizeErrors.FINAL_PATH_TAKEN(JSON.stringify(relativePath));
   const base = path.posix.basename(relativePath);
@@ -172,7 +172,7 @@ export async function finalPathTaken(root: string, relativePath: string): Promis
   if (invalid) throw new FinalizeErrors.FINAL_PATH_UNSAFE(JSON.stringify(relativePath), invalid);
   const realRoot = await ifExists(fs.realpath(root));
   if (!realRoot) return false;
-  const walked = await walkParents(realRoot, path.posix.dirname(relativePath), false);
+  const walked = await walkParents(realRoot, path.posix.dirname(relativePath), false, unsafeFinalPath(relativePath));
   if (walked === 'missing' || walked === 'blocked') return walked === 'blocked';
   const target = path.join(walked, path.posix.basename(relativePath));
   return (await exists(target)) || (await exists(sidecarPath(target)));
@@ -210,6 +210,7 @@ function withFinalPath(sidecar: Sidecar, finalPath: string): FinalizedSidecar {
  */
 async function claim(target: string, data: string, finalSidecar: FinalizedSidecar): Promise<boolean> {
   const sidecarFile = sidecarPath(target);
+  if (await placedBefore(target, data, finalSidecar.id)) return true;
   if ((await exists(target)) || (await exists(sidecarFile))) return false;
   const temp = await writeTempSidecar(sidecarFile, finalSidecar);
   try {
@@ -222,6 +223,17 @@ async function claim(target: string, data: string, finalSidecar: FinalizedSideca
   }
 }
 
+/**
+ * An earlier finalization of this very upload took `target` and then failed (its upload sidecar
+ * could not be written, say): the same file, with a sidecar naming the upload. Retrying finishes
+ * that move instead of calling the name taken.
+ */
+async function placedBefore(target: string, data: string, id: string): Promise<boolean> {
+  const [atTarget, atData] = await Promise.all([ifExists(fs.lstat(target)), ifExists(fs.lstat(data))]);
+  if (!atTarget || !atData || atTarget.ino !== atData.ino || atTarget.dev !== atData.dev) return false;
+  return (await readSidecar(sidecarPath(target)).catch(() => undefined))?.id === id;
+}
+
 /** `overwrite: true`: atomic replace, but only of an earlier finalization at this very path. */
 async function placeReplacing(target: string, data: string, sidecar: Sidecar, recorded: string): Promise<string> {
   const [stats, sidecarStats] = await Promise.all([ifExists(fs.lstat(target)), ifExists(fs.lstat(sidecarPath(target)))]);
@@ -229,7 +241,7 @@ async function placeReplacing(target: string, data: string, sidecar: Sidecar, re
     (!stats && !sidecarStats) ||
     ((!stats || stats.isFile()) && sidecarStats?.isFile() === true && finalPathOf(await readSidecar(sidecarPath(target))) === recorded);
   if (!replaceable) throw new FinalizeErrors.FINAL_PATH_TAKEN(JSON.stringify(recorded));
-  const temp = `${target}.${randomBytes(6).toString('hex')}.tmp`;
+  const temp = tempPathFor(target);
   await fs.link(data, temp);
   try {
     await writeSidecar(sidecarPath(target), withFinalPath(sidecar, recorded));
@@ -241,32 +253,8 @@ async function placeReplacing(target: string, data: string, sidecar: Sidecar, re
   return target;
 }
 
-/**
- * Resolve (and with `create`, make) the directories of a relative path one segment at a time,
- * checking each real path stays inside `realRoot`: a symlink out of the store is refused before
- * anything is created beyond it. 'missing': not there (no create); 'blocked': a non-directory.
- */
-async function walkParents(realRoot: string, relativeDir: string, create: boolean): Promise<string | 'missing' | 'blocked'> {
-  let current = realRoot;
-  if (relativeDir === '.') return current;
-  for (const segment of relativeDir.split('/')) {
-    const next = path.join(current, segment);
-    if (create) {
-      try {
-        await fs.mkdir(next, { mode: 0o750 });
-        await syncDirectory(current);
-      } catch (error) {
-        if ((error as NodeJS.ErrnoException).code !== 'EEXIST') throw error;
-      }
-    }
-    const real = await ifExists(fs.realpath(next));
-    if (!real && create) throw new FinalizeErrors.FINAL_PATH_UNSAFE(JSON.stringify(relativeDir), `"${segment}" is a dangling symlink`);
-    if (!real) return 'missing';
-    if (!inside(realRoot, real)) throw new FinalizeErrors.FINAL_PATH_UNSAFE(JSON.stringify(relativeDir), `"${segment}" leads outside the store`);
-    if (!(await fs.stat(real)).isDirectory()) return 'blocked';
-    current = real;
-  }
-  return current;
+function unsafeFinalPath(relativePath: string) {
+  return (segment: string, why: string) => new FinalizeErrors.FINAL_PATH_UNSAFE(JSON.stringify(path.posix.dirname(relativePath)), `"${segment}" ${why}`);
 }
 
 /** A normalised relative path: no absolute form, backslash, NUL, empty, `.` or `..` segments. */
@@ -276,11 +264,6 @@ function checkRelative(relative: string): string | undefined {
   if (/[\\\0]/.test(relative)) return 'contains "\\" or NUL';
   if (relative.split('/').some((s) => s === '' || s === '.' || s === '..')) return 'has an empty, "." or ".." segment';
   return undefined;
-}
-
-function inside(root: string, candidate: string): boolean {
-  const relative = path.relative(root, candidate);
-  return relative === '' || (relative !== '..' && !relative.startsWith(`..${path.sep}`) && !path.isAbsolute(relative));
 }
 
 /** The numbered variant of a `/`-separated key's last segment: `a/report.pdf` → `a/report (2).pdf`. */
@@ -305,21 +288,6 @@ function linkExclusive(source: string, destination: string): Promise<boolean> {
       throw error;
     },
   );
-}
-
-/** The operation's result, or undefined when the path (or a parent) does not exist. */
-async function ifExists<T>(operation: Promise<T>): Promise<T | undefined> {
-  try {
-    return await operation;
-  } catch (error) {
-    const code = (error as NodeJS.ErrnoException).code;
-    if (code === 'ENOENT' || code === 'ENOTDIR') return undefined;
-    throw error;
-  }
-}
-
-async function exists(file: string): Promise<boolean> {
-  return (await ifExists(fs.lstat(file))) !== undefined;
 }
 
 /** `overwrite: true` checks then replaces; serialise that per path within this process. */

@@ -112,7 +112,8 @@ export class LazyFileSink extends Writable {
 }
 
 function openFile(file: string): Promise<number> {
-  return new Promise((resolve, reject) => fs.open(file, 'r+', (error, fd) => (error ? reject(error) : resolve(fd))));
+  // O_NOFOLLOW: a symlink put where the data file was never leads a write out of the store.
+  return new Promise((resolve, reject) => fs.open(file, fs.constants.O_RDWR | fs.constants.O_NOFOLLOW, (error, fd) => (error ? reject(error) : resolve(fd))));
 }
 
 function writev(fd: number, buffers: Buffer[], position: number): Promise<number> {

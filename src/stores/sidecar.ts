@@ -29,6 +29,11 @@ export interface SidecarTusport {
   owner: string | null;
   /** Set once the last byte has been received and the upload was marked done. */
   completed_at?: string;
+  /**
+   * How far completion got (src/uploads/completion.ts): set with `completed_at`; absent on sidecars
+   * written before completion had steps, which count as 'notified'.
+   */
+  completion?: CompletionStep;
   /** Types a signed upload token narrowed this upload to (checked against the bytes at finish). */
   accept?: string[];
   /** The `maxSize` of the signed upload token it was created under: every later request is held to it. */
@@ -36,6 +41,9 @@ export interface SidecarTusport {
   /** Where finalize moved the file, relative to the store directory, `/`-separated. */
   final_path?: string;
 }
+
+/** The steps of completion, in order: bytes checked and recorded; file moved; hooks told. */
+export type CompletionStep = 'received' | 'finalized' | 'notified';
 
 export function sidecarPath(dataPath: string): string {
   return `${dataPath}.json`;
@@ -74,9 +82,36 @@ export async function writeNewSidecar(file: string, sidecar: Sidecar): Promise<b
   return true;
 }
 
+/**
+ * tusport's own temp files: `<target>.<12 hex>.tmp`, always regular files. The sweep removes old
+ * ones as crash debris, so nothing a client names may ever have this shape as a file: upload ids
+ * are `[A-Za-z0-9_-]`, finalized names never end in `.tmp` (finalize's `safeSegment`), and what
+ * URL params name are directories (the sweep only ever takes regular files for debris).
+ */
+const TEMP_NAME = /\.[0-9a-f]{12}\.tmp$/;
+
+export function tempPathFor(file: string): string {
+  return `${file}.${randomBytes(6).toString('hex')}.tmp`;
+}
+
+export function isTempName(name: string): boolean {
+  return TEMP_NAME.test(name);
+}
+
+/** Open flags that refuse a symlink as the last path component (ELOOP): never follow one out of the store. */
+export const NO_FOLLOW = fs.constants.O_NOFOLLOW;
+
+/**
+ * The same for `createReadStream`, which hands `flags` to `fs.open` as is (numbers work there)
+ * although its types list only strings.
+ */
+export const STREAM_FLAGS = {
+  read: (fs.constants.O_RDONLY | NO_FOLLOW) as unknown as string,
+};
+
 /** Write `sidecar` durably to a fresh temp file beside `file`; the caller renames or links it into place. */
 export async function writeTempSidecar(file: string, sidecar: Sidecar): Promise<string> {
-  const temp = `${file}.${randomBytes(6).toString('hex')}.tmp`;
+  const temp = tempPathFor(file);
   const handle = await fs.open(temp, 'wx', 0o640);
   try {
     await handle.writeFile(`${JSON.stringify(sidecar, null, 2)}\n`);
@@ -100,13 +135,26 @@ export async function syncDirectory(directory: string): Promise<void> {
   }
 }
 
+/**
+ * Whether `file` holds a finalized upload's bytes (the sidecar finalize puts beside every final
+ * file says so). A client's file may be finalized under a name like `x.json` with content shaped
+ * like a sidecar: it must never be taken for one (swept, completed, or served as an upload).
+ */
+export async function isFinalizedFile(file: string): Promise<boolean> {
+  const beside = await readSidecar(sidecarPath(file)).catch(() => undefined);
+  const finalPath: unknown = beside?.tusport.final_path;
+  return typeof finalPath === 'string' && path.posix.basename(finalPath) === path.basename(file);
+}
+
 /** Read a sidecar; undefined when it does not exist or is not one of ours. */
 export async function readSidecar(file: string): Promise<Sidecar | undefined> {
   let text: string;
   try {
-    text = await fs.readFile(file, 'utf8');
+    // A symlink in a sidecar's place is not ours, and is never followed out of the store.
+    text = await fs.readFile(file, { encoding: 'utf8', flag: fs.constants.O_RDONLY | NO_FOLLOW });
   } catch (error) {
-    if ((error as NodeJS.ErrnoException).code === 'ENOENT' || (error as NodeJS.ErrnoException).code === 'ENOTDIR') return undefined;
+    const code = (error as NodeJS.ErrnoException).code;
+    if (code === 'ENOENT' || code === 'ENOTDIR' || code === 'ELOOP') return undefined;
     throw error;
   }
   let parsed: unknown;

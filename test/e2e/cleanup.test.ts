@@ -40,7 +40,7 @@ describe('tusport cleanup (the real CLI)', () => {
     await writeFile(config, `endpoints:\n  - path: /files\n    store: { type: disk, directory: ${JSON.stringify(path.join(scratch.dir, 'files'))} }\n    expire: 1h\n`);
     const run = spawnSync(process.execPath, [BIN, 'cleanup', '--config', config], { encoding: 'utf8' });
     expect(run.status).toBe(0);
-    expect(JSON.parse(run.stdout)).toEqual({ expired: 1, leftovers: 0 });
+    expect(JSON.parse(run.stdout)).toEqual({ expired: 1, leftovers: 0, completed: 0, skipped: 0 });
     expect(await listTree(path.join(scratch.dir, 'files'))).toEqual([ids.finished, `${ids.finished}.json`].sort());
   });
 

@@ -38,7 +38,7 @@ describe('expiration of unfinished uploads', () => {
     const fresh = await createUpload(server.url, '/files', { 'Upload-Length': '10' });
     // Debris a crash could leave: a temp sidecar and a sidecar without data, both old.
     await mkdir(store(), { recursive: true });
-    const tmp = path.join(store(), 'deadbeef.json.abc123.tmp');
+    const tmp = path.join(store(), 'deadbeef.json.0123456789ab.tmp');
     const orphan = path.join(store(), '0123456789abcdef0123456789abcdef.json');
     await writeFile(tmp, '{');
     await writeFile(orphan, JSON.stringify({ id: '0123456789abcdef0123456789abcdef', offset: 0, creation_date: new Date(0).toISOString(), tusport: { version: 1, endpoint: '/files', params: {}, owner: null } }));
@@ -47,10 +47,10 @@ describe('expiration of unfinished uploads', () => {
     await utimes(orphan, old, old);
 
     // Now: nothing has expired yet, only the debris goes.
-    expect(await server.app.tusport.sweep()).toEqual({ expired: 0, leftovers: 2 });
+    expect(await server.app.tusport.sweep()).toEqual({ expired: 0, leftovers: 2, completed: 0, skipped: 0 });
     // Two hours on: the unfinished uploads are expired; the finished one stays.
     const later = Date.now() + 2 * 60 * 60 * 1000;
-    expect(await server.app.tusport.sweep(later)).toEqual({ expired: 2, leftovers: 0 });
+    expect(await server.app.tusport.sweep(later)).toEqual({ expired: 2, leftovers: 0, completed: 0, skipped: 0 });
     const left = await listTree(store());
     expect(left).toContain(idOf(finished));
     expect(left).toContain(`${idOf(finished)}.json`);

@@ -207,7 +207,7 @@ describe('several tusports in one host', () => {
       expect([refused.status, refused.headers['access-control-allow-origin']]).toEqual([401, undefined]);
       // The one decorator answers for both.
       await expect(app.tusport.checkStores()).resolves.toBeUndefined();
-      await expect(app.tusport.sweep()).resolves.toEqual({ expired: 0, leftovers: 0 });
+      await expect(app.tusport.sweep()).resolves.toEqual({ expired: 0, leftovers: 0, completed: 0, skipped: 0 });
       // Settings the host owns are reported, not silently dropped.
       const warning = logs.lines.find((line) => Array.isArray(line.ignored));
       // (trustProxy is not among them: tusport reads it for the URLs it hands out.)
@@ -346,6 +346,36 @@ describe('several tusports in one host', () => {
       expect(separate.hasRoute({ method: 'POST', url: '/b/files' })).toBe(true);
     } finally {
       await separate.close();
+      await dirs.remove();
+    }
+  });
+
+  it('names a shared Redis outbox by host and key prefix, never with the password in its URL', async () => {
+    const dirs = await tempDir();
+    const password = 'redis-secret-in-a-plugin-option-51c';
+    // Nothing listens on port 9: registration refuses before any connection is tried.
+    const withRedisHook = (prefix: string): TusportPluginOptions & { prefix: string } => ({
+      prefix,
+      outbox: { type: 'redis', url: `redis://tusport:${password}@127.0.0.1:9/0`, keyPrefix: 'shared:' },
+      endpoints: [
+        {
+          path: '/files',
+          store: { type: 'disk', directory: path.join(dirs.dir, prefix) },
+          hooks: [{ type: 'function', handlers: { 'post-finish': async () => {} } }],
+        },
+      ],
+    });
+    const app = Fastify({ logger: false });
+    try {
+      await app.register(tusport, withRedisHook('/a'));
+      const refusal = await app.register(tusport, withRedisHook('/b')).then(
+        () => undefined,
+        (error: unknown) => error as Error,
+      );
+      expect(refusal?.message).toContain('would share its Redis outbox redis://127.0.0.1:9/0 (keyPrefix "shared:")');
+      expect(refusal?.message).not.toContain(password);
+    } finally {
+      await app.close().catch(() => undefined);
       await dirs.remove();
     }
   });

@@ -5,7 +5,7 @@ import { type RunningRedis, startRedis } from '../harness/redis.js';
 import { until } from '../helpers/cli.js';
 import { HOOK_SECRET } from '../helpers/hooks.js';
 import { raw } from '../helpers/http.js';
-import { type RunningTusport, startTusport } from '../helpers/server.js';
+import { capturingLogger, type RunningTusport, startTusport } from '../helpers/server.js';
 
 // /readyz against real stores and a real redis-server, made unusable the way they break in life.
 
@@ -24,11 +24,19 @@ async function readiness(server: RunningTusport): Promise<{ status: number; body
   return { status: response.status, body: JSON.parse(response.body) as Readiness, text: response.body };
 }
 
-async function start(config: Parameters<typeof startTusport>[0]): Promise<RunningTusport> {
-  const server = await startTusport(config);
+const PUBLIC_FAILURE = 'unavailable; the cause is in the server log';
+
+/** A tusport whose log is captured: /readyz names a failed check, the log says why. */
+async function start(config: Parameters<typeof startTusport>[0]): Promise<RunningTusport & { log: ReturnType<typeof capturingLogger> }> {
+  const log = capturingLogger('info');
+  const server = await startTusport(config, { logger: log.logger });
   cleanup.push(() => server.close());
-  return server;
+  return { ...server, log };
 }
+
+/** The warn lines /readyz logged for `check`, with their reasons. */
+const reasonsLogged = (log: ReturnType<typeof capturingLogger>, check: string) =>
+  log.lines.filter((line) => line.check === check && line.level === 40).map((line) => line.reason);
 
 describe('/readyz with disk stores', () => {
   it('is 200 while every store directory is usable, 503 naming the store when one becomes a file, and 200 again once it is fixed; /healthz stays 200', async () => {
@@ -57,14 +65,21 @@ describe('/readyz with disk stores', () => {
     expect(broken.body.status).toBe('unready');
     expect(broken.body.checks).toEqual([
       { name: 'store /files', kind: 'disk', ok: true },
-      { name: 'store /users/{username}/uploads', kind: 'disk', ok: false, error: `${root} is not a directory` },
+      { name: 'store /users/{username}/uploads', kind: 'disk', ok: false, error: PUBLIC_FAILURE },
     ]);
+    // The cause (with its server path) goes to the operator's log, not to whoever probes.
+    expect(broken.text).not.toContain(server.dir);
+    expect(reasonsLogged(server.log, 'store /users/{username}/uploads')).toEqual([`${root} is not a directory`]);
+    // A second failing probe does not log the same cause again.
+    expect((await readiness(server)).status).toBe(503);
+    expect(reasonsLogged(server.log, 'store /users/{username}/uploads')).toHaveLength(1);
     // Liveness is another question: the process is fine.
     expect((await raw(server.url, { method: 'GET', path: '/healthz' })).status).toBe(200);
 
     await rm(root);
     await mkdir(root);
     expect((await readiness(server)).status).toBe(200);
+    expect(server.log.lines.some((line) => line.check === 'store /users/{username}/uploads' && line.msg === 'readiness: store /users/{username}/uploads is available again')).toBe(true);
   });
 
   it('a store directory that does not exist yet is ready when it can be created', async () => {
@@ -89,7 +104,8 @@ describe('/readyz with disk stores', () => {
     await writeFile(outbox, '');
     const broken = await readiness(server);
     expect(broken.status).toBe(503);
-    expect(broken.body.checks).toContainEqual({ name: 'outbox', kind: 'disk', ok: false, error: `${outbox} is not a directory` });
+    expect(broken.body.checks).toContainEqual({ name: 'outbox', kind: 'disk', ok: false, error: PUBLIC_FAILURE });
+    expect(reasonsLogged(server.log, 'outbox')).toEqual([`${outbox} is not a directory`]);
     expect(broken.body.checks).toContainEqual({ name: 'store /files', kind: 'disk', ok: true });
   });
 });
@@ -119,12 +135,15 @@ describe('/readyz with the Redis outbox', () => {
     await until(async () => (await readiness(server)).status === 200, 'ready with Redis up');
     expect((await readiness(server)).body.checks).toContainEqual({ name: 'outbox', kind: 'redis', ok: true });
 
+    const loggedBefore = reasonsLogged(server.log, 'outbox').length;
     await redis.kill();
     const down = await readiness(server);
     expect(down.status).toBe(503);
     const where = new URL(redis.url);
-    expect(down.body.checks).toContainEqual({ name: 'outbox', kind: 'redis', ok: false, error: `Redis at redis://${where.host}/0 is unreachable` });
-    expect(down.text).not.toContain(password);
+    expect(down.body.checks).toContainEqual({ name: 'outbox', kind: 'redis', ok: false, error: PUBLIC_FAILURE });
+    expect(down.text).not.toContain(where.host);
+    expect(reasonsLogged(server.log, 'outbox').slice(loggedBefore)).toEqual([`Redis at redis://${where.host}/0 is unreachable`]);
+    expect(server.log.text()).not.toContain(password);
 
     await redis.restart();
     // ioredis reconnects in the background, backing off up to 5 s.

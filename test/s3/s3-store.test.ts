@@ -60,7 +60,7 @@ describe('S3 store: expiry', () => {
     expect(await listAllKeys(info, bucket, unfinished)).toEqual([`${unfinished}.info`, `${unfinished}.part`]);
 
     // Not yet expired: nothing happens.
-    expect(await server.app.tusport.sweep(Date.now())).toEqual({ expired: 0, leftovers: 0 });
+    expect(await server.app.tusport.sweep(Date.now())).toEqual({ expired: 0, leftovers: 0, completed: 0, skipped: 0 });
     expect(await headOffset(server.url, `/files/${unfinished}`)).toBe(PART + 100);
 
     const result = await server.app.tusport.sweep(Date.now() + 2 * 3600_000);

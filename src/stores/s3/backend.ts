@@ -169,6 +169,11 @@ export class S3Backend implements StorageBackend {
 
   async finalize(prefix: string, stored: StoredUpload, relativePath: string, overwrite: OverwriteMode): Promise<string> {
     const key = prefix + stored.sidecar.id;
+    if (stored.sidecar.tusport.final_path !== undefined) {
+      // An earlier attempt copied and recorded the move, then failed before deleting the original.
+      if (stored.location !== key) await this.client.deleteObject({ Bucket: this.bucket, Key: key });
+      return stored.location;
+    }
     const target = await copyToFinalKey(this.client, this.bucket, stored.location, prefix + relativePath, stored.offset, overwrite);
     // Record the move before deleting the original: a crash in between leaves two copies, never none.
     stored.sidecar.tusport.final_path = target.slice(prefix.length);

@@ -37,38 +37,49 @@ export async function* listOpenUploads(client: S3, bucket: string, prefix: strin
  * uploads are never touched.
  */
 export async function sweepBucket(backend: S3Backend, root: string, options: SweepOptions): Promise<SweepResult> {
-  const { endpoint, expireMs, locker, log, now, onRemoved } = options;
-  const { client, bucket } = backend;
-  const result: SweepResult = { expired: 0, leftovers: 0 };
-  for await (const upload of listOpenUploads(client, bucket, root)) {
-    const info = await readInfo(client, bucket, upload.key);
-    if (!info) {
-      if (upload.initiated && upload.initiated.getTime() + ORPHAN_AGE_MS < now) {
-        await abort(client, bucket, upload);
-        await client.deleteObject({ Bucket: bucket, Key: partKey(upload.key) });
-        result.leftovers += 1;
-        log.info({ key: upload.key }, 'multipart upload without a sidecar aborted');
-      }
-      continue;
-    }
-    const { sidecar } = info;
-    // Only this endpoint's uploads, found at their own key (a sidecar names its upload).
-    if (sidecar.tusport.endpoint !== endpoint || !upload.key.endsWith(sidecar.id) || info.multipartId !== upload.multipartId) continue;
-    if (sidecar.tusport.completed_at !== undefined || !expireMs) continue;
-    if (Date.parse(sidecar.creation_date) + expireMs >= now) continue;
-    const lock = await acquireUploadLock(locker, sidecar.id, 0, new AbortController().signal).catch(() => undefined);
-    if (!lock) continue;
+  const { endpoint, log } = options;
+  const result: SweepResult = { expired: 0, leftovers: 0, completed: 0, skipped: 0 };
+  // Listing the bucket failing is the store failing (the caller reports it); one upload that
+  // cannot be read or removed is logged and skipped, and the sweep goes on with the rest.
+  for await (const upload of listOpenUploads(backend.client, backend.bucket, root)) {
     try {
-      const prefix = upload.key.slice(0, upload.key.length - sidecar.id.length);
-      await backend.remove(prefix, { sidecar, offset: 0, location: upload.key });
-      result.expired += 1;
-      onRemoved?.(sidecar);
-      log.info({ uploadId: sidecar.id, endpoint, key: upload.key }, 'expired unfinished upload removed');
-    } finally {
-      await lock.release();
+      const outcome = await sweepOne(backend, upload, options);
+      if (outcome) result[outcome] += 1;
+    } catch (error) {
+      result.skipped += 1;
+      log.warn({ endpoint, key: upload.key, err: error }, 'sweep skipped an upload it could not handle');
     }
   }
   return result;
+}
+
+async function sweepOne(backend: S3Backend, upload: OpenUpload, options: SweepOptions): Promise<'expired' | 'leftovers' | undefined> {
+  const { endpoint, expireMs, locker, log, now, onRemoved } = options;
+  const { client, bucket } = backend;
+  const info = await readInfo(client, bucket, upload.key);
+  if (!info) {
+    if (!upload.initiated || upload.initiated.getTime() + ORPHAN_AGE_MS >= now) return undefined;
+    await abort(client, bucket, upload);
+    await client.deleteObject({ Bucket: bucket, Key: partKey(upload.key) });
+    log.info({ key: upload.key }, 'multipart upload without a sidecar aborted');
+    return 'leftovers';
+  }
+  const { sidecar } = info;
+  // Only this endpoint's uploads, found at their own key (a sidecar names its upload).
+  if (sidecar.tusport.endpoint !== endpoint || !upload.key.endsWith(sidecar.id) || info.multipartId !== upload.multipartId) return undefined;
+  if (sidecar.tusport.completed_at !== undefined || !expireMs) return undefined;
+  if (Date.parse(sidecar.creation_date) + expireMs >= now) return undefined;
+  const lock = await acquireUploadLock(locker, sidecar.id, 0, new AbortController().signal).catch(() => undefined);
+  if (!lock) return undefined;
+  try {
+    const prefix = upload.key.slice(0, upload.key.length - sidecar.id.length);
+    await backend.remove(prefix, { sidecar, offset: 0, location: upload.key });
+    onRemoved?.(sidecar);
+    log.info({ uploadId: sidecar.id, endpoint, key: upload.key }, 'expired unfinished upload removed');
+    return 'expired';
+  } finally {
+    await lock.release();
+  }
 }
 
 async function abort(client: S3, bucket: string, upload: OpenUpload): Promise<void> {

@@ -1,0 +1,40 @@
+import type { Locker } from '@tus/server';
+import type { FastifyBaseLogger } from 'fastify';
+import type { EndpointRuntime } from '../endpoints/runtime.js';
+import type { SweepResult } from '../stores/backend.js';
+import { resumerFor } from './resume.js';
+import { SweepFailed } from './sweep-failed.js';
+
+export { SweepFailed };
+
+/**
+ * One sweep of every endpoint's store: expired unfinished uploads and crash debris removed,
+ * completions that stopped half-way carried on. An endpoint whose store cannot be listed at all
+ * (S3 down) does not keep the others from being swept; the sweep reports it once it is done
+ * with the rest (`SweepFailed`).
+ */
+export async function sweepAll(runtimes: readonly EndpointRuntime[], options: { locker: Locker; log: FastifyBaseLogger; now: number }): Promise<SweepResult> {
+  const { locker, log, now } = options;
+  const total: SweepResult = { expired: 0, leftovers: 0, completed: 0, skipped: 0 };
+  const failed: string[] = [];
+  for (const runtime of runtimes) {
+    const endpoint = runtime.template.source;
+    try {
+      const result = await runtime.store.backend.sweep({
+        endpoint,
+        expireMs: runtime.config.expire,
+        locker,
+        log,
+        now,
+        onRemoved: (sidecar) => runtime.quota.release(sidecar.tusport.owner, sidecar.id),
+        resume: resumerFor({ template: runtime.template, store: runtime.store, locker, complete: runtime.complete, log }),
+      });
+      for (const key of ['expired', 'leftovers', 'completed', 'skipped'] as const) total[key] += result[key];
+    } catch (error) {
+      failed.push(endpoint);
+      log.error({ endpoint, err: error }, 'sweep of this endpoint\'s store failed; going on with the others');
+    }
+  }
+  if (failed.length > 0) throw new SweepFailed(failed, total);
+  return total;
+}
