@@ -4,7 +4,7 @@ import { ERRORS, Server } from '@tus/server';
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import { NodeRequest } from 'srvx/node';
 import { type CodedError, Errors, isCodedError, isTusErrorShape, toTusError } from '../errors.js';
-import { storageError } from '../protocol/storage-errors.js';
+import { isStorageFailure, storageError } from '../protocol/storage-errors.js';
 import { currentUploadContext, runWithUploadContext, type UploadContext } from './context.js';
 import type { EndpointRuntime, ProtocolHandler } from './runtime.js';
 
@@ -61,7 +61,10 @@ export function createTusServer(runtime: Omit<EndpointRuntime, 'tusServer'>): Se
         if (error.status_code >= 500) currentUploadContext().log.error({ err: error }, 'tus request failed');
         return undefined;
       }
-      return escalate(storageError(error, currentUploadContext().log, currentUploadContext().newUploadId));
+      const coded = storageError(error, currentUploadContext().log, currentUploadContext().newUploadId);
+      // A real store failure (a filesystem errno, an S3 error) is answered as tusport's JSON; what
+      // else ends up here (a request stream cut mid-body) keeps @tus/server's own short answer.
+      return isStorageFailure(error) ? escalate(coded) : { status_code: coded.statusCode ?? 503, body: `${coded.message}\n` };
     },
   });
 }
