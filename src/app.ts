@@ -1,5 +1,6 @@
 import Fastify, { type FastifyBaseLogger, type FastifyInstance } from 'fastify';
 import { resolveConfig } from './config/load.js';
+import { answerFrameworkError } from './http/framework-errors.js';
 import type { ResolvedConfig, TusportConfig } from './config/schema.js';
 import { createRequestOrigin } from './endpoints/request-origin.js';
 import { loggerOptions, registerRequestLog, requestLogController } from './observability/logging.js';
@@ -38,6 +39,8 @@ export function buildApp(input: TusportConfig | ResolvedConfig = {}, options: Bu
     requestTimeout: 0,
     routerOptions: { ignoreTrailingSlash: true, maxParamLength: 512 },
     genReqId: requestIdFor,
+    // A URL the router cannot read (not UTF-8, a param too long): tusport's error format.
+    frameworkErrors: answerFrameworkError,
     clientErrorHandler: answerClientError,
   });
   registerRequestLog(app);

@@ -29,6 +29,8 @@ export const Errors = {
   STORAGE_FULL: createError('TUSPORT_ERR_STORAGE_FULL', 'The upload store is out of space; bytes received so far are kept, retry later', 507),
   STORAGE_FAILED: createError('TUSPORT_ERR_STORAGE', 'The upload store failed; retry later', 503),
   UPLOAD_ID_TAKEN: createError('TUSPORT_ERR_UPLOAD_ID_TAKEN', 'The upload id is already taken', 409),
+  BAD_URL: createError('TUSPORT_ERR_BAD_URL', 'The URL path is not valid: a percent-encoded part of it is not UTF-8', 400),
+  URL_TOO_LONG: createError('TUSPORT_ERR_URL_TOO_LONG', 'A URL path segment is too long', 414),
 } as const;
 
 export type TusportErrorCode = keyof typeof Errors;

@@ -141,7 +141,7 @@ function verifierFor(auth: TokenAuth, endpoint: string): Verifier {
       return async (token, request, params) => {
         const result = await auth.authorize(request, params, token);
         if (result === null || result === undefined) throw unauthorized('the credentials were not accepted');
-        if (typeof result.id !== 'string' || result.id === '') throw new TypeError('auth.authorize must return { id: string } or null');
+        checkAuthorizeResult(result);
         return { id: result.id, claims: result.claims ?? {}, admin: result.admin === true };
       };
   }
@@ -278,4 +278,28 @@ function jwtFailure(error: unknown): AuthError | Error {
   if (error instanceof joseErrors.JWKSNoMatchingKey) return unauthorized('the token was signed with an unknown key');
   if (error instanceof joseErrors.JOSEError) return unauthorized('the token is malformed');
   return isCodedError(error) ? error : new Error('JWT verification failed', { cause: error });
+}
+
+/**
+ * An `authorize` function returned something other than a principal or null: a bug in the
+ * server's own config, so the client gets a plain 500 (TUSPORT_ERR_INTERNAL) and the log names
+ * what the function returned.
+ */
+export class AuthorizeResultError extends Error {
+  override name = 'AuthorizeResultError';
+}
+
+function checkAuthorizeResult(result: unknown): asserts result is { id: string; claims?: Record<string, unknown>; admin?: boolean } {
+  const shape = result as { id?: unknown; claims?: unknown; admin?: unknown };
+  const problem =
+    typeof result !== 'object' || result === null || Array.isArray(result)
+      ? `a ${Array.isArray(result) ? 'array' : typeof result}`
+      : typeof shape.id !== 'string' || shape.id === ''
+        ? `an object whose id is ${shape.id === '' ? 'empty' : `a ${typeof shape.id}`}`
+        : shape.claims !== undefined && (typeof shape.claims !== 'object' || shape.claims === null || Array.isArray(shape.claims))
+          ? 'claims that are not an object'
+          : shape.admin !== undefined && typeof shape.admin !== 'boolean'
+            ? `admin as a ${typeof shape.admin}`
+            : undefined;
+  if (problem) throw new AuthorizeResultError(`auth.authorize returned ${problem}; it must return { id: non-empty string, claims?: object, admin?: boolean } or null`);
 }

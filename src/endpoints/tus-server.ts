@@ -3,8 +3,8 @@ import type { IncomingMessage } from 'node:http';
 import { ERRORS, Server } from '@tus/server';
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import { NodeRequest } from 'srvx/node';
-import { type CodedError, isCodedError, isTusErrorShape, toTusError } from '../errors.js';
-import { storageError } from '../protocol/storage-errors.js';
+import { type CodedError, Errors, isCodedError, isTusErrorShape, toTusError } from '../errors.js';
+import { isStorageFailure, storageError } from '../protocol/storage-errors.js';
 import { currentUploadContext, runWithUploadContext, type UploadContext } from './context.js';
 import type { EndpointRuntime, ProtocolHandler } from './runtime.js';
 
@@ -51,26 +51,32 @@ export function createTusServer(runtime: Omit<EndpointRuntime, 'tusServer'>): Se
       }
     },
     onResponseError: (_req, error) => {
-      if (isCodedError(error) && isTusErrorShape(error)) {
-        // Ours (a quota or chunk limit hit by a creation body, a taken id): answered by Fastify as
-        // tusport's JSON error with its code, like every other refusal.
-        escalated.set(currentUploadContext(), error);
-        return { status_code: error.status_code, body: error.body };
-      }
+      // Our own errors (a quota or chunk limit hit by a creation body, a taken id), and what a
+      // store failure or a lock timeout means, are answered by Fastify's error handler in
+      // tusport's JSON format with their code, not as @tus/server's plain text.
+      if (isCodedError(error)) return escalate(error);
       if (isTusErrorShape(error)) {
         // MemoryLocker's lock timeout is answered 500 by @tus/server; it is contention, not a fault.
-        if (error === ERRORS.ERR_LOCK_TIMEOUT) return { status_code: 423, body: 'Another request holds this upload; retry shortly\n' };
+        if (error === ERRORS.ERR_LOCK_TIMEOUT) return escalate(new Errors.LOCKED());
         if (error.status_code >= 500) currentUploadContext().log.error({ err: error }, 'tus request failed');
         return undefined;
       }
       const coded = storageError(error, currentUploadContext().log, currentUploadContext().newUploadId);
-      return { status_code: coded.statusCode ?? 503, body: `${coded.message}\n` };
+      // A real store failure (a filesystem errno, an S3 error) is answered as tusport's JSON; what
+      // else ends up here (a request stream cut mid-body) keeps @tus/server's own short answer.
+      return isStorageFailure(error) ? escalate(coded) : { status_code: coded.statusCode ?? 503, body: `${coded.message}\n` };
     },
   });
 }
 
 /** Errors raised inside @tus/server that Fastify's error handler answers instead of it. */
 const escalated = new WeakMap<UploadContext, Error>();
+
+/** Hand `error` to Fastify's error handler (see `delegateTo`); @tus/server's own answer is dropped. */
+function escalate(error: CodedError): { status_code: number; body: string } {
+  escalated.set(currentUploadContext(), error);
+  return { status_code: error.statusCode, body: `${error.message}\n` };
+}
 
 function isHookError(error: unknown): error is CodedError {
   return isCodedError(error) && error.code.startsWith('TUSPORT_ERR_HOOK_');

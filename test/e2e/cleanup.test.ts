@@ -3,7 +3,7 @@ import { readFile, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { listTree } from '../helpers/files.js';
+import { idOf, listTree } from '../helpers/files.js';
 import { createUpload, patch } from '../helpers/http.js';
 import { startTusport, tempDir } from '../helpers/server.js';
 
@@ -23,8 +23,8 @@ describe('tusport cleanup (the real CLI)', () => {
     const finished = await createUpload(server.url, '/files', { 'Upload-Length': 3 });
     await patch(server.url, finished, 0, Buffer.from('xyz'));
     await server.app.close();
-    ids.unfinished = unfinished.split('/').pop() ?? '';
-    ids.finished = finished.split('/').pop() ?? '';
+    ids.unfinished = idOf(unfinished);
+    ids.finished = idOf(finished);
     // Both were created two hours ago, as far as their sidecars say.
     for (const id of [ids.unfinished, ids.finished]) {
       const file = path.join(scratch.dir, 'files', `${id}.json`);

@@ -11,7 +11,7 @@ import { freePort } from '../harness/ports.js';
 import { killAll, run as runCli, start, until } from '../helpers/cli.js';
 import { copyFiles } from '../helpers/checkout.js';
 import { dockerContext, envPairs, execForm, parseDockerfile, type Stage } from '../helpers/dockerfile.js';
-import { sha256, sha256File } from '../helpers/files.js';
+import { idOf, sha256, sha256File } from '../helpers/files.js';
 import { createUpload, patch } from '../helpers/http.js';
 import { tempDir } from '../helpers/server.js';
 import { tusUpload } from '../helpers/tus-client.js';
@@ -238,7 +238,7 @@ describe('the Dockerfile, replayed without Docker', () => {
     const { server, healthcheck } = await run();
     const data = randomBytes(3 * MiB + 17);
     const { url } = await tusUpload(data, { endpoint: `${server.url}/files`, chunkSize: MiB, metadata: { filename: 'in-a-container.bin' } });
-    const id = new URL(url).pathname.split('/').pop()!;
+    const id = idOf(url);
     const stored = inImage(image.root, `/data/files/${id}`);
     expect(await sha256File(stored)).toBe(sha256(data));
     expect((await stat(stored)).uid).toBe(UNPRIVILEGED.uid);

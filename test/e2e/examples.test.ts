@@ -5,7 +5,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { SignJWT } from 'jose';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { randomFile, sha256File } from '../helpers/files.js';
+import { idOf, randomFile, sha256File } from '../helpers/files.js';
 import { headOffset } from '../helpers/http.js';
 import { killAll, start } from '../helpers/cli.js';
 import { tempDir } from '../helpers/server.js';
@@ -71,7 +71,7 @@ describe('examples/node-client with examples/config/anonymous.yaml', () => {
     // The second run sent only what the server did not have: its first stored offset is past it.
     const firstStored = Number(/stored (\d+)/.exec(second.stdout)?.[1]);
     expect(firstStored).toBeGreaterThan(offset);
-    const id = new URL(uploadUrl).pathname.split('/').pop()!;
+    const id = idOf(uploadUrl);
     expect(await sha256File(path.join(cwd, 'data/files', id))).toBe(source.sha);
     // Finished: the state file forgets it, so the next run would start a new upload.
     expect(Object.keys(JSON.parse(await readFile(env.UPLOAD_STATE, 'utf8')))).toEqual([]);

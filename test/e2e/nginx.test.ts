@@ -5,7 +5,7 @@ import { PassThrough } from 'node:stream';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { processRunning, type RunningNginx, startNginx } from '../harness/nginx.js';
-import { randomFile, sha256, sha256File } from '../helpers/files.js';
+import { idOf, randomFile, sha256, sha256File } from '../helpers/files.js';
 import { raw, type RawResponse, TUS } from '../helpers/http.js';
 import { type RunningTusport, startTusport, tempDir } from '../helpers/server.js';
 import { tus, tusUpload } from '../helpers/tus-client.js';
@@ -51,7 +51,7 @@ describe('tusport behind nginx (nginx/tusport.conf)', () => {
 
   /** tus-js-client over https, trusting the test's self-signed certificate. */
   const overTls = () => ({ endpoint: `${https}/files`, httpStack: new tus.DefaultHttpStack({ ca }) });
-  const stored = (uploadUrl: string, endpoint = 'files') => path.join(server.dir, endpoint, uploadUrl.split('/').pop() ?? '');
+  const stored = (uploadUrl: string, endpoint = 'files') => path.join(server.dir, endpoint, idOf(uploadUrl));
   const uploadPath = (uploadUrl: string) => new URL(uploadUrl).pathname;
   const viaNginx = (response: RawResponse) => expect(String(response.headers.server)).toMatch(/^nginx/);
 

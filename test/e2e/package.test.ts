@@ -7,7 +7,7 @@ import { promisify } from 'node:util';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { checkoutFiles, copyFiles } from '../helpers/checkout.js';
 import { killAll, run, start } from '../helpers/cli.js';
-import { sha256, sha256File } from '../helpers/files.js';
+import { idOf, sha256, sha256File } from '../helpers/files.js';
 import { tempDir } from '../helpers/server.js';
 import { tusUpload } from '../helpers/tus-client.js';
 
@@ -95,7 +95,7 @@ await app.close();
     const server = await start(['serve', '--config', config, '--port', '0'], project, { PATH }, [bin]);
     const data = randomBytes(2 * MiB + 5);
     const { url } = await tusUpload(data, { endpoint: `${server.url}/files`, chunkSize: MiB });
-    const id = new URL(url).pathname.split('/').pop()!;
+    const id = idOf(url);
     expect(await sha256File(path.join(project, 'uploads', id))).toBe(sha256(data));
     server.child.kill('SIGTERM');
     expect((await server.exited).code).toBe(0);

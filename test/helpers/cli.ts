@@ -105,11 +105,4 @@ export async function start(args: string[], cwd: string, env: Record<string, str
   return { child, url, output, exited, waitForLog };
 }
 
-/** Poll until `check` holds (servers and browsers work asynchronously). */
-export async function until(check: () => Promise<boolean> | boolean, what: string, timeoutMs = 10_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!(await check())) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await sleep(20);
-  }
-}
+export { until } from './wait.js';

@@ -1,6 +1,6 @@
 import { createHash, randomBytes } from 'node:crypto';
 import { createReadStream } from 'node:fs';
-import { readdir, writeFile } from 'node:fs/promises';
+import { readdir, stat, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 
 export function sha256(data: Buffer): string {
@@ -31,6 +31,23 @@ export async function listTree(root: string): Promise<string[]> {
       .sort();
   } catch (error) {
     if ((error as NodeJS.ErrnoException).code === 'ENOENT') return [];
+    throw error;
+  }
+}
+
+/** The upload id at the end of an upload URL or path (`http://host/files/<id>`, `/files/<id>`). */
+export function idOf(uploadUrl: string): string {
+  const id = uploadUrl.split(/[?#]/)[0]?.split('/').pop();
+  if (!id) throw new Error(`no upload id in ${JSON.stringify(uploadUrl)}`);
+  return id;
+}
+
+/** A file's size in bytes, or undefined when it does not exist (any other error throws). */
+export async function sizeOf(file: string): Promise<number | undefined> {
+  try {
+    return (await stat(file)).size;
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
     throw error;
   }
 }

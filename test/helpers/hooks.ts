@@ -1,4 +1,5 @@
-import { setTimeout as sleep } from 'node:timers/promises';
+import { readdir, readFile } from 'node:fs/promises';
+import path from 'node:path';
 import Fastify, { type FastifyInstance } from 'fastify';
 import { z } from 'zod';
 
@@ -51,8 +52,8 @@ export interface Received {
 export interface Answer {
   status?: number;
   body?: unknown;
-  /** Wait this long before answering (to provoke timeouts). */
-  delayMs?: number;
+  /** Answer only once this settles (to provoke timeouts: a gate the test opens when done). */
+  after?: Promise<unknown>;
 }
 
 export interface Receiver {
@@ -83,7 +84,7 @@ export async function startReceiver(port = 0): Promise<Receiver> {
     const entry: Received = { type: json.Type, raw, json, headers: request.headers };
     receiver.received.push(entry);
     const answer = receiver.answer(entry) ?? {};
-    if (answer.delayMs) await sleep(answer.delayMs);
+    if (answer.after) await answer.after;
     reply.code(answer.status ?? 200);
     if (typeof answer.body === 'string') return reply.type('text/plain').send(answer.body);
     return reply.send(answer.body ?? {});
@@ -101,4 +102,32 @@ export function tusMetadata(values: Record<string, string>): string {
   return Object.entries(values)
     .map(([key, value]) => `${key} ${Buffer.from(value).toString('base64')}`)
     .join(',');
+}
+
+/**
+ * Whether tusport ever queued a notification matching `match` for this receiver: it is still
+ * waiting in the disk outbox at `outboxDir`, or the receiver has it. tusport queues a post-*
+ * notification before it answers the request that caused it, so right after that answer this is
+ * a complete check, with no sleep: "no post-finish fired" is `false` here. The outbox is read
+ * first because a message leaves it only after the receiver has it.
+ */
+export async function everNotified(receiver: Receiver, outboxDir: string, match: (request: TusdHookRequest) => boolean): Promise<boolean> {
+  let names: string[] = [];
+  try {
+    names = await readdir(outboxDir, { recursive: true });
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code !== 'ENOENT') throw error;
+  }
+  for (const name of names.filter((n) => n.endsWith('.json'))) {
+    let text: string;
+    try {
+      text = await readFile(path.join(outboxDir, name), 'utf8');
+    } catch (error) {
+      // Delivered (and removed) since the listing: the receiver has it, checked below.
+      if ((error as NodeJS.ErrnoException).code === 'ENOENT') continue;
+      throw error;
+    }
+    if (match(TusdHookRequest.parse(JSON.parse((JSON.parse(text) as { body: string }).body)))) return true;
+  }
+  return receiver.received.some((entry) => match(entry.json));
 }

@@ -1,3 +1,4 @@
+import type { IncomingMessage } from 'node:http';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
@@ -67,4 +68,20 @@ export function capturingLogger(level = 'info'): { logger: pino.Logger; lines: R
     },
   });
   return { logger: pino({ level }, sink), lines, text: () => raw.join('\n') };
+}
+
+/**
+ * Resolves when the server has received the headers of a request matching `match` (its method and
+ * path, or an `X-Request-Id` the test chose): a gate for "the second request has arrived while the
+ * first is still in progress", instead of a sleep that hopes it has.
+ */
+export function requestArrived(server: RunningTusport, match: (request: IncomingMessage) => boolean): Promise<void> {
+  return new Promise((resolve) => {
+    const onRequest = (request: IncomingMessage) => {
+      if (!match(request)) return;
+      server.app.server.off('request', onRequest);
+      resolve();
+    };
+    server.app.server.on('request', onRequest);
+  });
 }

@@ -1,7 +1,7 @@
 import { readFile } from 'node:fs/promises';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { listTree, sha256 } from '../helpers/files.js';
+import { idOf, listTree, sha256 } from '../helpers/files.js';
 import { createUpload, headOffset, patch, raw, TUS } from '../helpers/http.js';
 import { type RunningTusport, startTusport } from '../helpers/server.js';
 import { tusUpload } from '../helpers/tus-client.js';
@@ -21,30 +21,31 @@ describe('several endpoints, anonymous and templated, side by side', () => {
   afterAll(() => server.close());
 
   it('each endpoint stores into its own rendered directory, with params in the sidecar', async () => {
+    const before = await listTree(server.dir);
     const anon = await tusUpload(Buffer.from('anonymous'), { endpoint: `${server.url}/files` });
     const alice = await tusUpload(Buffer.from('alice data'), { endpoint: `${server.url}/users/alice/uploads` });
     const bob = await tusUpload(Buffer.from('bob data'), { endpoint: `${server.url}/users/bob/uploads` });
     expect(new URL(alice.url).pathname).toMatch(/^\/users\/alice\/uploads\/[0-9a-f]{32}$/);
-    const id = (url: string) => url.split('/').pop() ?? '';
-    expect(await listTree(server.dir)).toEqual(
+    // Exactly these files appeared (whatever other tests left in the server's directory).
+    expect((await listTree(server.dir)).filter((file) => !before.includes(file))).toEqual(
       [
-        `anon/${id(anon.url)}`,
-        `anon/${id(anon.url)}.json`,
-        `users/alice/${id(alice.url)}`,
-        `users/alice/${id(alice.url)}.json`,
-        `users/bob/${id(bob.url)}`,
-        `users/bob/${id(bob.url)}.json`,
+        `anon/${idOf(anon.url)}`,
+        `anon/${idOf(anon.url)}.json`,
+        `users/alice/${idOf(alice.url)}`,
+        `users/alice/${idOf(alice.url)}.json`,
+        `users/bob/${idOf(bob.url)}`,
+        `users/bob/${idOf(bob.url)}.json`,
       ].sort(),
     );
-    const sidecar = JSON.parse(await readFile(path.join(server.dir, 'users', 'alice', `${id(alice.url)}.json`), 'utf8'));
+    const sidecar = JSON.parse(await readFile(path.join(server.dir, 'users', 'alice', `${idOf(alice.url)}.json`), 'utf8'));
     expect(sidecar.tusport).toMatchObject({ endpoint: '/users/{username}/uploads', params: { username: 'alice' }, owner: null });
-    expect(await readFile(path.join(server.dir, 'users', 'bob', id(bob.url)), 'utf8')).toBe('bob data');
+    expect(await readFile(path.join(server.dir, 'users', 'bob', idOf(bob.url)), 'utf8')).toBe('bob data');
   });
 
   it("an upload URL under one user's path never reaches another user's upload (404 on every method)", async () => {
     const bobPath = await createUpload(server.url, '/users/bob/uploads', { 'Upload-Length': 10 });
     expect((await patch(server.url, bobPath, 0, Buffer.from('bob12'))).status).toBe(204);
-    const id = bobPath.split('/').pop();
+    const id = idOf(bobPath);
     const asAlice = `/users/alice/uploads/${id}`;
     const before = await listTree(server.dir);
     expect((await raw(server.url, { method: 'HEAD', path: asAlice, headers: TUS })).status).toBe(404);
@@ -60,7 +61,7 @@ describe('several endpoints, anonymous and templated, side by side', () => {
   it('templates that render to the same directory still keep params apart (sidecar check)', async () => {
     // {team}-{project}: ("a-b", "c") and ("a", "b-c") both render to teams/a-b-c.
     const first = await createUpload(server.url, '/teams/a-b/projects/c', { 'Upload-Length': 3 });
-    const id = first.split('/').pop();
+    const id = idOf(first);
     expect(await headOffset(server.url, first)).toBe(0);
     const other = await raw(server.url, { method: 'HEAD', path: `/teams/a/projects/b-c/${id}`, headers: TUS });
     expect(other.status).toBe(404);
@@ -75,7 +76,7 @@ describe('several endpoints, anonymous and templated, side by side', () => {
     expect(await listTree(path.join(server.dir, 'users', 'Jürgen K'))).toHaveLength(2);
     const uploadPath = new URL(String(created.headers.location)).pathname;
     expect((await patch(server.url, uploadPath, 0, Buffer.from('!'))).status).toBe(204);
-    expect(sha256(await readFile(path.join(server.dir, 'users', 'Jürgen K', uploadPath.split('/').pop() ?? '')))).toBe(sha256(Buffer.from('!')));
+    expect(sha256(await readFile(path.join(server.dir, 'users', 'Jürgen K', idOf(uploadPath))))).toBe(sha256(Buffer.from('!')));
   });
 
   it('OPTIONS advertises the tus protocol on every endpoint', async () => {

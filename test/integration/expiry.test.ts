@@ -1,9 +1,10 @@
 import { mkdir, utimes, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { listTree } from '../helpers/files.js';
+import { idOf, listTree } from '../helpers/files.js';
 import { createUpload, errorOf, patch, raw, TUS } from '../helpers/http.js';
 import { type RunningTusport, startTusport } from '../helpers/server.js';
+import { until } from '../helpers/wait.js';
 
 describe('expiration of unfinished uploads', () => {
   let server: RunningTusport;
@@ -45,18 +46,17 @@ describe('expiration of unfinished uploads', () => {
     await utimes(tmp, old, old);
     await utimes(orphan, old, old);
 
-    const id = (p: string) => p.split('/').pop() ?? '';
     // Now: nothing has expired yet, only the debris goes.
     expect(await server.app.tusport.sweep()).toEqual({ expired: 0, leftovers: 2, completed: 0, skipped: 0 });
     // Two hours on: the unfinished uploads are expired; the finished one stays.
     const later = Date.now() + 2 * 60 * 60 * 1000;
     expect(await server.app.tusport.sweep(later)).toEqual({ expired: 2, leftovers: 0, completed: 0, skipped: 0 });
     const left = await listTree(store());
-    expect(left).toContain(id(finished));
-    expect(left).toContain(`${id(finished)}.json`);
+    expect(left).toContain(idOf(finished));
+    expect(left).toContain(`${idOf(finished)}.json`);
     for (const gone of [unfinished, fresh]) {
-      expect(left).not.toContain(id(gone));
-      expect(left).not.toContain(`${id(gone)}.json`);
+      expect(left).not.toContain(idOf(gone));
+      expect(left).not.toContain(`${idOf(gone)}.json`);
     }
     expect(left.filter((f) => f.endsWith('.tmp'))).toEqual([]);
     expect((await raw(server.url, { method: 'HEAD', path: finished, headers: TUS })).status).toBe(200);
@@ -65,17 +65,25 @@ describe('expiration of unfinished uploads', () => {
 });
 
 describe('an upload past its expiry', () => {
+  const EXPIRE_MS = 300;
   let server: RunningTusport;
   beforeAll(async () => {
-    server = await startTusport((dir) => ({ endpoints: [{ path: '/files', store: { type: 'disk', directory: path.join(dir, 'files') }, expire: 300 }] }));
+    server = await startTusport((dir) => ({ endpoints: [{ path: '/files', store: { type: 'disk', directory: path.join(dir, 'files') }, expire: EXPIRE_MS }] }));
   });
   afterAll(() => server.close());
 
   it('is refused with 410 on HEAD and PATCH, while a finished one of the same age is still served', async () => {
     const unfinished = await createUpload(server.url, '/files', { 'Upload-Length': '10' });
-    const finished = await createUpload(server.url, '/files', { 'Upload-Length': '2' });
-    await patch(server.url, finished, 0, Buffer.from('ok'));
-    await new Promise((resolve) => setTimeout(resolve, 400));
+    // The server dated the upload before its 201 arrived here: once this clock is past that
+    // moment plus the expiry, the upload has expired, however slowly the machine runs.
+    const createdBy = Date.now();
+    // Finished in its creation request (creation-with-upload), so it never had an unfinished
+    // moment that the short expiry could catch.
+    const created = await raw(server.url, { method: 'POST', path: '/files', headers: { ...TUS, 'Upload-Length': '2', 'Content-Type': 'application/offset+octet-stream' }, body: 'ok' });
+    expect(created.status).toBe(201);
+    expect(created.headers['upload-offset']).toBe('2');
+    const finished = new URL(String(created.headers.location)).pathname;
+    await until(() => Date.now() > createdBy + EXPIRE_MS, 'the unfinished upload\'s expiry');
     const head = await raw(server.url, { method: 'HEAD', path: unfinished, headers: TUS });
     expect(head.status).toBe(410);
     const patched = await patch(server.url, unfinished, 0, Buffer.from('late'));

@@ -1,9 +1,9 @@
 import { randomBytes } from 'node:crypto';
-import { readFile } from 'node:fs/promises';
+import { appendFile, readFile } from 'node:fs/promises';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { FinishedUpload } from '../../src/index.js';
-import { listTree, sha256 } from '../helpers/files.js';
+import { idOf, listTree, sha256 } from '../helpers/files.js';
 import { createUpload, errorOf, patch, raw, TUS } from '../helpers/http.js';
 import { type RunningTusport, startTusport } from '../helpers/server.js';
 import { tusUpload } from '../helpers/tus-client.js';
@@ -41,7 +41,7 @@ describe('finalize: finished uploads move to a templated path inside the store',
   it('renders placeholders, keeps a sidecar beside the file, and the upload URL keeps working', async () => {
     const data = randomBytes(3000);
     const { url } = await tusUpload(data, { endpoint: `${server.url}/dated/alice`, metadata: { filename: '../../etc/pass wd.txt', filetype: 'text/plain' }, chunkSize: 1000 });
-    const id = url.split('/').pop() ?? '';
+    const id = idOf(url);
     const mm = String(new Date().getUTCMonth() + 1).padStart(2, '0');
     const relative = `alice/${year}/${mm}/${id}-pass wd.txt`;
     expect(await listTree(dir('dated'))).toEqual([`${id}.json`, relative, `${relative}.json`].sort());
@@ -83,6 +83,31 @@ describe('finalize: finished uploads move to a templated path inside the store',
     expect(await readFile(path.join(dir('keep'), 'final', 'report.pdf'), 'utf8')).toBe('first file');
   });
 
+  it('HEAD completes an upload a crash left complete but unrecorded; a final path taken meanwhile leaves it at its URL (200, full offset)', async () => {
+    // Both created before either finishes, so the early creation check cannot refuse the second.
+    const winner = await createUpload(server.url, '/keep/dora', { 'Upload-Length': 5, ...named('clash.txt') });
+    const late = await createUpload(server.url, '/keep/dora', { 'Upload-Length': 5, ...named('clash.txt') });
+    expect((await patch(server.url, winner, 0, Buffer.from('first'))).status).toBe(204);
+    // The late upload's last byte reached the disk, then the process died before completion was
+    // recorded: the state a crash between the write and the sidecar update leaves.
+    expect((await patch(server.url, late, 0, Buffer.from('LATE'))).status).toBe(204);
+    const lateId = idOf(late);
+    await appendFile(path.join(dir('keep'), lateId), 'R');
+    expect(JSON.parse(await readFile(path.join(dir('keep'), `${lateId}.json`), 'utf8')).tusport.completed_at).toBeUndefined();
+    // The client comes back and asks for the offset: HEAD completes it, finalize finds the name taken.
+    const head = await raw(server.url, { method: 'HEAD', path: late, headers: TUS });
+    expect([head.status, head.headers['upload-offset'], head.headers['upload-length']]).toEqual([200, '5', '5']);
+    const sidecar = JSON.parse(await readFile(path.join(dir('keep'), `${lateId}.json`), 'utf8'));
+    expect(sidecar.tusport.completed_at).toEqual(expect.any(String));
+    expect(sidecar.tusport.final_path).toBeUndefined();
+    expect(await readFile(path.join(dir('keep'), 'final', 'clash.txt'), 'utf8')).toBe('first');
+    expect((await raw(server.url, { method: 'GET', path: late })).body).toBe('LATER');
+    expect(done.filter((u) => u.id === lateId).map((u) => u.path)).toEqual([path.join(dir('keep'), lateId)]);
+    // A second HEAD changes nothing.
+    expect((await raw(server.url, { method: 'HEAD', path: late, headers: TUS })).headers['upload-offset']).toBe('5');
+    expect(done.filter((u) => u.id === lateId)).toHaveLength(1);
+  });
+
   it("overwrite: 'rename' lands five same-named uploads finishing together under distinct names, none lost", async () => {
     const bodies = Array.from({ length: 5 }, (_, i) => Buffer.from(`file number ${i}`));
     const paths = await Promise.all(bodies.map((body) => createUpload(server.url, '/rename/bob', { 'Upload-Length': body.length, ...named('photo.jpg') })));
@@ -104,6 +129,6 @@ describe('finalize: finished uploads move to a templated path inside the store',
     expect(deleted.status).toBe(204);
     const left = await listTree(dir('replace'));
     expect(left.filter((f) => f.includes('notes.txt'))).toEqual([]);
-    expect(left).not.toContain(`${url.split('/').pop()}.json`);
+    expect(left).not.toContain(`${idOf(url)}.json`);
   });
 });

@@ -1,7 +1,7 @@
 import { chmod, readFile, readdir, stat, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { listTree } from '../helpers/files.js';
+import { idOf, listTree } from '../helpers/files.js';
 import { TusdHookRequest, tusMetadata } from '../helpers/hooks.js';
 import { until } from '../helpers/cli.js';
 import { createUpload, errorOf, patch, raw, TUS } from '../helpers/http.js';
@@ -78,7 +78,7 @@ afterAll(async () => {
 describe('command hooks', () => {
   it('get the tusd JSON on stdin and TUS_ID/SIZE/OFFSET/EVENT; exit 0 with JSON is the answer', async () => {
     const location = await createUpload(server.url, '/accept', { 'Upload-Length': 5, 'Upload-Metadata': tusMetadata({ filename: 'a.txt' }) });
-    const id = location.split('/').pop() ?? '';
+    const id = idOf(location);
     expect((await patch(server.url, location, 0, 'hello')).status).toBe(204);
     const sidecar = JSON.parse(await readFile(path.join(server.dir, 'accept', `${id}.json`), 'utf8'));
     expect(sidecar.metadata).toEqual({ seen: 'by command' });

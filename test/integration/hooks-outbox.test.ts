@@ -9,6 +9,7 @@ import { until } from '../helpers/cli.js';
 import { raw, TUS } from '../helpers/http.js';
 import { capturingLogger, type RunningTusport, startTusport } from '../helpers/server.js';
 import { tusUpload } from '../helpers/tus-client.js';
+import { idOf } from '../helpers/files.js';
 
 const cleanup: (() => Promise<void>)[] = [];
 afterEach(async () => {
@@ -41,7 +42,7 @@ describe('the durable outbox', () => {
     const ids: string[] = [];
     for (let i = 0; i < 5; i += 1) {
       const { url } = await tusUpload(Buffer.from(`upload number ${i}`), { endpoint: `${server.url}/files`, chunkSize: 7 });
-      ids.push(url.split('/').pop() ?? '');
+      ids.push(idOf(url));
     }
     // Every upload succeeded for its client; the notifications wait on disk.
     expect((await outboxFiles(outbox)).length).toBe(5);
@@ -87,7 +88,7 @@ describe('the durable outbox', () => {
     cleanup.push(() => server.close());
     const created = await raw(server.url, { method: 'POST', path: '/files', headers: { ...TUS, 'Upload-Length': 1 } });
     expect(created.status).toBe(201);
-    const id = String(created.headers.location).split('/').pop();
+    const id = idOf(String(created.headers.location));
     await until(async () => (await outboxFiles(path.join(server.dir, 'outbox', 'failed'))).length === 1, 'the message in failed/');
     expect(await outboxFiles(path.join(server.dir, 'outbox'))).toEqual([]);
     expect(capture.lines.find((line) => String(line.msg).startsWith('hook notification given up'))).toMatchObject({ level: 50, uploadId: id, event: 'post-create' });
@@ -132,7 +133,7 @@ describe('function hooks (library)', () => {
     await until(() => finished.length === 1, 'post-finish after two failures');
     expect(failures).toBe(2);
     const request = TusdHookRequest.parse(finished[0]);
-    expect(request.Event.Upload).toMatchObject({ ID: url.split('/').pop(), Size: 3, Offset: 3, MetaData: { filename: 'yes.txt' } });
+    expect(request.Event.Upload).toMatchObject({ ID: idOf(url), Size: 3, Offset: 3, MetaData: { filename: 'yes.txt' } });
     await sleep(100);
     expect(finished).toHaveLength(1);
   });

@@ -11,6 +11,7 @@ import { HOOK_SECRET, type Receiver, startReceiver } from '../helpers/hooks.js';
 import { raw, TUS } from '../helpers/http.js';
 import { capturingLogger, type RunningTusport, startTusport, tempDir } from '../helpers/server.js';
 import { tusUpload } from '../helpers/tus-client.js';
+import { idOf } from '../helpers/files.js';
 
 // A real redis-server (appendonly, fsync per write), real receivers, real tusport instances.
 const REDIS_PASSWORD = 'redis-password-for-tests-4f1c9e';
@@ -74,7 +75,7 @@ describe('the Redis outbox', () => {
     for (let i = 0; i < 6; i += 1) {
       const server = servers[i % 2]!;
       const { url } = await tusUpload(Buffer.from(`upload number ${i}`), { endpoint: `${server.url}/files`, chunkSize: 7 });
-      ids.push(url.split('/').pop() ?? '');
+      ids.push(idOf(url));
     }
     // Every client got its answer; the notifications wait in Redis, retried by both instances.
     expect((await queued(prefix)).messages).toBe(6);
@@ -110,13 +111,15 @@ describe('the Redis outbox', () => {
     settings.endpoints![0]!.hooks![0]!.timeout = 1_000;
     await writeFile(config, JSON.stringify({ ...settings, server: { host: '127.0.0.1', port: 0 } }));
 
-    // The receiver is down, so nothing can be delivered before the kill.
+    // The receiver is down, so nothing can be delivered before the kill. `port` is reserved for
+    // this process (see freePort): nothing else can start listening there meanwhile (a closed
+    // ephemeral port could be handed to another test's server, which would answer the delivery).
     const first = await start(['serve', '--config', config], scratch.dir);
     const second = await start(['serve', '--config', config], scratch.dir);
     const { url } = await tusUpload(Buffer.from('bytes that must be announced'), { endpoint: `${first.url}/files`, chunkSize: 10 });
     first.child.kill('SIGKILL');
     await first.exited;
-    const id = url.split('/').pop() ?? '';
+    const id = idOf(url);
     expect((await queued(prefix)).messages).toBe(1);
 
     const receiver: Receiver = await startReceiver(port);
@@ -126,7 +129,8 @@ describe('the Redis outbox', () => {
     expect(delivered?.json.Event.Upload).toMatchObject({ ID: id, Offset: 28, Size: 28 });
     expect(delivered?.headers['idempotency-key']).toBe(`${id}:post-finish`);
     await until(async () => (await queued(prefix)).messages === 0, 'the queue to drain');
-    expect(second.output.stdout).toContain('hook notification delivered');
+    // The log line travels through the child's stdout pipe: wait for it rather than read it once.
+    await second.waitForLog('hook notification delivered', 10_000);
     expect(second.output.stdout + second.output.stderr + first.output.stdout).not.toContain(REDIS_PASSWORD);
   }, 90_000);
 
@@ -146,7 +150,7 @@ describe('the Redis outbox', () => {
     const created = await raw(server.url, { method: 'POST', path: '/files', headers: { ...TUS, 'Upload-Length': 5 } });
     expect(created.status).toBe(201);
     const location = String(created.headers.location);
-    const id = location.split('/').pop() ?? '';
+    const id = idOf(location);
     const patched = await raw(server.url, {
       method: 'PATCH',
       path: new URL(location, server.url).pathname,
@@ -167,7 +171,7 @@ describe('the Redis outbox', () => {
     await redis.restart();
     await until(() => capture.lines.filter((line) => line.msg === 'outbox Redis connected').length >= 2, 'the reconnection', 30_000);
     const { url } = await tusUpload(Buffer.from('after the outage'), { endpoint: `${server.url}/files` });
-    const later = url.split('/').pop() ?? '';
+    const later = idOf(url);
     await until(() => receiver.of('post-finish').some((r) => r.headers['idempotency-key'] === `${later}:post-finish`), 'the post-finish through Redis');
     expect(capture.lines.find((line) => line.msg === 'hook notification queued' && line.uploadId === later)).toBeDefined();
     await until(async () => (await queued(prefix)).messages === 0, 'the queue to drain');
@@ -193,7 +197,7 @@ describe('the Redis outbox', () => {
     cleanup.push(() => server.close());
     const created = await raw(server.url, { method: 'POST', path: '/files', headers: { ...TUS, 'Upload-Length': 1 } });
     expect(created.status).toBe(201);
-    const id = String(created.headers.location).split('/').pop();
+    const id = idOf(String(created.headers.location));
     await until(async () => (await queued(prefix)).failed === 1, 'the message in the failed hash');
     expect(await queued(prefix)).toEqual({ messages: 0, queue: 0, failed: 1 });
     const failed = Object.values(await client.hgetall(`${prefix}failed`)).map((text) => JSON.parse(text) as Record<string, unknown>);

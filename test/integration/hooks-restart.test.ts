@@ -7,6 +7,7 @@ import { HOOK_SECRET, type Receiver, startReceiver } from '../helpers/hooks.js';
 import { killAll, start, until } from '../helpers/cli.js';
 import { tempDir } from '../helpers/server.js';
 import { tusUpload } from '../helpers/tus-client.js';
+import { idOf } from '../helpers/files.js';
 
 // The built CLI (`npm run build` first), killed with SIGKILL right after an upload finished.
 const cleanup: (() => Promise<unknown>)[] = [];
@@ -41,7 +42,7 @@ describe('tusport killed right after an upload finished', () => {
     const { url } = await tusUpload(Buffer.from('bytes that must be announced'), { endpoint: `${first.url}/files`, chunkSize: 10 });
     first.child.kill('SIGKILL');
     await first.exited;
-    const id = url.split('/').pop() ?? '';
+    const id = idOf(url);
     expect((await readdir(path.join(scratch.dir, 'outbox'))).filter((name) => name.endsWith('.json'))).toHaveLength(1);
 
     const receiver: Receiver = await startReceiver(port);

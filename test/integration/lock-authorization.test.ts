@@ -5,7 +5,7 @@ import { PassThrough } from 'node:stream';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { SignJWT } from 'jose';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { sha256 } from '../helpers/files.js';
+import { idOf, sha256 } from '../helpers/files.js';
 import { errorOf, patch, raw, type RawResponse, TUS } from '../helpers/http.js';
 import { type RunningTusport, startTusport } from '../helpers/server.js';
 
@@ -58,7 +58,7 @@ describe('authorize before the lock: strangers never disturb an in-flight PATCH'
     const created = await raw(server.url, { method: 'POST', path: '/shared', headers: { ...TUS, 'Upload-Length': SIZE, ...bearer(alice) } });
     expect(created.status).toBe(201);
     const uploadPath = new URL(String(created.headers.location)).pathname;
-    const id = uploadPath.split('/').pop() ?? '';
+    const id = idOf(uploadPath);
 
     // The owner's PATCH, held open mid-body.
     const body = new PassThrough();
@@ -96,7 +96,7 @@ describe('authorize before the lock: strangers never disturb an in-flight PATCH'
   it("the owner's own HEAD still takes the upload over (a client resuming after a drop)", async () => {
     const created = await raw(server.url, { method: 'POST', path: '/shared', headers: { ...TUS, 'Upload-Length': SIZE, ...bearer(alice) } });
     const uploadPath = new URL(String(created.headers.location)).pathname;
-    const id = uploadPath.split('/').pop() ?? '';
+    const id = idOf(uploadPath);
     const body = new PassThrough();
     const owner = patch(server.url, uploadPath, 0, body, bearer(alice));
     body.write(randomBytes(1000));

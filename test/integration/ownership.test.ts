@@ -3,7 +3,7 @@ import path from 'node:path';
 import { SignJWT } from 'jose';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { signUploadToken } from '../../src/index.js';
-import { listTree, sha256 } from '../helpers/files.js';
+import { idOf, listTree, sha256 } from '../helpers/files.js';
 import { errorOf, raw, TUS } from '../helpers/http.js';
 import { type RunningTusport, startTusport } from '../helpers/server.js';
 import { tusUpload } from '../helpers/tus-client.js';
@@ -47,6 +47,7 @@ describe('auth, ownership and quotas through real tus requests', () => {
   afterAll(() => server.close());
 
   it('refuses requests without credentials with 401 and a WWW-Authenticate challenge; preflight needs none', async () => {
+    const before = await listTree(server.dir);
     const response = await raw(server.url, { method: 'POST', path: '/users/alice/uploads', headers: { ...TUS, 'Upload-Length': '1' } });
     expect(response.status).toBe(401);
     expect(response.headers['www-authenticate']).toMatch(/^Bearer realm="tusport"/);
@@ -62,7 +63,7 @@ describe('auth, ownership and quotas through real tus requests', () => {
     expect(preflight.status).toBe(204);
     const discovery = await raw(server.url, { method: 'OPTIONS', path: '/users/alice/uploads' });
     expect(discovery.headers['tus-version']).toBe('1.0.0');
-    expect(await listTree(server.dir)).toEqual([]);
+    expect(await listTree(server.dir)).toEqual(before);
   });
 
   it("bind: alice's token cannot use /users/bob/uploads (403)", async () => {
@@ -79,7 +80,7 @@ describe('auth, ownership and quotas through real tus requests', () => {
     });
     expect(created.status).toBe(201);
     const uploadPath = new URL(String(created.headers.location)).pathname;
-    const id = uploadPath.split('/').pop() ?? '';
+    const id = idOf(uploadPath);
     const patchAs = (token: string, offset: number, body: string) =>
       raw(server.url, { method: 'PATCH', path: uploadPath, headers: { ...TUS, ...auth(token), 'Content-Type': 'application/offset+octet-stream', 'Upload-Offset': String(offset) }, body });
     expect((await patchAs(alice, 0, 'alice')).status).toBe(204);
@@ -109,7 +110,8 @@ describe('auth, ownership and quotas through real tus requests', () => {
   it('quotas: unfinished uploads per principal (429) and bytes in flight (413), counted per principal and freed by finishing', async () => {
     const create = (token: string, length: number) =>
       raw(server.url, { method: 'POST', path: '/shared', headers: { ...TUS, 'Upload-Length': String(length), ...auth(token) } });
-    // alice still has none unfinished (the previous test finished hers).
+    // Principals of this test alone: no other test's unfinished uploads count against them.
+    const [alice, bob] = await Promise.all([jwt('quota-alice'), jwt('quota-bob')]);
     const first = await create(alice, 400);
     const second = await create(alice, 500);
     expect([first.status, second.status]).toEqual([201, 201]);
@@ -142,7 +144,7 @@ describe('auth, ownership and quotas through real tus requests', () => {
     const token = signUploadToken({ secret: SIGNING, principal: 'carol', endpoint: '/drop/{username}', params: { username: 'carol' }, maxSize: 100, accept: ['.txt'], expiresIn: 60_000 });
     const data = Buffer.from('a small text file');
     const { url } = await tusUpload(data, { endpoint: `${server.url}/drop/carol`, headers: auth(token), metadata: { filename: 'note.txt' } });
-    expect(sha256(await readFile(path.join(server.dir, 'drop', 'carol', url.split('/').pop() ?? '')))).toBe(sha256(data));
+    expect(sha256(await readFile(path.join(server.dir, 'drop', 'carol', idOf(url))))).toBe(sha256(data));
     const wrongUser = await raw(server.url, { method: 'POST', path: '/drop/dave', headers: { ...TUS, 'Upload-Length': '5', ...auth(token) } });
     expect(wrongUser.status).toBe(403);
     const tooBig = await raw(server.url, { method: 'POST', path: '/drop/carol', headers: { ...TUS, 'Upload-Length': '101', ...auth(token) } });

@@ -3,7 +3,7 @@ import path from 'node:path';
 import { SignJWT } from 'jose';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { signUploadToken } from '../../src/index.js';
-import { listTree } from '../helpers/files.js';
+import { idOf, listTree } from '../helpers/files.js';
 import { tusMetadata } from '../helpers/hooks.js';
 import { errorOf, patch, raw, TUS } from '../helpers/http.js';
 import { type RunningTusport, startTusport } from '../helpers/server.js';
@@ -67,7 +67,7 @@ describe('template params: NFC, and no invisible or bidi characters', () => {
     expect(viaNfd.status).toBe(201);
     // The Location is in the canonical (NFC) spelling.
     expect(String(viaNfd.headers.location)).toContain(`/users/${encodeURIComponent(NFC)}/uploads/`);
-    const id = String(viaNfd.headers.location).split('/').pop() ?? '';
+    const id = idOf(String(viaNfd.headers.location));
     const viaNfc = await create(`/users/${encodeURIComponent(NFC)}/uploads`);
     expect(viaNfc.status).toBe(201);
     expect((await readdir(path.join(server.dir, 'users'))).filter((name) => name.normalize('NFC') === NFC)).toEqual([NFC]);

@@ -2,7 +2,7 @@ import { readFile } from 'node:fs/promises';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { FinishedUpload } from '../../src/index.js';
-import { listTree } from '../helpers/files.js';
+import { idOf, listTree } from '../helpers/files.js';
 import { createUpload, errorOf, headOffset, patch, raw, TUS } from '../helpers/http.js';
 import { type RunningTusport, startTusport } from '../helpers/server.js';
 import { tusUpload } from '../helpers/tus-client.js';
@@ -49,7 +49,7 @@ describe('upload policy: accept, required metadata, metadata sizes', () => {
       [CSV, { filename: 'sizes.CSV', filetype: 'text/csv' }],
     ] as const) {
       const { url } = await tusUpload(data, { endpoint: `${server.url}/files`, metadata: { ...metadata } });
-      expect(await readFile(path.join(store(), url.split('/').pop() ?? ''))).toEqual(data);
+      expect(await readFile(path.join(store(), idOf(url)))).toEqual(data);
       expect(done.some((u) => url.endsWith(u.id))).toBe(true);
     }
   });
@@ -68,7 +68,7 @@ describe('upload policy: accept, required metadata, metadata sizes', () => {
 
   it('a ".png" that is an ELF binary: the final PATCH gets 415, the data is deleted, no done-hook', async () => {
     const uploadPath = await createUpload(server.url, '/files', { 'Upload-Length': ELF.length, 'Upload-Metadata': meta({ filename: 'cat.png', filetype: 'image/png' }) });
-    const id = uploadPath.split('/').pop() ?? '';
+    const id = idOf(uploadPath);
     expect((await patch(server.url, uploadPath, 0, ELF.subarray(0, 100))).status).toBe(204);
     expect(await headOffset(server.url, uploadPath)).toBe(100);
     const last = await patch(server.url, uploadPath, 100, ELF.subarray(100));

@@ -2,7 +2,7 @@ import { readFile } from 'node:fs/promises';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { signUploadToken } from '../../src/index.js';
-import { listTree } from '../helpers/files.js';
+import { idOf, listTree } from '../helpers/files.js';
 import { errorOf, patch, raw, TUS } from '../helpers/http.js';
 import { type RunningTusport, startTusport } from '../helpers/server.js';
 
@@ -41,7 +41,7 @@ describe("a signed token's maxSize is kept with the upload", () => {
 
   it('records the maxSize in the sidecar', async () => {
     const uploadPath = await createDeferred('erin');
-    const id = uploadPath.split('/').pop() ?? '';
+    const id = idOf(uploadPath);
     const sidecar = JSON.parse(await readFile(path.join(server.dir, 'drop', 'erin', `${id}.json`), 'utf8'));
     expect(sidecar.tusport.maxSize).toBe(100);
   });

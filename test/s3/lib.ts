@@ -1,4 +1,3 @@
-import { createHash } from 'node:crypto';
 import { inject } from 'vitest';
 import type { TusportConfig } from '../../src/index.js';
 import { type CephInfo, s3Client } from '../harness/ceph.js';
@@ -38,10 +37,4 @@ export async function objectBytes(info: CephInfo, bucket: string, key: string): 
   return Buffer.from(await response.Body!.transformToByteArray());
 }
 
-export function sha256(data: Buffer): string {
-  return createHash('sha256').update(data).digest('hex');
-}
-
-export function idOf(url: string): string {
-  return new URL(url).pathname.split('/').pop()!;
-}
+export { idOf, sha256 } from '../helpers/files.js';

@@ -3,7 +3,7 @@ import { exportJWK, exportSPKI, generateKeyPair, type JWTPayload, SignJWT, Unsec
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { AuthConfigError, createAuthenticator } from '../../src/auth/authenticate.js';
 import { AuthSchema } from '../../src/auth/schema.js';
-import { bearer, body, closeAll, expect401, expect403, get, now, SECRET, start, TEMPLATE, track } from '../helpers/auth.js';
+import { bearer, body, closeAll, create, expect401, expect403, principalOf, now, SECRET, start, TEMPLATE, track } from '../helpers/auth.js';
 
 const ISS = 'https://issuer.test';
 const AUD = 'tusport';
@@ -29,10 +29,10 @@ async function expectJwtFailures(url: string, key: Key, alg: string, otherKey: K
     ['not.a.jwt', /malformed/],
   ];
   for (const [token, message] of cases) {
-    expect(expect401(await get(url, '/users/alice/uploads', bearer(token)), 'invalid_token', token)).toMatch(message);
+    expect(expect401(await create(url, '/users/alice/uploads', bearer(token)), 'invalid_token', token)).toMatch(message);
   }
-  expect401(await get(url, '/users/alice/uploads', { Authorization: `Token ${await jwt(key, alg, {}, kid)}` }), 'invalid_request');
-  expect(expect401(await get(url, '/users/alice/uploads'), null)).toMatch(/no credentials/);
+  expect401(await create(url, '/users/alice/uploads', { Authorization: `Token ${await jwt(key, alg, {}, kid)}` }), 'invalid_request');
+  expect(expect401(await create(url, '/users/alice/uploads'), null)).toMatch(/no credentials/);
 }
 
 describe('auth jwt, HS256 secret', () => {
@@ -45,9 +45,9 @@ describe('auth jwt, HS256 secret', () => {
   });
 
   it('a valid token yields its principal and claims', async () => {
-    const response = await get(url, '/users/alice/uploads', bearer(await jwt(hsKey, 'HS256', { name: 'Alice' })));
-    expect(response.status).toBe(200);
-    expect(body(response).principal).toMatchObject({ id: 'alice', admin: false, claims: { sub: 'alice', name: 'Alice', iss: ISS } });
+    const response = await create(url, '/users/alice/uploads', bearer(await jwt(hsKey, 'HS256', { name: 'Alice' })));
+    expect(response.status).toBe(201);
+    expect(principalOf(response)).toMatchObject({ id: 'alice', admin: false, claims: { sub: 'alice', name: 'Alice', iss: ISS } });
   });
 
   it('expired, not-yet-valid, forged, wrong audience/issuer, missing and wrong-scheme tokens are 401s', async () => {
@@ -56,27 +56,27 @@ describe('auth jwt, HS256 secret', () => {
   });
 
   it('honours the clock tolerance for a just-expired token', async () => {
-    expect((await get(url, '/users/alice/uploads', bearer(await jwt(hsKey, 'HS256', { exp: now() - 2 })))).status).toBe(200);
+    expect((await create(url, '/users/alice/uploads', bearer(await jwt(hsKey, 'HS256', { exp: now() - 2 })))).status).toBe(201);
   });
 
   it('the challenge names the configured realm', async () => {
-    expect401(await get(url, '/users/alice/uploads', bearer('nope')), 'invalid_token', 'nope', 'uploads');
+    expect401(await create(url, '/users/alice/uploads', bearer('nope')), 'invalid_token', 'nope', 'uploads');
   });
 
   it('takes the token from the configured query parameter and cookie', async () => {
     const token = await jwt(hsKey, 'HS256');
-    expect((await get(url, `/users/alice/uploads?access_token=${token}`)).status).toBe(200);
-    expect((await get(url, '/users/alice/uploads', { Cookie: `other=1; tusport_token=${token}` })).status).toBe(200);
+    expect((await create(url, `/users/alice/uploads?access_token=${token}`)).status).toBe(201);
+    expect((await create(url, '/users/alice/uploads', { Cookie: `other=1; tusport_token=${token}` })).status).toBe(201);
     // Other names are ignored.
-    expect401(await get(url, `/users/alice/uploads?token=${token}`, { Cookie: `token=${token}` }), null, token, 'uploads');
+    expect401(await create(url, `/users/alice/uploads?token=${token}`, { Cookie: `token=${token}` }), null, token, 'uploads');
   });
 
   it('bind mismatch is 403; an admin (roles includes "admin") bypasses it', async () => {
-    expect403(await get(url, '/users/bob/uploads', bearer(await jwt(hsKey, 'HS256'))));
-    expect403(await get(url, '/users/bob/uploads', bearer(await jwt(hsKey, 'HS256', { roles: ['user'] }))));
-    const admin = await get(url, '/users/bob/uploads', bearer(await jwt(hsKey, 'HS256', { roles: ['user', 'admin'] })));
-    expect(admin.status).toBe(200);
-    expect(body(admin).principal).toMatchObject({ id: 'alice', admin: true });
+    expect403(await create(url, '/users/bob/uploads', bearer(await jwt(hsKey, 'HS256'))));
+    expect403(await create(url, '/users/bob/uploads', bearer(await jwt(hsKey, 'HS256', { roles: ['user'] }))));
+    const admin = await create(url, '/users/bob/uploads', bearer(await jwt(hsKey, 'HS256', { roles: ['user', 'admin'] })));
+    expect(admin.status).toBe(201);
+    expect(principalOf(admin)).toMatchObject({ id: 'alice', admin: true });
   });
 
   it('refuses mixing HMAC with public-key algorithms, and needs exactly one key source', () => {
@@ -96,16 +96,16 @@ describe.each(['RS256', 'ES256'])('auth jwt, %s PEM public key', (alg) => {
   });
 
   it('a valid token yields the principal named by principalClaim', async () => {
-    const response = await get(url, '/users/alice/uploads', bearer(await jwt(keys.privateKey, alg, { uid: 42 })));
-    expect(response.status).toBe(200);
-    expect(body(response).principal).toMatchObject({ id: '42', claims: { uid: 42 } });
+    const response = await create(url, '/users/alice/uploads', bearer(await jwt(keys.privateKey, alg, { uid: 42 })));
+    expect(response.status).toBe(201);
+    expect(principalOf(response)).toMatchObject({ id: '42', claims: { uid: 42 } });
   });
 
   it('failures are 401s, including an HS256 token keyed with the PEM text (alg confusion)', async () => {
     const pemUrl = await start({ type: 'jwt', publicKey: await exportSPKI(keys.publicKey), issuer: ISS, audience: AUD });
     await expectJwtFailures(pemUrl, keys.privateKey, alg, other.privateKey);
     const confused = await jwt(new TextEncoder().encode(await exportSPKI(keys.publicKey)), 'HS256');
-    expect(expect401(await get(pemUrl, '/users/alice/uploads', bearer(confused)), 'invalid_token', confused)).toMatch(/algorithm/);
+    expect(expect401(await create(pemUrl, '/users/alice/uploads', bearer(confused)), 'invalid_token', confused)).toMatch(/algorithm/);
   });
 
   it('a key that cannot verify the configured algorithms fails at creation', async () => {
@@ -132,22 +132,22 @@ describe('auth jwt, JWKS', () => {
 
   it('verifies tokens with keys fetched from the key set', async () => {
     const url = await start({ type: 'jwt', jwksUrl: `${jwks}/jwks.json`, issuer: ISS, audience: AUD });
-    const response = await get(url, '/users/alice/uploads', bearer(await jwt(keys.privateKey, 'ES256', {}, 'k1')));
-    expect(response.status).toBe(200);
-    expect(body(response).principal).toMatchObject({ id: 'alice' });
+    const response = await create(url, '/users/alice/uploads', bearer(await jwt(keys.privateKey, 'ES256', {}, 'k1')));
+    expect(response.status).toBe(201);
+    expect(principalOf(response)).toMatchObject({ id: 'alice' });
     await expectJwtFailures(url, keys.privateKey, 'ES256', stranger.privateKey, 'k1');
-    expect(expect401(await get(url, '/users/alice/uploads', bearer(await jwt(stranger.privateKey, 'ES256', {}, 'k2'))))).toMatch(/unknown key/);
+    expect(expect401(await create(url, '/users/alice/uploads', bearer(await jwt(stranger.privateKey, 'ES256', {}, 'k2'))))).toMatch(/unknown key/);
   });
 
   it.each([['/broken'], ['/slow'], ['/missing']])('a key set at %s that cannot be fetched is 503, not 500', async (path) => {
     const url = await start({ type: 'jwt', jwksUrl: `${jwks}${path}`, jwksTimeout: 200 });
-    const response = await get(url, '/users/alice/uploads', bearer(await jwt(keys.privateKey, 'ES256', {}, 'k1')));
+    const response = await create(url, '/users/alice/uploads', bearer(await jwt(keys.privateKey, 'ES256', {}, 'k1')));
     expect(response.status).toBe(503);
     expect(body(response).code).toBe('TUSPORT_ERR_AUTH_UNAVAILABLE');
   });
 
   it('an unreachable key set is 503', async () => {
     const url = await start({ type: 'jwt', jwksUrl: 'http://127.0.0.1:9/jwks.json', jwksTimeout: 500 });
-    expect((await get(url, '/users/alice/uploads', bearer(await jwt(keys.privateKey, 'ES256', {}, 'k1')))).status).toBe(503);
+    expect((await create(url, '/users/alice/uploads', bearer(await jwt(keys.privateKey, 'ES256', {}, 'k1')))).status).toBe(503);
   });
 });

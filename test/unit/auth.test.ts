@@ -5,7 +5,7 @@ import { AuthConfigError, createAuthenticator } from '../../src/auth/authenticat
 import { AuthErrors } from '../../src/auth/errors.js';
 import { type AuthConfig, AuthSchema } from '../../src/auth/schema.js';
 import { checkSignedScope, checkSignedSize, signUploadToken, verifyUploadToken } from '../../src/auth/signed-token.js';
-import { bearer, body, closeAll, expect401, expect403, get, now, SECRET, start, TEMPLATE } from '../helpers/auth.js';
+import { bearer, body, closeAll, create, expect401, expect403, principalOf, now, SECRET, start, TEMPLATE } from '../helpers/auth.js';
 import { tempDir } from '../helpers/server.js';
 
 // Wrapped, not replaced: lets a test count comparisons on the bearer path.
@@ -76,9 +76,9 @@ describe('signed upload tokens', () => {
 describe('auth none', () => {
   it('lets everyone through with a null principal and no challenge', async () => {
     const url = await start({ type: 'none' });
-    const response = await get(url, '/users/x/uploads');
-    expect(response.status).toBe(200);
-    expect(body(response).principal).toBeNull();
+    const response = await create(url, '/users/x/uploads');
+    expect(response.status).toBe(201);
+    expect(principalOf(response)).toBeNull();
     expect(response.headers['www-authenticate']).toBeUndefined();
   });
 });
@@ -108,45 +108,45 @@ describe('auth bearer', () => {
   afterEach(() => vi.mocked(timingSafeEqual).mockClear());
 
   it.each(['alice', 'bob', 'carol', 'dave'] as const)('%s (inline, hashed, file, env) is accepted at their own path', async (id) => {
-    const response = await get(url, `/users/${id}/uploads`, bearer(T[id]));
-    expect(response.status).toBe(200);
-    expect(body(response).principal).toEqual({ id, claims: { sub: id }, admin: false });
+    const response = await create(url, `/users/${id}/uploads`, bearer(T[id]));
+    expect(response.status).toBe(201);
+    expect(principalOf(response)).toEqual({ id, claims: { sub: id }, admin: false });
   });
 
   it('the scheme is case-insensitive', async () => {
     for (const scheme of ['bearer', 'BEARER', 'BeArEr']) {
-      expect((await get(url, '/users/alice/uploads', { Authorization: `${scheme} ${T.alice}` })).status).toBe(200);
+      expect((await create(url, '/users/alice/uploads', { Authorization: `${scheme} ${T.alice}` })).status).toBe(201);
     }
   });
 
   it('compares against every token whether or not it matches (constant-time path)', async () => {
-    expect((await get(url, '/users/alice/uploads', bearer(T.alice))).status).toBe(200);
+    expect((await create(url, '/users/alice/uploads', bearer(T.alice))).status).toBe(201);
     const onMatch = vi.mocked(timingSafeEqual).mock.calls.length;
     vi.mocked(timingSafeEqual).mockClear();
-    expect401(await get(url, '/users/alice/uploads', bearer('x')), 'invalid_token', undefined);
+    expect401(await create(url, '/users/alice/uploads', bearer('x')), 'invalid_token', undefined);
     expect(vi.mocked(timingSafeEqual).mock.calls.length).toBe(onMatch);
     expect(onMatch).toBe(5);
   });
 
   it('unknown, altered, missing and non-Bearer credentials are 401s that never echo the token', async () => {
     const altered = `${T.alice.slice(0, -1)}X`;
-    expect(expect401(await get(url, '/users/alice/uploads', bearer(altered)), 'invalid_token', altered)).toMatch(/not valid/);
-    expect(expect401(await get(url, '/users/alice/uploads'), null)).toMatch(/no credentials/);
+    expect(expect401(await create(url, '/users/alice/uploads', bearer(altered)), 'invalid_token', altered)).toMatch(/not valid/);
+    expect(expect401(await create(url, '/users/alice/uploads'), null)).toMatch(/no credentials/);
     const basic = Buffer.from(`alice:${T.alice}`).toString('base64');
-    expect401(await get(url, '/users/alice/uploads', { Authorization: `Basic ${basic}` }), 'invalid_request', basic);
-    expect401(await get(url, '/users/alice/uploads', { Authorization: T.alice }), 'invalid_request', T.alice);
+    expect401(await create(url, '/users/alice/uploads', { Authorization: `Basic ${basic}` }), 'invalid_request', basic);
+    expect401(await create(url, '/users/alice/uploads', { Authorization: T.alice }), 'invalid_request', T.alice);
   });
 
   it('query and cookie tokens are ignored unless configured', async () => {
-    expect401(await get(url, `/users/alice/uploads?access_token=${T.alice}`), null, T.alice);
-    expect401(await get(url, '/users/alice/uploads', { Cookie: `token=${T.alice}` }), null, T.alice);
+    expect401(await create(url, `/users/alice/uploads?access_token=${T.alice}`), null, T.alice);
+    expect401(await create(url, '/users/alice/uploads', { Cookie: `token=${T.alice}` }), null, T.alice);
   });
 
   it('bind: a token at someone else\'s path is 403; the admin passes anywhere', async () => {
-    expect403(await get(url, '/users/bob/uploads', bearer(T.alice)));
-    const admin = await get(url, '/users/bob/uploads', bearer(T.ops));
-    expect(admin.status).toBe(200);
-    expect(body(admin).principal).toMatchObject({ id: 'ops', admin: true });
+    expect403(await create(url, '/users/bob/uploads', bearer(T.alice)));
+    const admin = await create(url, '/users/bob/uploads', bearer(T.ops));
+    expect(admin.status).toBe(201);
+    expect(principalOf(admin)).toMatchObject({ id: 'ops', admin: true });
   });
 
   it('broken token sources fail at creation', () => {
@@ -169,17 +169,23 @@ describe('auth signed', () => {
   });
 
   it('a valid token yields its principal and scope', async () => {
-    const response = await get(url, '/users/alice/uploads', bearer(mint({ maxSize: 5, accept: ['image/*'] })));
-    expect(response.status).toBe(200);
-    expect(body(response).principal).toMatchObject({
-      id: 'user-1', admin: false, claims: { sub: 'user-1' }, scope: { endpoint: TEMPLATE, params: { username: 'alice' }, maxSize: 5, accept: ['image/*'] },
-    });
+    const photo = { 'Upload-Metadata': `filename ${Buffer.from('photo.png').toString('base64')},filetype ${Buffer.from('image/png').toString('base64')}` };
+    const response = await create(url, '/users/alice/uploads', { ...bearer(mint({ maxSize: 5, accept: ['image/*'] })), ...photo });
+    expect(response.status, response.body).toBe(201);
+    expect(principalOf(response)).toMatchObject({ id: 'user-1', admin: false, claims: { sub: 'user-1' } });
+    // The scope travels with it: the token's maxSize and accept bind the upload.
+    const token = mint({ maxSize: 5, accept: ['image/*'] });
+    const tooBig = await create(url, '/users/alice/uploads', { ...bearer(token), ...photo, 'Upload-Length': '6' });
+    expect(tooBig.status).toBe(403);
+    expect(body(tooBig).code).toBe('TUSPORT_ERR_FORBIDDEN');
+    const wrongType = await create(url, '/users/alice/uploads', { ...bearer(token), 'Upload-Metadata': `filename ${Buffer.from('notes.txt').toString('base64')}` });
+    expect(wrongType.status).toBe(415);
   });
 
   it('another endpoint or other params are 403', async () => {
-    expect403(await get(url, '/users/bob/uploads', bearer(mint())));
+    expect403(await create(url, '/users/bob/uploads', bearer(mint())));
     const otherEndpoint = signUploadToken({ secret: SECRET, principal: 'user-1', endpoint: '/users/{username}/avatars', params: { username: 'alice' }, expiresIn: 60_000 });
-    expect403(await get(url, '/users/alice/uploads', bearer(otherEndpoint)));
+    expect403(await create(url, '/users/alice/uploads', bearer(otherEndpoint)));
   });
 
   it('expired, not-yet-valid, tampered, forged, missing and wrong-scheme tokens are 401s', async () => {
@@ -188,19 +194,19 @@ describe('auth signed', () => {
     const [version, payload, mac] = mint().split('.');
     const tampered = `${version}.${Buffer.from(Buffer.from(payload ?? '', 'base64url').toString().replace('alice', 'bob!!')).toString('base64url')}.${mac}`;
     const forged = mint({ secret: 'x'.repeat(40) });
-    expect(expect401(await get(url, '/users/alice/uploads', bearer(expired)), 'invalid_token', expired)).toMatch(/expired/);
-    expect(expect401(await get(url, '/users/alice/uploads', bearer(early)), 'invalid_token', early)).toMatch(/not valid yet/);
-    expect(expect401(await get(url, '/users/bob!!/uploads', bearer(tampered)), 'invalid_token', tampered)).toMatch(/signature/);
-    expect(expect401(await get(url, '/users/alice/uploads', bearer(forged)), 'invalid_token', forged)).toMatch(/signature/);
-    expect401(await get(url, '/users/alice/uploads'), null);
-    expect401(await get(url, '/users/alice/uploads', { Authorization: `Signed ${mint()}` }), 'invalid_request');
+    expect(expect401(await create(url, '/users/alice/uploads', bearer(expired)), 'invalid_token', expired)).toMatch(/expired/);
+    expect(expect401(await create(url, '/users/alice/uploads', bearer(early)), 'invalid_token', early)).toMatch(/not valid yet/);
+    expect(expect401(await create(url, '/users/bob!!/uploads', bearer(tampered)), 'invalid_token', tampered)).toMatch(/signature/);
+    expect(expect401(await create(url, '/users/alice/uploads', bearer(forged)), 'invalid_token', forged)).toMatch(/signature/);
+    expect401(await create(url, '/users/alice/uploads'), null);
+    expect401(await create(url, '/users/alice/uploads', { Authorization: `Signed ${mint()}` }), 'invalid_request');
   });
 
   it('with the header turned off, only the configured query parameter counts', async () => {
     const queryOnly = await start({ type: 'signed', secret: SECRET, tokenFrom: { header: false, query: 'upload_token' } });
     const token = mint();
-    expect((await get(queryOnly, `/users/alice/uploads?upload_token=${encodeURIComponent(token)}`)).status).toBe(200);
-    expect401(await get(queryOnly, '/users/alice/uploads', bearer(token)), null, token);
+    expect((await create(queryOnly, `/users/alice/uploads?upload_token=${encodeURIComponent(token)}`)).status).toBe(201);
+    expect401(await create(queryOnly, '/users/alice/uploads', bearer(token)), null, token);
   });
 });
 
@@ -221,15 +227,18 @@ describe('auth function', () => {
   });
 
   it('returns what authorize returns, with the extracted token', async () => {
-    const response = await get(url, '/users/alice/uploads?key=k1', { 'X-User': 'alice' });
-    expect(response.status).toBe(200);
-    expect(body(response).principal).toEqual({ id: 'alice', admin: false, claims: { sub: 'alice', token: 'k1', param: 'alice' } });
+    const response = await create(url, '/users/alice/uploads?key=k1', { 'X-User': 'alice' });
+    expect(response.status).toBe(201);
+    expect(principalOf(response)).toEqual({ id: 'alice', admin: false, claims: { sub: 'alice', token: 'k1', param: 'alice' } });
   });
 
   it('null is 401 with a challenge; a thrown 403 keeps its status; bind and admin apply', async () => {
-    expect401(await get(url, '/users/alice/uploads'));
-    expect(body(await get(url, '/users/alice/uploads?key=deny', { 'X-User': 'alice' })).message).toMatch(/denied by policy/);
-    expect403(await get(url, '/users/bob/uploads', { 'X-User': 'alice' }));
-    expect((await get(url, '/users/bob/uploads', { 'X-User': 'root' })).status).toBe(200);
+    expect401(await create(url, '/users/alice/uploads'));
+    const denied = await create(url, '/users/alice/uploads?key=deny', { 'X-User': 'alice' });
+    expect(denied.status).toBe(403);
+    expect(body(denied)).toMatchObject({ code: 'TUSPORT_ERR_FORBIDDEN', message: 'Not allowed: denied by policy' });
+    expect(String(denied.headers['www-authenticate'])).toContain('error="insufficient_scope"');
+    expect403(await create(url, '/users/bob/uploads', { 'X-User': 'alice' }));
+    expect((await create(url, '/users/bob/uploads', { 'X-User': 'root' })).status).toBe(201);
   });
 });
