@@ -62,7 +62,7 @@ const MON_ADDR = `127.0.0.1:${MON_PORT}`;
 const execFileAsync = promisify(execFile);
 
 /** Start a fresh cluster in a new temp dir under `parentDir`; resolves once RGW serves S3. */
-export async function startCeph(parentDir: string = tmpdir()): Promise<CephCluster> {
+export async function startCeph(parentDir: string = tmpdir(), memstoreBytes = 2 * 1024 ** 3): Promise<CephCluster> {
   if (await portInUse(MON_PORT)) throw new Error(await monPortTakenMessage());
   const dir = mkdtempSync(path.join(parentDir, 'tusport-ceph-'));
   const logDir = path.join(dir, 'log');
@@ -72,7 +72,7 @@ export async function startCeph(parentDir: string = tmpdir()): Promise<CephClust
   const rgwPort = await freePort();
   // A fresh fsid per cluster, so a leftover daemon of another run can never join this one.
   const fsid = randomUUID();
-  writeFileSync(confPath, cephConf(dir, fsid, rgwPort));
+  writeFileSync(confPath, cephConf(dir, fsid, rgwPort, memstoreBytes));
   const info: CephInfo = {
     endpoint: `http://127.0.0.1:${rgwPort}`,
     region: 'us-east-1',
@@ -225,7 +225,7 @@ async function monPortTakenMessage(): Promise<string> {
   );
 }
 
-function cephConf(dir: string, fsid: string, rgwPort: number): string {
+function cephConf(dir: string, fsid: string, rgwPort: number, memstoreBytes: number): string {
   return `[global]
 fsid = ${fsid}
 mon host = ${MON_ADDR}
@@ -241,7 +241,7 @@ osd pool default min size = 1
 mon allow pool size one = true
 osd crush chooseleaf type = 0
 osd objectstore = memstore
-memstore device bytes = 2147483648
+memstore device bytes = ${memstoreBytes}
 # radosgw creates 7 pools at first start, each a new osdmap epoch; the mon batches changes for 1 s
 # by default, so rgw took ~9 s to come up. With 0.1 s and fewer PGs per pool it takes ~2 s.
 paxos propose interval = 0.1
