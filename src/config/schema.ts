@@ -1,3 +1,4 @@
+import { LockerSchema } from '../coordination/schema.js';
 import { z } from 'zod';
 import { checkDemo, DemoSchema } from '../demo/schema.js';
 import { parseUrlTemplate, placeholdersOf, shapesOverlap, TemplateError } from '../endpoints/template.js';
@@ -137,6 +138,7 @@ export const ConfigSchema = z
       .min(1, { error: 'expected at least one endpoint' })
       .prefault(DEFAULT_ENDPOINTS)
       .meta({ description: 'The tus endpoints this server mounts.' }),
+    locker: LockerSchema,
     outbox: OutboxSchema,
     metrics: MetricsSchema,
     demo: DemoSchema,
