@@ -25,3 +25,5 @@ export { AuthErrors } from './auth/errors.js';
 export type { AuthConfig } from './auth/schema.js';
 export { signUploadToken, verifyUploadToken, type SignUploadTokenOptions, type UploadTokenPayload } from './auth/signed-token.js';
 export type { AuthorizeFunction, AuthorizeResult, Principal, SignedScope } from './auth/types.js';
+export { signDownloadLink, type SignDownloadLinkOptions } from './files/links.js';
+export { FileErrors } from './files/errors.js';

@@ -1,6 +1,7 @@
 import { TUS_RESUMABLE } from '@tus/server';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { Errors } from '../errors.js';
+import { acceptDownloadLink } from '../files/link-auth.js';
 import { handleCreate } from '../protocol/create.js';
 import { handleDelete } from '../protocol/delete.js';
 import { handleGet } from '../protocol/get.js';
@@ -49,7 +50,8 @@ export function mountEndpoint(app: FastifyInstance, runtime: EndpointRuntime): v
     request.uploadContext = context;
     // Discovery (OPTIONS) is open, as browsers' preflights must be; everything else is authenticated
     // before any tus header is looked at.
-    if (request.method !== 'OPTIONS') {
+    // A signed download link stands in for the endpoint's auth (src/files/link-auth.ts).
+    if (request.method !== 'OPTIONS' && !acceptDownloadLink(runtime, request, context)) {
       context.principal = await runtime.authenticate(request, reply, context.params);
       context.owner = context.principal?.id ?? null;
     }

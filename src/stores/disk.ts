@@ -3,7 +3,7 @@ import fs from 'node:fs/promises';
 import path from 'node:path';
 import type { Readable } from 'node:stream';
 import { directoryRoot, resolveDirectory, type TemplateParams } from '../endpoints/template.js';
-import type { StorageBackend, StoredUpload, SweepOptions, SweepResult, UnfinishedUpload, WriteLimits, WriteResult } from './backend.js';
+import type { ByteRange, StorageBackend, StoredUpload, SweepOptions, SweepResult, UnfinishedUpload, WriteLimits, WriteResult } from './backend.js';
 import { confinedDirectory } from './confine.js';
 import { isFinalizedFile, NO_FOLLOW, readSidecar, STREAM_FLAGS, type Sidecar, sidecarPath, syncDirectory, writeNewSidecar, writeSidecar } from './sidecar.js';
 import { StoreErrors } from './store-errors.js';
@@ -166,8 +166,8 @@ export class DiskBackend implements StorageBackend {
     await writeSidecar(sidecarPath(await this.requireDataPath(directory, sidecar.id)), sidecar);
   }
 
-  async open(stored: StoredUpload): Promise<Readable> {
-    return createReadStream(stored.location, { flags: STREAM_FLAGS.read });
+  async open(stored: StoredUpload, range?: ByteRange): Promise<Readable> {
+    return createReadStream(stored.location, { flags: STREAM_FLAGS.read, ...(range ? { start: range.start, end: range.end } : {}) });
   }
 
   async finalize(directory: string, stored: StoredUpload, relativePath: string, overwrite: OverwriteMode): Promise<string> {
