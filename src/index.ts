@@ -8,7 +8,7 @@ import { tusportPlugin } from './plugin.js';
 
 export default tusportPlugin;
 export { tusportPlugin };
-export type { SweepResult, TusportControls, TusportPluginOptions } from './plugin.js';
+export type { AppClaimOptions, ClaimFunction, ClaimResult, SweepResult, TusportControls, TusportPluginOptions } from './plugin.js';
 export { buildApp, type BuildOptions, StoreCheckError } from './app.js';
 export { ConfigError, loadConfig, resolveConfig } from './config/load.js';
 export type { EndpointConfig, EndpointConfigInput, ResolvedConfig, TusportConfig } from './config/schema.js';

@@ -106,6 +106,12 @@ export interface StorageBackend {
   finalize(place: string, stored: StoredUpload, relativePath: string, overwrite: OverwriteMode): Promise<string>;
   /** Whether `relativePath` under `place` is already taken (the early check at creation). */
   finalPathTaken(place: string, relativePath: string): Promise<boolean>;
+  /**
+   * Every finished upload's sidecar anywhere in this store whose sidecar was last written before
+   * `before` (ms), with its place. Costs a walk of the store (disk) or a listing of it plus a read
+   * per old sidecar (S3): only the sweep of unclaimed uploads uses it.
+   */
+  finishedBefore(before: number): AsyncIterable<{ place: string; sidecar: Sidecar }>;
   /** Every unfinished upload anywhere in this store (all places). */
   unfinished(): AsyncIterable<UnfinishedUpload>;
   /** Remove expired unfinished uploads and crash debris. Finished uploads are never touched. */

@@ -189,6 +189,14 @@ export class DiskBackend implements StorageBackend {
     return real !== undefined && finalPathTaken(real, relativePath);
   }
 
+  async *finishedBefore(before: number): AsyncIterable<{ place: string; sidecar: Sidecar }> {
+    for await (const found of walkUploads(this.root)) {
+      if ('leftover' in found || found.sidecar.tusport.completed_at === undefined || path.basename(found.sidecarPath) !== `${found.sidecar.id}.json`) continue;
+      const written = await fs.lstat(found.sidecarPath).then((stats) => stats.mtimeMs, () => undefined);
+      if (written !== undefined && written < before) yield { place: path.dirname(found.sidecarPath), sidecar: found.sidecar };
+    }
+  }
+
   async *unfinished(): AsyncIterable<UnfinishedUpload> {
     for await (const found of walkUploads(this.root)) {
       if ('leftover' in found || found.dataSize === undefined || isFinished(found)) continue;

@@ -118,6 +118,10 @@ class TimedBackend implements StorageBackend {
     return this.timed('final_path_taken', () => this.inner.finalPathTaken(place, relativePath));
   }
 
+  finishedBefore(before: number): AsyncIterable<{ place: string; sidecar: Sidecar }> {
+    return this.inner.finishedBefore(before);
+  }
+
   unfinished(): AsyncIterable<UnfinishedUpload> {
     return this.inner.unfinished();
   }

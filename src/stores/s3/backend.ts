@@ -200,6 +200,21 @@ export class S3Backend implements StorageBackend {
     return objectExists(this.client, this.bucket, prefix + relativePath);
   }
 
+  async *finishedBefore(before: number): AsyncIterable<{ place: string; sidecar: Sidecar }> {
+    let token: string | undefined;
+    do {
+      const page = await this.client.listObjectsV2({ Bucket: this.bucket, Prefix: this.prefixRoot(), ContinuationToken: token });
+      for (const object of page.Contents ?? []) {
+        if (!object.Key?.endsWith('.info') || (object.LastModified?.getTime() ?? Infinity) >= before) continue;
+        const key = object.Key.slice(0, -'.info'.length);
+        const info = await readInfo(this.client, this.bucket, key);
+        if (!info || info.sidecar.tusport.completed_at === undefined || !key.endsWith(info.sidecar.id)) continue;
+        yield { place: key.slice(0, key.length - info.sidecar.id.length), sidecar: info.sidecar };
+      }
+      token = page.IsTruncated ? page.NextContinuationToken : undefined;
+    } while (token);
+  }
+
   async *unfinished(): AsyncIterable<UnfinishedUpload> {
     for await (const upload of listOpenUploads(this.client, this.bucket, this.prefixRoot())) {
       const info = await readInfo(this.client, this.bucket, upload.key);

@@ -81,6 +81,10 @@ export class LazyS3Backend implements StorageBackend {
     return (await this.load()).finalPathTaken(place, relativePath);
   }
 
+  async *finishedBefore(before: number): AsyncIterable<{ place: string; sidecar: Sidecar }> {
+    yield* (await this.load()).finishedBefore(before);
+  }
+
   async *unfinished(): AsyncIterable<UnfinishedUpload> {
     yield* (await this.load()).unfinished();
   }
