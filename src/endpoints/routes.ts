@@ -1,6 +1,7 @@
 import { TUS_RESUMABLE } from '@tus/server';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { Errors } from '../errors.js';
+import { CHECKSUM_DISCOVERY_HEADERS } from '../protocol/checksum.js';
 import { handleCreate } from '../protocol/create.js';
 import { handleDelete } from '../protocol/delete.js';
 import { handleGet } from '../protocol/get.js';
@@ -58,8 +59,13 @@ export function mountEndpoint(app: FastifyInstance, runtime: EndpointRuntime): v
   const options = { preHandler, exposeHeadRoute: false };
 
   app.post(base, options, route(handleCreate(tus)));
-  app.options(base, options, route(tus));
-  app.options(uploadUrl, options, route(tus));
+  // Discovery: @tus/server's answer plus what tusport's own extensions announce.
+  const discovery: ProtocolHandler = (...args) => {
+    args[3].headers(CHECKSUM_DISCOVERY_HEADERS);
+    return tus(...args);
+  };
+  app.options(base, options, route(discovery));
+  app.options(uploadUrl, options, route(discovery));
   app.head(uploadUrl, options, route(handleHead));
   app.patch(uploadUrl, options, route(handlePatch));
   app.delete(uploadUrl, options, route(handleDelete));

@@ -17,12 +17,30 @@ export interface StoredUpload {
 export interface WriteLimits {
   /** Most bytes this request may add (min of the chunk limit and what the upload has left). */
   limit: number;
+  /**
+   * Makes the write all or nothing: its bytes count only if the source ended within the limit and
+   * the verifier then accepts them. Otherwise none of them count (the offset stays where it was,
+   * in the store too) and the result's offset is the starting offset.
+   */
+  verify?: ChunkVerifier | undefined;
+}
+
+/**
+ * Judges a write's bytes (tus's Upload-Checksum): fed every byte the write would keep, in order,
+ * while they stream (never in a second pass), and asked once the source has ended.
+ */
+export interface ChunkVerifier {
+  update(chunk: Buffer): void;
+  /** After the last byte: whether they are the bytes the client meant to send. */
+  matches(): boolean;
 }
 
 export type WriteResult =
   | { kind: 'complete'; offset: number }
   | { kind: 'limit'; offset: number }
-  | { kind: 'interrupted'; offset: number; reason: unknown };
+  | { kind: 'interrupted'; offset: number; reason: unknown }
+  /** The whole body arrived but the verifier refused it: nothing of it counts. */
+  | { kind: 'rejected'; offset: number };
 
 export interface SweepResult {
   /** Expired unfinished uploads removed. */

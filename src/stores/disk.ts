@@ -10,6 +10,7 @@ import { StoreErrors } from './store-errors.js';
 import { finalizeOnDisk, finalPathTaken, type OverwriteMode, resolveFinalPath } from './finalize.js';
 import { LazyFileSink } from './lazy-file-sink.js';
 import { copyWithLimit } from './stream-copy.js';
+import { unverified } from './verified-write.js';
 import { checkWritableDirectory } from './writable-directory.js';
 import { sweepDirectory } from './sweep.js';
 import { isFinished, walkUploads } from './walk.js';
@@ -137,15 +138,25 @@ export class DiskBackend implements StorageBackend {
 
   async write(directory: string, id: string, source: Readable, offset: number, limits: WriteLimits, stop?: AbortSignal): Promise<WriteResult> {
     const data = await this.requireDataPath(directory, id);
+    const verify = limits.verify;
     writesInProgress++;
     let outcome;
     try {
       // The sink fsyncs before it closes: the 204 that acknowledges these bytes is sent only after.
       // It holds a file descriptor only while bytes flow (a stalled client holds none).
       const sink = new LazyFileSink(data, offset, { highWaterMark: writeBufferBytes() });
-      outcome = await copyWithLimit(source, sink, limits.limit, stop);
+      outcome = await copyWithLimit(source, sink, limits.limit, stop, verify && ((chunk) => verify.update(chunk)));
+    } catch (error) {
+      // A verified write's bytes never count unverified, not even those a failing disk took.
+      if (verify) await this.truncate(directory, id, offset).catch(() => undefined);
+      throw error;
     } finally {
       writesInProgress--;
+    }
+    if (verify && !(outcome.kind === 'complete' && verify.matches())) {
+      // Hashed on the way to the file; cut back (and fsynced) before anyone is answered.
+      await this.truncate(directory, id, offset);
+      return unverified(outcome, offset);
     }
     const written = offset + outcome.bytes;
     if (outcome.kind === 'interrupted') return { kind: 'interrupted', offset: written, reason: outcome.reason };

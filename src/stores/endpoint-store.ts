@@ -2,8 +2,9 @@ import type { Readable } from 'node:stream';
 import { DataStore, ERRORS, Upload } from '@tus/server';
 import { currentUploadContext, type UploadContext } from '../endpoints/context.js';
 import { type CodedError, Errors, toTusError } from '../errors.js';
+import { CHECKSUM_EXTENSIONS } from '../protocol/checksum.js';
 import { storageError } from '../protocol/storage-errors.js';
-import type { StorageBackend, StoredUpload, WriteResult } from './backend.js';
+import type { StorageBackend, StoredUpload, WriteLimits, WriteResult } from './backend.js';
 import type { Sidecar, SidecarTusport } from './sidecar.js';
 import { VisibilityCache } from './visibility-cache.js';
 
@@ -31,7 +32,7 @@ export class EndpointStore extends DataStore {
 
   constructor(readonly options: EndpointStoreOptions) {
     super();
-    this.extensions = ['creation', 'creation-with-upload', 'creation-defer-length', 'termination'];
+    this.extensions = ['creation', 'creation-with-upload', 'creation-defer-length', 'termination', ...CHECKSUM_EXTENSIONS];
     if (options.expireMs) this.extensions.push('expiration');
   }
 
@@ -148,8 +149,8 @@ export class EndpointStore extends DataStore {
   }
 
   /** Our PATCH handler's write: the caller computed the limit and handles each outcome. */
-  writeChunk(context: UploadContext, id: string, source: Readable, offset: number, limit: number, stop?: AbortSignal): Promise<WriteResult> {
-    return this.options.backend.write(context.place, id, source, offset, { limit }, stop);
+  writeChunk(context: UploadContext, id: string, source: Readable, offset: number, limits: WriteLimits, stop?: AbortSignal): Promise<WriteResult> {
+    return this.options.backend.write(context.place, id, source, offset, limits, stop);
   }
 
   truncate(context: UploadContext, id: string, offset: number): Promise<void> {

@@ -1,10 +1,12 @@
 import type { S3 } from '@aws-sdk/client-s3';
 import { PassThrough, Readable } from 'node:stream';
 import { renderTemplate, type TemplateParams } from '../../endpoints/template.js';
-import type { StorageBackend, StoredUpload, SweepOptions, SweepResult, UnfinishedUpload, WriteLimits, WriteResult } from '../backend.js';
+import type { ChunkVerifier, StorageBackend, StoredUpload, SweepOptions, SweepResult, UnfinishedUpload, WriteLimits, WriteResult } from '../backend.js';
 import type { OverwriteMode } from '../finalize.js';
 import type { Sidecar } from '../sidecar.js';
+import { stageBody } from '../staged-body.js';
 import { copyWithLimit } from '../stream-copy.js';
+import { unverified } from '../verified-write.js';
 import { createS3Client } from './client.js';
 import { describeS3Error, isNoSuchUpload, isS3NotFound } from './errors.js';
 import { copyToFinalKey, objectExists } from './finalize.js';
@@ -111,6 +113,7 @@ export class S3Backend implements StorageBackend {
   }
 
   async write(prefix: string, id: string, source: Readable, offset: number, limits: WriteLimits, stop?: AbortSignal): Promise<WriteResult> {
+    if (limits.verify) return this.writeVerified(prefix + id, source, offset, limits.limit, limits.verify, stop);
     // The part writer reads a stream that ends where the client stopped (or at the limit), so
     // whatever arrived is stored: whole parts as parts, a short tail as `<key>.part`.
     const body = new PassThrough({ highWaterMark: PIPE_BUFFER_BYTES });
@@ -126,6 +129,21 @@ export class S3Backend implements StorageBackend {
     const outcome = await copying;
     if (outcome.kind === 'interrupted') return { kind: 'interrupted', offset: written, reason: outcome.reason };
     return { kind: outcome.kind, offset: written };
+  }
+
+  /**
+   * A verified write: S3 parts (and the `.part` tail, which the part writer deletes as it starts)
+   * cannot be taken back, so the body is staged and verified before the part writer sees a byte.
+   * A refused or cut-short body leaves S3 exactly as it was.
+   */
+  private async writeVerified(key: string, source: Readable, offset: number, limit: number, verify: ChunkVerifier, stop?: AbortSignal): Promise<WriteResult> {
+    const staged = await stageBody(source, limit, verify, stop);
+    try {
+      if (!staged.verified) return unverified(staged.outcome, offset);
+      return { kind: 'complete', offset: await this.writer.write(staged.open(), key, offset) };
+    } finally {
+      await staged.discard();
+    }
   }
 
   /** Complete the multipart upload if bytes alone did not (zero-byte uploads, a length declared at the end). */
