@@ -74,6 +74,18 @@ export function scenarios(ctx) {
       client: concurrent,
     },
     {
+      id: 'checksum-patch',
+      title: `${sizeLabel} in ${chunkLabel} PATCHes with and without Upload-Checksum`,
+      method: `The chunked-patch client (bench/clients/chunked.mjs) against the same tusport build: every PATCH with \`Upload-Checksum: sha256 ...\` (verified while the bytes stream), without it, and with the checksum as a trailer of a chunked body. The client computes the digests before its clock starts. Time = POST to last 204.`,
+      kind: 'upload',
+      metric: { name: 'seconds', better: 'lower' },
+      variants: ['tusport-sha256', 'tusport', 'tusport-trailer'],
+      client: (server) => {
+        const checksum = { 'tusport-sha256': ['--checksum', 'sha256'], 'tusport-trailer': ['--checksum', 'sha256', '--trailer'] }[server.name] ?? [];
+        return upload('chunked.mjs', ['--chunk', String(ctx.chunkBytes), ...checksum])(server);
+      },
+    },
+    {
       id: 'head-rate',
       title: `HEAD rate, ${ctx.connections} connections`,
       method: `autocannon, ${ctx.connections} connections, pipelining 1, ${ctx.duration} s per run; each connection HEADs an upload of its own (created beforehand). Value = 2xx responses per second.`,
