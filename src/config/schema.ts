@@ -13,6 +13,7 @@ import { S3StoreSchema } from '../stores/s3/schema.js';
 import { MetricsSchema } from '../observability/schema.js';
 import { ConnectionLimitsSchema } from '../limits/schema.js';
 import { sharedAcrossParamsKey } from '../stores/shared-location.js';
+import { ConcatenationSchema } from '../uploads/concat-schema.js';
 
 /**
  * The one description of tusport's configuration: TypeScript types (`TusportConfig`,
@@ -55,6 +56,7 @@ const EndpointSchema = z.strictObject({
   }),
   auth: AuthSchema,
   finalize: FinalizeSchema.optional(),
+  concatenation: ConcatenationSchema,
   policy: PolicySchema.prefault({}).meta({ description: 'What uploads this endpoint accepts: types, metadata, quotas.' }),
   hooks: HooksSchema,
   postReceiveInterval: PostReceiveIntervalSchema,

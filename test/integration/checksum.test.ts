@@ -6,8 +6,8 @@ import path from 'node:path';
 import { Readable } from 'node:stream';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ALGORITHMS, checksumHeader, wrongChecksum } from '../helpers/checksum.js';
-import { idOf, sha256, sizeOf } from '../helpers/files.js';
-import { createUpload, errorOf, headOffset, patch, raw, type RawResponse, TUS } from '../helpers/http.js';
+import { idOf, listTree, sha256, sizeOf } from '../helpers/files.js';
+import { createUpload, errorOf, headOffset, patch, raw, type RawRequest, type RawResponse, TUS } from '../helpers/http.js';
 import { type RunningTusport, startTusport } from '../helpers/server.js';
 import { until } from '../helpers/wait.js';
 
@@ -141,6 +141,55 @@ describe('checksum: Upload-Checksum on PATCH (disk)', () => {
     // HEAD waits for the PATCH's lock, so it reads what the PATCH left.
     expect(await headOffset(server.url, upload)).toBe(0);
     expect(await sizeOf(dataFile(upload))).toBe(0);
+  });
+});
+
+describe('checksum on creation-with-upload (disk)', () => {
+  const create = (body: RawRequest['body'], headers: Record<string, string>) =>
+    raw(server.url, { method: 'POST', path: '/files', headers: { ...TUS, 'Upload-Length': '2000', 'Content-Type': 'application/offset+octet-stream', ...headers }, body });
+
+  it('a right checksum creates the upload with its first bytes', async () => {
+    const data = randomBytes(1200);
+    const response = await create(data, { 'Upload-Checksum': checksumHeader('sha512', data) });
+    expect(response.status).toBe(201);
+    expect(response.headers['upload-offset']).toBe('1200');
+    const upload = new URL(String(response.headers.location)).pathname;
+    expect(sha256(await readFile(dataFile(upload)))).toBe(sha256(data));
+  });
+
+  it.each([
+    ['a wrong checksum', (data: Buffer) => ({ 'Upload-Checksum': wrongChecksum('sha1', data) }), 460, 'TUSPORT_ERR_CHECKSUM_MISMATCH'],
+    ['an unknown algorithm', () => ({ 'Upload-Checksum': 'blake3 AAAA' }), 400, 'TUSPORT_ERR_CHECKSUM_ALGORITHM'],
+    ['a malformed checksum', () => ({ 'Upload-Checksum': 'sha1 AAAA' }), 400, 'TUSPORT_ERR_INVALID_CHECKSUM'],
+  ])('%s refuses the creation and leaves nothing behind', async (_name, headers, status, code) => {
+    const data = randomBytes(1200);
+    const before = await listTree(path.join(server.dir, 'files'));
+    const response = await create(data, headers(data));
+    expectRefused(response, status, code);
+    expect(response.headers.location).toBeUndefined();
+    expect(await listTree(path.join(server.dir, 'files'))).toEqual(before);
+  });
+
+  it('the checksum as a trailer: right creates, wrong is 460 with nothing left', async () => {
+    const data = randomBytes(1500);
+    const body = () => Readable.from([data.subarray(0, 500), data.subarray(500)]);
+    const before = await listTree(path.join(server.dir, 'files'));
+    // Announced, never sent.
+    expectRefused(await create(body(), { Trailer: 'Upload-Checksum' }), 400, 'TUSPORT_ERR_INVALID_CHECKSUM');
+    const withTrailer = (checksum: string) =>
+      raw(server.url, {
+        method: 'POST',
+        path: '/files',
+        headers: { ...TUS, 'Upload-Length': '2000', 'Content-Type': 'application/offset+octet-stream', Trailer: 'Upload-Checksum' },
+        body: body(),
+        trailers: { 'Upload-Checksum': checksum },
+      });
+    const wrong = await withTrailer(wrongChecksum('md5', data));
+    expectRefused(wrong, 460, 'TUSPORT_ERR_CHECKSUM_MISMATCH');
+    expect(await listTree(path.join(server.dir, 'files'))).toEqual(before);
+    const right = await withTrailer(checksumHeader('md5', data));
+    expect(right.status).toBe(201);
+    expect(right.headers['upload-offset']).toBe('1500');
   });
 });
 

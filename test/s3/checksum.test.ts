@@ -146,6 +146,26 @@ describe('S3: Upload-Checksum with raw requests', () => {
   });
 });
 
+describe('S3: checksum on creation-with-upload', () => {
+  it('a wrong checksum is 460 and leaves no object nor multipart upload; a right one creates', async () => {
+    const data = randomBytes(PART + 3);
+    const headers = { ...TUS, 'Upload-Length': String(2 * PART), 'Content-Type': 'application/offset+octet-stream' };
+    const keysBefore = await listAllKeys(info, bucket);
+    const openBefore = (await listMultipartUploads(info, bucket)).map((upload) => upload.UploadId);
+    const wrong = await raw(server.url, { method: 'POST', path: '/files', headers: { ...headers, 'Upload-Checksum': wrongChecksum('sha256', data) }, body: data });
+    expect(wrong.status).toBe(460);
+    expect(errorOf(wrong).code).toBe('TUSPORT_ERR_CHECKSUM_MISMATCH');
+    expect(wrong.headers.location).toBeUndefined();
+    expect(await listAllKeys(info, bucket)).toEqual(keysBefore);
+    expect((await listMultipartUploads(info, bucket)).map((upload) => upload.UploadId)).toEqual(openBefore);
+    const right = await raw(server.url, { method: 'POST', path: '/files', headers: { ...headers, 'Upload-Checksum': checksumHeader('sha256', data) }, body: data });
+    expect(right.status).toBe(201);
+    expect(right.headers['upload-offset']).toBe(String(data.length));
+    const upload = new URL(String(right.headers.location)).pathname;
+    expect(await s3State(upload)).toMatchObject({ offset: data.length, parts: [{ PartNumber: 1, Size: PART }] });
+  });
+});
+
 describe('S3: checksum-trailer', () => {
   it('a right trailer is 204; a wrong one 460 with S3 untouched', async () => {
     const data = randomBytes(PART + 77);
