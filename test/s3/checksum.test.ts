@@ -1,5 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import http from 'node:http';
+import { watch } from 'node:fs';
 import { readdir } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { Readable } from 'node:stream';
@@ -10,6 +11,7 @@ import { randomFile } from '../helpers/files.js';
 import { createUpload, errorOf, headOffset, patch, raw, TUS } from '../helpers/http.js';
 import { requestArrived, type RunningTusport, startTusport } from '../helpers/server.js';
 import { recordPatches, tuspyUpload } from '../helpers/tuspy.js';
+import { until } from '../helpers/wait.js';
 import { ceph, idOf, MiB, objectBytes, PART, s3FilesConfig, sha256 } from './lib.js';
 
 const info = ceph();
@@ -98,6 +100,27 @@ describe('S3: Upload-Checksum with raw requests', () => {
     expect(done.status).toBe(204);
     expect(done.headers['upload-offset']).toBe(String(data.length));
     expect(sha256(await objectBytes(info, bucket, idOf(upload)))).toBe(sha256(data));
+  });
+
+  it('only checksummed PATCHes are staged: one without a checksum streams to the part writer as before', async () => {
+    // inotify on the temp directory sees every staging file created, however briefly it lives.
+    const created: string[] = [];
+    const watcher = watch(tmpdir(), (_event, name) => {
+      if (name?.startsWith('tusport-staged-') && !created.includes(name)) created.push(name);
+    });
+    try {
+      const data = randomBytes(PART + 1);
+      const plain = await createUpload(server.url, '/files', { 'Upload-Length': data.length });
+      expect((await patch(server.url, plain, 0, data)).status).toBe(204);
+      const checked = await createUpload(server.url, '/files', { 'Upload-Length': data.length });
+      expect((await patch(server.url, checked, 0, data, { 'Upload-Checksum': checksumHeader('crc32', data) })).status).toBe(204);
+      // inotify reports in order: once the checksummed PATCH's file is seen, one the plain PATCH
+      // had made would have been seen before it.
+      await until(() => created.length > 0, 'the staging file of the checksummed PATCH to be seen');
+      expect(created).toHaveLength(1);
+    } finally {
+      watcher.close();
+    }
   });
 
   it('a checksummed body needs no Content-Length (it is staged); an unchecked one still does (411)', async () => {
