@@ -40,7 +40,7 @@ beforeAll(async () => {
         hooks: [{ type: 'function', handlers: { 'pre-create': record, 'post-create': record, 'pre-finish': record, 'post-finish': record, 'post-terminate': record } }],
       },
       { path: '/other', store: disk(dir, 'other') },
-      { path: '/keep', store: disk(dir, 'keep'), concatenation: { keepPartials: true } },
+      { path: '/keep', store: disk(dir, 'keep'), concatenation: { keepPartials: true }, expire: '1h' },
       { path: '/users/{username}/uploads', store: disk(dir, 'users/{username}'), auth: { type: 'jwt', secret: SECRET } },
     ],
   }));
@@ -127,6 +127,14 @@ describe('concatenation (Upload-Concat) on disk', () => {
       expect(response.status).toBe(201);
     }
     for (const p of partials) expect((await raw(server.url, { method: 'HEAD', path: p, headers: TUS })).status).toBe(200);
+    // Finished as they are, the partials expire like unfinished uploads; the finals stay.
+    const ids = partials.map(idOf);
+    const later = Date.now() + 2 * 3600_000;
+    const swept = await server.app.tusport.sweep(later);
+    expect(swept.expired).toBeGreaterThanOrEqual(2);
+    const left = await listTree(path.join(server.dir, 'keep'));
+    expect(left.filter((file) => ids.some((id) => file.startsWith(id)))).toEqual([]);
+    expect(left.length).toBeGreaterThanOrEqual(4);
   });
 
   it('the policy applies to the final upload, not to the partials (which carry no metadata)', async () => {

@@ -5,7 +5,7 @@ import { errorOf, raw, TUS } from '../helpers/http.js';
 import { interruptedParallelUpload } from '../helpers/parallel-upload.js';
 import { type RunningTusport, startTusport } from '../helpers/server.js';
 import { tusUpload } from '../helpers/tus-client.js';
-import { ceph, idOf, MiB, objectBytes, s3FilesConfig, sha256 } from './lib.js';
+import { ceph, idOf, MiB, objectBytes, s3Store, sha256 } from './lib.js';
 
 /**
  * Concatenation on S3: the final upload's multipart upload is filled by UploadPartCopy from the
@@ -18,7 +18,12 @@ let server: RunningTusport;
 
 beforeAll(async () => {
   bucket = await createTestBucket(info, 'concat');
-  server = await startTusport(s3FilesConfig(info, bucket));
+  server = await startTusport({
+    endpoints: [
+      { path: '/files', store: s3Store(info, bucket) },
+      { path: '/expiring', store: s3Store(info, bucket, { prefix: 'exp/' }), expire: '1h' },
+    ],
+  });
 });
 afterAll(async () => {
   await server?.close();
@@ -67,6 +72,26 @@ describe('tus-js-client with parallelUploads: 4, to S3', () => {
     const { url, storedPartials, concat } = await interruptedParallelUpload(`${server.url}/files`, data, { chunkSize: 5 * MiB });
     expect(concat).toBe(`final;${storedPartials.join(' ')}`);
     await verify(url, data);
+  });
+
+  it('partial uploads no final upload took in expire, finished or not', async () => {
+    await clearBucket();
+    const create = (body?: Buffer) =>
+      raw(server.url, {
+        method: 'POST',
+        path: '/expiring',
+        headers: { ...TUS, 'Upload-Concat': 'partial', 'Upload-Length': '100', ...(body ? { 'Content-Type': 'application/offset+octet-stream' } : {}) },
+        ...(body ? { body } : {}),
+      });
+    const finished = await create(randomBytes(100));
+    const unfinished = await create();
+    expect([finished.status, unfinished.status]).toEqual([201, 201]);
+    expect(finished.headers['upload-offset']).toBe('100');
+    expect((await listAllKeys(info, bucket, 'exp/')).length).toBeGreaterThan(0);
+    expect(await server.app.tusport.sweep(Date.now())).toMatchObject({ expired: 0 });
+    expect(await server.app.tusport.sweep(Date.now() + 2 * 3600_000)).toMatchObject({ expired: 2, skipped: 0 });
+    expect(await listAllKeys(info, bucket, 'exp/')).toEqual([]);
+    expect(await listMultipartUploads(info, bucket)).toEqual([]);
   });
 
   it('PATCH to a final upload is 403 and leaves its object as it was', async () => {
