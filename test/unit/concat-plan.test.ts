@@ -4,9 +4,9 @@ import { planParts } from '../../src/stores/s3/concat.js';
 const MIN = 5;
 
 /** The bytes each planned part covers, in order, as `key:start-end` pieces. */
-function layout(sizes: number[]) {
+function layout(sizes: number[], copyPartBytes?: number) {
   const sources = sizes.map((size, index) => ({ key: `p${index}`, size }));
-  const plans = planParts(sources, MIN);
+  const plans = planParts(sources, MIN, copyPartBytes);
   const pieces = plans.map((plan) => ('copy' in plan ? [plan.copy] : plan.upload));
   return { sources, plans, pieces };
 }
@@ -28,12 +28,17 @@ describe('S3 concatenation part plan', () => {
     ]);
   });
 
-  it('for any sizes: every byte once, in order, and every part but the last at least minPartSize', () => {
+  it('copies large partials in ranges of copyPartBytes, a short tail joined to the range before it', () => {
+    expect(layout([23], 8).plans).toEqual([{ copy: { key: 'p0', start: 0, end: 8 } }, { copy: { key: 'p0', start: 8, end: 23 } }]);
+    expect(layout([16, 2], 8).plans.map((plan) => ('copy' in plan ? plan.copy.end - plan.copy.start : -1))).toEqual([8, 8, 2]);
+  });
+
+  it('for any sizes and copy ranges: every byte once, in order, and every part but the last at least minPartSize', () => {
     let seed = 7;
     const random = (n: number) => (seed = (seed * 1103515245 + 12345) % 2 ** 31) % n;
     for (let round = 0; round < 2000; round++) {
       const sizes = Array.from({ length: 1 + random(6) }, () => random(14));
-      const { sources, pieces } = layout(sizes);
+      const { sources, pieces } = layout(sizes, round % 2 === 0 ? undefined : 1 + random(9));
       const covered = pieces.flat();
       const expected = sources.filter((s) => s.size > 0);
       // Contiguous, in order, nothing missing or twice.
