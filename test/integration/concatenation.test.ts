@@ -42,6 +42,7 @@ beforeAll(async () => {
       { path: '/other', store: disk(dir, 'other') },
       { path: '/keep', store: disk(dir, 'keep'), concatenation: { keepPartials: true }, expire: '1h' },
       { path: '/users/{username}/uploads', store: disk(dir, 'users/{username}'), auth: { type: 'jwt', secret: SECRET } },
+      { path: '/quota', store: disk(dir, 'quota'), auth: { type: 'jwt', secret: SECRET }, policy: { quota: { maxUnfinishedUploads: 2 } } },
     ],
   }));
 });
@@ -114,9 +115,10 @@ describe('concatenation (Upload-Concat) on disk', () => {
     await until(() => hookEvents.some((e) => e.Type === 'post-finish' && e.Event.Upload.ID === idOf(finalPath)), 'post-finish of the final upload');
     const partialIds = new Set(partials.map(idOf));
     expect(hookEvents.filter((e) => partialIds.has(e.Event.Upload.ID))).toEqual([]);
-    const ofFinal = hookEvents.filter((e) => e.Event.Upload.ID === idOf(finalPath) || (e.Type === 'pre-create' && e.Event.Upload.IsFinal));
+    const named = partials.map(idOf).join();
+    const ofFinal = hookEvents.filter((e) => e.Event.Upload.ID === idOf(finalPath) || (e.Type === 'pre-create' && e.Event.Upload.PartialUploads?.join() === named));
     expect(ofFinal.map((e) => e.Type).sort()).toEqual(['post-create', 'post-finish', 'pre-create', 'pre-finish']);
-    expect(ofFinal.every((e) => e.Event.Upload.IsFinal && e.Event.Upload.PartialUploads?.join() === partials.map(idOf).join())).toBe(true);
+    expect(ofFinal.every((e) => e.Event.Upload.IsFinal && e.Event.Upload.PartialUploads?.join() === named)).toBe(true);
   });
 
   it('keepPartials: the partials stay, and can make a second final upload', async () => {
@@ -141,6 +143,21 @@ describe('concatenation (Upload-Concat) on disk', () => {
     const partials = [await partial('/files', randomBytes(10))];
     await refusedWithoutSideEffect(() => final('/files', partials), 400, 'TUSPORT_ERR_METADATA_REQUIRED', /filename/);
     expect((await final('/files', partials, FILENAME)).status).toBe(201);
+  });
+
+  it('quotas: an unfinished partial upload counts as an unfinished upload; a finished one no longer does', async () => {
+    const create = () => raw(server.url, { method: 'POST', path: '/quota', headers: { ...TUS, ...alice, 'Upload-Concat': 'partial', 'Upload-Length': '3' } });
+    const first = await create();
+    const second = await create();
+    expect([first.status, second.status]).toEqual([201, 201]);
+    await refusedWithoutSideEffect(create, 429, 'TUSPORT_ERR_QUOTA_UPLOADS', /at most 2 unfinished uploads/);
+    const firstPath = new URL(String(first.headers.location)).pathname;
+    const patched = await raw(server.url, { method: 'PATCH', path: firstPath, headers: { ...TUS, ...alice, ...OCTETS, 'Upload-Offset': '0' }, body: 'abc' });
+    expect(patched.status).toBe(204);
+    // The finished partial gave its slot back: room for the final upload made of it.
+    const made = await final('/quota', [firstPath], alice);
+    expect(made.status).toBe(201);
+    expect((await create()).status).toBe(201);
   });
 
   it('a partial upload of another endpoint, of other URL params, or of nobody is not found (404)', async () => {
