@@ -18,6 +18,12 @@ export function newUploadId(): string {
   return randomBytes(16).toString('hex');
 }
 
+/**
+ * A partial upload's ids end in `-partial`: an S3 sweep can then tell finished partial uploads
+ * (plain objects, no longer open multipart uploads) from finished files by their keys alone.
+ */
+export const PARTIAL_ID_SUFFIX = '-partial';
+
 /** What a protocol asks for, translated from its wire format. */
 export interface NewUpload {
   /** Decoded metadata (tus Upload-Metadata, a form's fields). */
@@ -96,7 +102,7 @@ export async function createUpload<T>(
 ): Promise<Created<T>> {
   const internal = upload.concat === 'partial';
   let metadata = upload.metadata;
-  let id = newUploadId();
+  let id = internal ? `${newUploadId()}${PARTIAL_ID_SUFFIX}` : newUploadId();
   const headers: Record<string, string> = {};
   checkSignedSize(context.principal?.scope, upload.size);
   if (!internal) {

@@ -160,7 +160,11 @@ export class S3Backend implements StorageBackend {
     const info = await readInfo(this.client, this.bucket, key);
     if (!info?.multipartId) throw new Error(`S3 upload ${key} has no multipart upload to concatenate into`);
     const sources = parts.map((part) => ({ key: part.location, size: part.offset }));
-    await concatenateObjects(this.client, this.bucket, key, info.multipartId, sources, this.config.minPartSize);
+    await concatenateObjects(this.client, this.bucket, key, info.multipartId, sources, {
+      minPartSize: this.config.minPartSize,
+      partSize: this.config.partSize,
+      concurrency: this.config.maxConcurrentPartUploads,
+    });
   }
 
   async truncate(): Promise<void> {

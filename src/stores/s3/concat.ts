@@ -2,8 +2,8 @@ import type { S3 } from '@aws-sdk/client-s3';
 
 /** UploadPartCopy copies at most 5 GiB into one part. */
 const MAX_COPY_PART_BYTES = 5 * 1024 ** 3;
-/** Parts copied or uploaded at once for one final upload. */
-const CONCURRENT_PARTS = 4;
+/** S3 allows 10,000 parts; keep some room below it. */
+const MAX_PARTS = 9000;
 
 /** A byte range [start, end) of a source object. */
 interface Piece {
@@ -25,7 +25,8 @@ export interface ConcatSource {
  * last is at least `minPartSize` (5 MiB on AWS):
  *
  * - a source (or what is left of one) of at least minPartSize is copied inside S3 with
- *   UploadPartCopy, split into parts of at most 5 GiB; the bytes never reach tusport;
+ *   UploadPartCopy, in ranges of `copyPartBytes` (a shorter tail joins the range before it; at
+ *   most 5 GiB each); the bytes never reach tusport;
  * - smaller sources are gathered with their neighbours into one part that tusport reads (ranged
  *   GetObject) and uploads: a run of small sources, topped up from the head of the next source to
  *   exactly minPartSize, after which the rest of that source is copied again. The last part may
@@ -33,7 +34,7 @@ export interface ConcatSource {
  *   only when partial uploads are smaller than minPartSize (tus-js-client splits a file evenly:
  *   a file under 4 × 5 MiB with `parallelUploads: 4`).
  */
-export function planParts(sources: readonly ConcatSource[], minPartSize: number): PartPlan[] {
+export function planParts(sources: readonly ConcatSource[], minPartSize: number, copyPartBytes = MAX_COPY_PART_BYTES): PartPlan[] {
   const nonEmpty = sources.filter((source) => source.size > 0);
   const plans: PartPlan[] = [];
   let gathered: Piece[] = [];
@@ -46,6 +47,7 @@ export function planParts(sources: readonly ConcatSource[], minPartSize: number)
     gathered = [];
     gatheredBytes = 0;
   };
+  const step = Math.min(MAX_COPY_PART_BYTES, Math.max(copyPartBytes, minPartSize));
   nonEmpty.forEach(({ key, size }, index) => {
     const last = index === nonEmpty.length - 1;
     let start = 0;
@@ -53,13 +55,23 @@ export function planParts(sources: readonly ConcatSource[], minPartSize: number)
       start = Math.min(size, minPartSize - gatheredBytes);
       gather({ key, start: 0, end: start });
     }
-    while (start < size) {
-      const end = Math.min(size, start + MAX_COPY_PART_BYTES);
-      // A piece too small to be a part of its own (and not the very end) joins the next part.
-      if (end - start < minPartSize && !last) {
-        gather({ key, start, end });
-      } else {
+    const rest = size - start;
+    if (rest === 0) return;
+    // A rest too small to be a part of its own (and not the very end) joins the next part.
+    if (rest < minPartSize && !last) {
+      gather({ key, start, end: size });
+      return;
+    }
+    // Copied in `step`-sized ranges (copies run in parallel); a short tail joins the range before it.
+    const count = Math.max(1, Math.floor(rest / step));
+    for (let n = 0; n < count; n++) {
+      const end = n === count - 1 ? size : start + step;
+      if (end - start <= MAX_COPY_PART_BYTES) {
         plans.push({ copy: { key, start, end } });
+      } else {
+        // Only when step + tail passes 5 GiB: two ranges, both at least minPartSize.
+        const middle = start + Math.ceil((end - start) / 2);
+        plans.push({ copy: { key, start, end: middle } }, { copy: { key, start: middle, end } });
       }
       start = end;
     }
@@ -73,8 +85,18 @@ export function planParts(sources: readonly ConcatSource[], minPartSize: number)
  * On failure the multipart upload is left open: the caller removes the refused final upload
  * (which aborts it).
  */
-export async function concatenateObjects(client: S3, bucket: string, key: string, multipartId: string, sources: readonly ConcatSource[], minPartSize: number): Promise<void> {
-  const plans = planParts(sources, minPartSize);
+export async function concatenateObjects(
+  client: S3,
+  bucket: string,
+  key: string,
+  multipartId: string,
+  sources: readonly ConcatSource[],
+  options: { minPartSize: number; partSize: number; concurrency: number },
+): Promise<void> {
+  // Copies of partSize ranges, many at once: RGW copies a range about as fast as it stores an
+  // upload's part, so parallel ranges are what make the copy quick. Never more than MAX_PARTS.
+  const total = sources.reduce((sum, source) => sum + source.size, 0);
+  const plans = planParts(sources, options.minPartSize, Math.max(options.partSize, Math.ceil(total / MAX_PARTS)));
   const etags: string[] = new Array<string>(plans.length);
   let next = 0;
   const worker = async () => {
@@ -92,7 +114,7 @@ export async function concatenateObjects(client: S3, bucket: string, key: string
       }
     }
   };
-  await Promise.all(Array.from({ length: Math.min(CONCURRENT_PARTS, plans.length) }, worker));
+  await Promise.all(Array.from({ length: Math.min(options.concurrency, plans.length) }, worker));
   if (plans.length === 0) return;
   await client.completeMultipartUpload({
     Bucket: bucket,
