@@ -74,6 +74,8 @@ export async function waitForMonPort(timeoutMs, log) {
  */
 export async function withCeph(fn) {
   const harness = await loadHarness();
+  const shared = sharedCluster();
+  if (shared) return fn(shared, harness);
   const cluster = await harness.startCeph(os.tmpdir());
   const onSignal = (signal) => {
     cluster.stop().finally(() => process.exit(signal === 'SIGINT' ? 130 : 143));
@@ -90,6 +92,18 @@ export async function withCeph(fn) {
 }
 
 /**
+ * The Ceph cluster the test suite already runs for everybody (TUSPORT_TEST_CEPH_INFO, written by
+ * scripts/dev-ceph.mjs), if set: the S3 scenarios then use it as it is, never start, restart or
+ * stop it (so RGW keeps beast's default Nagle setting: both variants of a scenario see the same).
+ */
+export function sharedCluster() {
+  const file = process.env.TUSPORT_TEST_CEPH_INFO;
+  if (!file) return undefined;
+  const info = JSON.parse(fs.readFileSync(file, 'utf8'));
+  return { info, dir: path.dirname(info.confPath), shared: true, stop: async () => {} };
+}
+
+/**
  * Restart radosgw with Nagle's algorithm off on its sockets (beast's `tcp_nodelay=1`). The
  * harness runs RGW with beast's default, where a small response body waits for the client's
  * delayed ACK: every S3 answer with a small body (GetObject of a sidecar, a short ListParts)
@@ -98,6 +112,7 @@ export async function withCeph(fn) {
  * changes; the harness and the test suite keep their setting.
  */
 export async function rgwNoDelay(cluster, harness) {
+  if (cluster.shared) return;
   const { confPath } = cluster.info;
   const conf = fs.readFileSync(confPath, 'utf8');
   const changed = conf.replace(/^(rgw frontends = beast endpoint=\S+)$/m, '$1 tcp_nodelay=1');

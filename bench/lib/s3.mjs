@@ -125,6 +125,11 @@ async function uploadScenario({ ctx, machine, log, cluster, s3, bucket, awsEnv, 
       detail: `tus-js-client from fs.createReadStream in ${chunk / MiB} MiB PATCHes: one part per PATCH, each acknowledged after S3 has it`,
       client: () => runNodeClient(path.join(CLIENTS, 'tusjs.mjs'), ['--url', tusport.url, '--file', inputFile, '--chunk', String(chunk)]),
     },
+    'tusport-parallel': {
+      label: `tusport, tus-js-client ${chunk / MiB} MiB chunks, parallelUploads 4`,
+      detail: `tus-js-client from fs.createReadStream in ${chunk / MiB} MiB PATCHes over 4 partial uploads at once, then the final upload (concatenation: UploadPartCopy inside S3)`,
+      client: () => runNodeClient(path.join(CLIENTS, 'tusjs.mjs'), ['--url', tusport.url, '--file', inputFile, '--chunk', String(chunk), '--parallel', '4']),
+    },
     direct: {
       label: '@aws-sdk/lib-storage straight to RGW',
       detail: `Upload from fs.createReadStream, partSize 8 MiB, queueSize ${TUSPORT_PART_CONCURRENCY} (tusport's part concurrency), same RGW and bucket, no tusport`,
@@ -136,7 +141,8 @@ async function uploadScenario({ ctx, machine, log, cluster, s3, bucket, awsEnv, 
         ),
     },
   };
-  const names = Object.keys(variants);
+  const wanted = process.env.BENCH_S3_VARIANTS?.split(',').map((name) => name.trim());
+  const names = Object.keys(variants).filter((name) => !wanted || wanted.includes(name) || name === 'direct');
   log(`\n== s3-upload: ${MiBs} MiB to S3 (Ceph RGW) through tusport vs lib-storage straight to RGW`);
 
   let runNo = 0;
@@ -206,7 +212,7 @@ async function uploadScenario({ ctx, machine, log, cluster, s3, bucket, awsEnv, 
     };
   }
   const ratios = {};
-  for (const name of ['tusport-curl', 'tusport-tusjs']) {
+  for (const name of names.filter((n) => n !== 'direct')) {
     const perPair = samples[name].map((x, i) => x.value / samples.direct[i].value);
     const p = summary(perPair);
     ratios[`${name}/direct`] = { label: variants[name].label, ofMedians: r(out[name].median / out.direct.median), perPairMedian: r(p.median), perPairMin: r(p.min), perPairMax: r(p.max) };
@@ -216,7 +222,9 @@ async function uploadScenario({ ctx, machine, log, cluster, s3, bucket, awsEnv, 
     kind: 's3-upload',
     title: `${MiBs} MiB to S3 (Ceph RGW): tusport vs lib-storage`,
     method:
-      `A single-node Ceph RGW on loopback (test/harness/ceph.ts: 1 mon, 1 memstore OSD, radosgw/beast; restarted with beast's tcp_nodelay=1, see the notes below), started once for the S3 scenarios. ` +
+      (cluster.shared
+        ? 'The Ceph RGW the test suite already runs (TUSPORT_TEST_CEPH_INFO: 1 mon, 1 memstore OSD, radosgw/beast with its default Nagle setting; shared with whatever else runs on the machine). '
+        : `A single-node Ceph RGW on loopback (test/harness/ceph.ts: 1 mon, 1 memstore OSD, radosgw/beast; restarted with beast's tcp_nodelay=1, see the notes below), started once for the S3 scenarios. `) +
       `tusport serves an S3 endpoint (default S3 settings: partSize 8 MiB, maxConcurrentPartUploads ${TUSPORT_PART_CONCURRENCY}, checksums when_required). ` +
       `Variants, interleaved: ${names.map((n) => `**${variants[n].label}**: ${variants[n].detail}`).join('; ')}. ` +
       `Time = the client's own (POST + PATCH for curl, start() to onSuccess for tus-js-client, upload.done() for lib-storage). ` +

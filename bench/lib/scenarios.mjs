@@ -64,6 +64,15 @@ export function scenarios(ctx) {
       client: upload('tusjs.mjs', ['--chunk', String(ctx.chunkBytes)]),
     },
     {
+      id: 'tus-js-client-parallel',
+      title: `${sizeLabel} by tus-js-client in ${chunkLabel} chunks with parallelUploads 4, vs one stream`,
+      method: `tusport: tus-js-client 4.3 in Node, \`new Upload(fs.createReadStream(file), { chunkSize: ${chunkLabel}, parallelUploads: 4 })\`: four partial uploads at once, then the final upload made of them (concatenation: the first partial copied by the kernel, the others streamed once). The baseline receives the same file as one stream (\`curl -T\`, one PATCH) and fsyncs it, as tusport does. Time = start() to onSuccess / POST + curl's time_total.`,
+      kind: 'upload',
+      metric: { name: 'seconds', better: 'lower' },
+      variants: ['tusport', 'raw-fsync'],
+      client: (server) => (server.name === 'tusport' ? upload('tusjs.mjs', ['--chunk', String(ctx.chunkBytes), '--parallel', '4'])(server) : upload('curl-single.mjs')(server)),
+    },
+    {
       id: 'concurrent-uploads',
       title: `${conc.uploads} concurrent ${conc.sizeMiB} MiB uploads in ${conc.chunkMiB} MiB PATCHes`,
       method: `bench/clients/concurrent.mjs: ${conc.uploads} uploads started at once, each on a keep-alive connection of its own: POST, then sequential ${conc.chunkMiB} MiB PATCHes, each streaming a ${conc.sizeMiB} MiB slice of the input file from disk through two reused 256 KiB buffers. Time = first POST to last 204; MiB/s = all bytes ÷ time; PATCH latency = first byte sent to the end of the 204 (p50/p99 over all ${(conc.uploads * conc.sizeMiB) / conc.chunkMiB} PATCHes of a run, then the median over the runs). A failed request is an error and ends its upload (no retries).`,
@@ -72,6 +81,18 @@ export function scenarios(ctx) {
       totalBytes: ctx.concUploads * ctx.concSizeBytes,
       variants: ['tusport', 'bare', 'raw-fsync'],
       client: concurrent,
+    },
+    {
+      id: 'checksum-patch',
+      title: `${sizeLabel} in ${chunkLabel} PATCHes with and without Upload-Checksum`,
+      method: `The chunked-patch client (bench/clients/chunked.mjs) against the same tusport build: every PATCH with \`Upload-Checksum: sha256 ...\` (verified while the bytes stream), without it, and with the checksum as a trailer of a chunked body. The client computes the digests before its clock starts. Time = POST to last 204.`,
+      kind: 'upload',
+      metric: { name: 'seconds', better: 'lower' },
+      variants: ['tusport-sha256', 'tusport', 'tusport-trailer'],
+      client: (server) => {
+        const checksum = { 'tusport-sha256': ['--checksum', 'sha256'], 'tusport-trailer': ['--checksum', 'sha256', '--trailer'] }[server.name] ?? [];
+        return upload('chunked.mjs', ['--chunk', String(ctx.chunkBytes), ...checksum])(server);
+      },
     },
     {
       id: 'head-rate',

@@ -17,6 +17,15 @@ export const SERVERS = {
     label: 'tusport, Redis locker',
     detail: 'the same with locker { type: redis } on a local redis-server (no persistence): every request takes its lock in Redis (SET NX PX, then a compare-and-delete script on release)',
   },
+  // The same server; the checksum scenario's client sends Upload-Checksum to these two.
+  'tusport-sha256': {
+    label: 'tusport, Upload-Checksum: sha256',
+    detail: 'tusport as above; every PATCH carries Upload-Checksum: sha256 (digests computed before the clock starts)',
+  },
+  'tusport-trailer': {
+    label: 'tusport, sha256 as a trailer',
+    detail: 'tusport as above; every PATCH is chunked with Upload-Checksum: sha256 as a trailer (the server hashes with every algorithm: it learns which one only at the end)',
+  },
   raw: {
     label: 'raw node:http',
     detail: 'req.pipe(fs.createWriteStream) at Upload-Offset, 204 when the stream closes; NO fsync',
@@ -48,7 +57,9 @@ export async function startVariant(name, workDirectory, { nodeFlags = [], logLev
   let readyUrl = `${origin}/`;
   switch (name) {
     case 'tusport':
-    case 'tusport-redis': {
+    case 'tusport-redis':
+    case 'tusport-sha256':
+    case 'tusport-trailer': {
       const configFile = path.join(workDirectory, `tusport-${port}.json`);
       // `endpoints` replaces the default disk endpoint (the S3 scenarios); /files comes first.
       const config = {

@@ -14,6 +14,7 @@ import { MetricsSchema } from '../observability/schema.js';
 import { ConnectionLimitsSchema } from '../limits/schema.js';
 import { sharedAcrossParamsKey } from '../stores/shared-location.js';
 import { ClaimSchema, DownloadsSchema } from '../files/schema.js';
+import { ConcatenationSchema } from '../uploads/concat-schema.js';
 
 /**
  * The one description of tusport's configuration: TypeScript types (`TusportConfig`,
@@ -58,6 +59,7 @@ const EndpointSchema = z.strictObject({
   finalize: FinalizeSchema.optional(),
   downloads: DownloadsSchema.prefault({}),
   claim: ClaimSchema.optional(),
+  concatenation: ConcatenationSchema,
   policy: PolicySchema.prefault({}).meta({ description: 'What uploads this endpoint accepts: types, metadata, quotas.' }),
   hooks: HooksSchema,
   postReceiveInterval: PostReceiveIntervalSchema,

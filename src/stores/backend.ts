@@ -34,12 +34,30 @@ export interface WriteLimits {
   limit: number;
   /** Checked before each commit of bytes to storage: the upload's lock is still this request's. */
   fence?: WriteFence | undefined;
+  /**
+   * Makes the write all or nothing: its bytes count only if the source ended within the limit and
+   * the verifier then accepts them. Otherwise none of them count (the offset stays where it was,
+   * in the store too) and the result's offset is the starting offset.
+   */
+  verify?: ChunkVerifier | undefined;
+}
+
+/**
+ * Judges a write's bytes (tus's Upload-Checksum): fed every byte the write would keep, in order,
+ * while they stream (never in a second pass), and asked once the source has ended.
+ */
+export interface ChunkVerifier {
+  update(chunk: Buffer): void;
+  /** After the last byte: whether they are the bytes the client meant to send. */
+  matches(): boolean;
 }
 
 export type WriteResult =
   | { kind: 'complete'; offset: number }
   | { kind: 'limit'; offset: number }
-  | { kind: 'interrupted'; offset: number; reason: unknown };
+  | { kind: 'interrupted'; offset: number; reason: unknown }
+  /** The whole body arrived but the verifier refused it: nothing of it counts. */
+  | { kind: 'rejected'; offset: number };
 
 export interface SweepResult {
   /** Expired unfinished uploads removed. */
@@ -97,6 +115,12 @@ export interface StorageBackend {
   write(place: string, id: string, source: Readable, offset: number, limits: WriteLimits, stop?: AbortSignal): Promise<WriteResult>;
   /** Make the finished bytes an object/file of their own if writing them did not (S3: complete the multipart upload). */
   seal?(place: string, stored: StoredUpload): Promise<void>;
+  /**
+   * Fill `target`, a new empty upload, with the bytes of `parts` (finished uploads at the same
+   * place), in order (concatenation, src/uploads/concat.ts). Resolves once the bytes are durable
+   * and `target` is sealed (S3: its multipart upload completed); the parts are left as they were.
+   */
+  concatenate(place: string, target: StoredUpload, parts: readonly StoredUpload[]): Promise<void>;
   /** Cut an upload back to `offset` (undo bytes that were never acknowledged). Only if `canTruncate`. */
   truncate(place: string, id: string, offset: number): Promise<void>;
   updateSidecar(place: string, sidecar: Sidecar): Promise<void>;

@@ -8,8 +8,10 @@ import { confinedDirectory } from './confine.js';
 import { isFinalizedFile, NO_FOLLOW, readSidecar, STREAM_FLAGS, type Sidecar, sidecarPath, syncDirectory, writeNewSidecar, writeSidecar } from './sidecar.js';
 import { StoreErrors } from './store-errors.js';
 import { finalizeOnDisk, finalPathTaken, type OverwriteMode, resolveFinalPath } from './finalize.js';
+import { concatenateFiles } from './concat-files.js';
 import { LazyFileSink } from './lazy-file-sink.js';
 import { copyWithLimit } from './stream-copy.js';
+import { unverified } from './verified-write.js';
 import { checkWritableDirectory } from './writable-directory.js';
 import { sweepDirectory } from './sweep.js';
 import { isFinished, walkUploads } from './walk.js';
@@ -137,19 +139,34 @@ export class DiskBackend implements StorageBackend {
 
   async write(directory: string, id: string, source: Readable, offset: number, limits: WriteLimits, stop?: AbortSignal): Promise<WriteResult> {
     const data = await this.requireDataPath(directory, id);
+    const verify = limits.verify;
     writesInProgress++;
     let outcome;
     try {
       // The sink fsyncs before it closes: the 204 that acknowledges these bytes is sent only after.
       // It holds a file descriptor only while bytes flow (a stalled client holds none).
       const sink = new LazyFileSink(data, offset, { highWaterMark: writeBufferBytes(), fence: limits.fence });
-      outcome = await copyWithLimit(source, sink, limits.limit, stop);
+      outcome = await copyWithLimit(source, sink, limits.limit, stop, verify && ((chunk) => verify.update(chunk)));
+    } catch (error) {
+      // A verified write's bytes never count unverified, not even those a failing disk took.
+      if (verify) await this.truncate(directory, id, offset).catch(() => undefined);
+      throw error;
     } finally {
       writesInProgress--;
+    }
+    if (verify && !(outcome.kind === 'complete' && verify.matches())) {
+      // Hashed on the way to the file; cut back (and fsynced) before anyone is answered.
+      await this.truncate(directory, id, offset);
+      return unverified(outcome, offset);
     }
     const written = offset + outcome.bytes;
     if (outcome.kind === 'interrupted') return { kind: 'interrupted', offset: written, reason: outcome.reason };
     return { kind: outcome.kind, offset: written };
+  }
+
+  async concatenate(directory: string, target: StoredUpload, parts: readonly StoredUpload[]): Promise<void> {
+    // Partial uploads are never finalized: their bytes are at their own data paths.
+    await concatenateFiles(await this.requireDataPath(directory, target.sidecar.id), parts.map((part) => part.location));
   }
 
   async truncate(directory: string, id: string, offset: number): Promise<void> {

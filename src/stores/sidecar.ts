@@ -42,6 +42,11 @@ export interface SidecarTusport {
   final_path?: string;
   /** On endpoints with `claim`: who claimed the upload and when (src/files/claim.ts). */
   claim?: ClaimRecord;
+  /**
+   * Concatenation (tus `Upload-Concat`, src/uploads/concat.ts): a partial upload, or a final upload
+   * made of these partial uploads (ids, in order).
+   */
+  concat?: 'partial' | { final: string[] };
 }
 
 export interface ClaimRecord {

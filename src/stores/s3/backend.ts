@@ -1,12 +1,15 @@
 import type { S3 } from '@aws-sdk/client-s3';
 import { PassThrough, Readable } from 'node:stream';
 import { renderTemplate, type TemplateParams } from '../../endpoints/template.js';
-import type { ByteRange, PresignOptions, StorageBackend, StoredUpload, SweepOptions, SweepResult, UnfinishedUpload, WriteLimits, WriteResult } from '../backend.js';
+import type { ByteRange, ChunkVerifier, PresignOptions, StorageBackend, StoredUpload, SweepOptions, SweepResult, UnfinishedUpload, WriteLimits, WriteResult } from '../backend.js';
 import type { OverwriteMode } from '../finalize.js';
 import type { Sidecar } from '../sidecar.js';
+import { stageBody } from '../staged-body.js';
 import { copyWithLimit } from '../stream-copy.js';
+import { unverified } from '../verified-write.js';
 import { createS3Client } from './client.js';
 import { describeS3Error, isNoSuchUpload, isS3NotFound } from './errors.js';
+import { concatenateObjects } from './concat.js';
 import { copyToFinalKey, objectExists } from './finalize.js';
 import { infoKey, partKey, readInfo, writeInfo } from './info.js';
 import { PartWriter } from './part-writer.js';
@@ -114,6 +117,7 @@ export class S3Backend implements StorageBackend {
   }
 
   async write(prefix: string, id: string, source: Readable, offset: number, limits: WriteLimits, stop?: AbortSignal): Promise<WriteResult> {
+    if (limits.verify) return this.writeVerified(prefix + id, source, offset, limits.limit, limits.verify, stop);
     // The part writer reads a stream that ends where the client stopped (or at the limit), so
     // whatever arrived is stored: whole parts as parts, a short tail as `<key>.part`.
     const body = new PassThrough({ highWaterMark: PIPE_BUFFER_BYTES });
@@ -131,11 +135,39 @@ export class S3Backend implements StorageBackend {
     return { kind: outcome.kind, offset: written };
   }
 
+  /**
+   * A verified write: S3 parts (and the `.part` tail, which the part writer deletes as it starts)
+   * cannot be taken back, so the body is staged and verified before the part writer sees a byte.
+   * A refused or cut-short body leaves S3 exactly as it was.
+   */
+  private async writeVerified(key: string, source: Readable, offset: number, limit: number, verify: ChunkVerifier, stop?: AbortSignal): Promise<WriteResult> {
+    const staged = await stageBody(source, limit, verify, stop);
+    try {
+      if (!staged.verified) return unverified(staged.outcome, offset);
+      return { kind: 'complete', offset: await this.writer.write(staged.open(), key, offset) };
+    } finally {
+      await staged.discard();
+    }
+  }
+
   /** Complete the multipart upload if bytes alone did not (zero-byte uploads, a length declared at the end). */
   async seal(prefix: string, stored: StoredUpload): Promise<void> {
     const key = prefix + stored.sidecar.id;
     if (await objectExists(this.client, this.bucket, key)) return;
     await this.writer.write(Readable.from([]), key, stored.offset);
+  }
+
+  /** Server-side: UploadPartCopy from the parts' objects into the target's multipart upload (see concat.ts). */
+  async concatenate(prefix: string, target: StoredUpload, parts: readonly StoredUpload[]): Promise<void> {
+    const key = prefix + target.sidecar.id;
+    const info = await readInfo(this.client, this.bucket, key);
+    if (!info?.multipartId) throw new Error(`S3 upload ${key} has no multipart upload to concatenate into`);
+    const sources = parts.map((part) => ({ key: part.location, size: part.offset }));
+    await concatenateObjects(this.client, this.bucket, key, info.multipartId, sources, {
+      minPartSize: this.config.minPartSize,
+      partSize: this.config.partSize,
+      concurrency: this.config.maxConcurrentPartUploads,
+    });
   }
 
   async truncate(): Promise<void> {
