@@ -6,6 +6,7 @@ import type { UploadDoneHandler } from '../hooks/types.js';
 import { HooksSchema, OutboxSchema, PostReceiveIntervalSchema } from '../hooks/schema.js';
 import { AuthSchema } from '../auth/schema.js';
 import { PolicySchema } from '../policy/schema.js';
+import { FormSchema } from '../protocols/form/schema.js';
 import { checkFinalizeTemplate, FinalizeSchema } from '../stores/finalize.js';
 import { byteSize, duration } from './units-schema.js';
 import { publicUrl } from './public-url-schema.js';
@@ -55,6 +56,7 @@ const EndpointSchema = z.strictObject({
   }),
   auth: AuthSchema,
   finalize: FinalizeSchema.optional(),
+  form: FormSchema,
   policy: PolicySchema.prefault({}).meta({ description: 'What uploads this endpoint accepts: types, metadata, quotas.' }),
   hooks: HooksSchema,
   postReceiveInterval: PostReceiveIntervalSchema,

@@ -8,6 +8,8 @@ import { handleHead } from '../protocol/head.js';
 import { handleMethodOverride } from '../protocol/method-override.js';
 import { handlePatch } from '../protocol/patch.js';
 import { checkTusPreconditions } from '../protocol/preconditions.js';
+import { handleList } from '../files/list.js';
+import { handleFormPost, isFormPost } from '../protocols/form/handler.js';
 import type { UploadContext } from './context.js';
 import type { EndpointRuntime, ProtocolHandler } from './runtime.js';
 import { checkParamValue, normalizeParamValue, renderUrlPath, TemplateError, type TemplateParams } from './template.js';
@@ -53,11 +55,14 @@ export function mountEndpoint(app: FastifyInstance, runtime: EndpointRuntime): v
       context.principal = await runtime.authenticate(request, reply, context.params);
       context.owner = context.principal?.id ?? null;
     }
-    checkTusPreconditions(request, reply, runtime.config);
+    // A form upload is not a tus request: none of tus's header rules apply to it.
+    if (!isFormPost(runtime, request)) checkTusPreconditions(request, reply, runtime.config);
   };
   const options = { preHandler, exposeHeadRoute: false };
 
-  app.post(base, options, route(handleCreate(tus)));
+  const create = handleCreate(tus);
+  app.post(base, options, route((...args) => (isFormPost(runtime, args[2]) ? handleFormPost(...args) : create(...args))));
+  app.get(base, options, route(handleList));
   app.options(base, options, route(tus));
   app.options(uploadUrl, options, route(tus));
   app.head(uploadUrl, options, route(handleHead));

@@ -1,17 +1,15 @@
-import { randomBytes } from 'node:crypto';
 import type { IncomingMessage } from 'node:http';
 import { ERRORS, Server } from '@tus/server';
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import { NodeRequest } from 'srvx/node';
 import { type CodedError, Errors, isCodedError, isTusErrorShape, toTusError } from '../errors.js';
 import { isStorageFailure, storageError } from '../protocol/storage-errors.js';
+import { newUploadId } from '../uploads/ids.js';
 import { currentUploadContext, runWithUploadContext, type UploadContext } from './context.js';
 import type { EndpointRuntime, ProtocolHandler } from './runtime.js';
 
-/** Opaque, unguessable, one URL segment: 128 random bits. */
-export function newUploadId(): string {
-  return randomBytes(16).toString('hex');
-}
+/** Opaque, unguessable, one URL segment, newest sorting first (src/uploads/ids.ts). */
+export { newUploadId } from '../uploads/ids.js';
 
 /**
  * The @tus/server instance behind one endpoint: it does creation (POST: length checks, metadata

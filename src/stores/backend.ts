@@ -90,6 +90,12 @@ export interface StorageBackend {
   finalize(place: string, stored: StoredUpload, relativePath: string, overwrite: OverwriteMode): Promise<string>;
   /** Whether `relativePath` under `place` is already taken (the early check at creation). */
   finalPathTaken(place: string, relativePath: string): Promise<boolean>;
+  /**
+   * Ids of the uploads at `place` in the order of their sidecars' names (tusport's ids sort newest
+   * first: src/uploads/ids.ts), starting after `after`'s. Names only: no sidecar is read, so the
+   * files API pages through a large store reading just the sidecars of one page (src/files/list.ts).
+   */
+  listIds(place: string, after: string | undefined): AsyncIterable<string>;
   /** Every unfinished upload anywhere in this store (all places). */
   unfinished(): AsyncIterable<UnfinishedUpload>;
   /** Remove expired unfinished uploads and crash debris. Finished uploads are never touched. */

@@ -115,6 +115,10 @@ class TimedBackend implements StorageBackend {
     return this.timed('final_path_taken', () => this.inner.finalPathTaken(place, relativePath));
   }
 
+  listIds(place: string, after: string | undefined): AsyncIterable<string> {
+    return this.inner.listIds(place, after);
+  }
+
   unfinished(): AsyncIterable<UnfinishedUpload> {
     return this.inner.unfinished();
   }

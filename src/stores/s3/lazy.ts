@@ -77,6 +77,10 @@ export class LazyS3Backend implements StorageBackend {
     return (await this.load()).finalPathTaken(place, relativePath);
   }
 
+  async *listIds(place: string, after: string | undefined): AsyncIterable<string> {
+    yield* (await this.load()).listIds(place, after);
+  }
+
   async *unfinished(): AsyncIterable<UnfinishedUpload> {
     yield* (await this.load()).unfinished();
   }
