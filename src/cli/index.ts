@@ -6,6 +6,7 @@ import { ListenError, serve } from './serve.js';
 import { registerTokenCommand } from './token.js';
 import { registerCleanupCommand } from './cleanup.js';
 import { registerUploadCommand } from './upload.js';
+import { registerFilesCommand } from './files.js';
 import { packageVersion } from './version.js';
 
 /** Exit codes: 0 ok, 1 runtime failure, 2 usage or configuration error. */
@@ -46,6 +47,7 @@ export async function main(argv: string[]): Promise<void> {
   registerTokenCommand(program);
   registerCleanupCommand(program);
   registerUploadCommand(program);
+  registerFilesCommand(program);
 
   if (argv.length <= 2) {
     program.outputHelp({ error: true });
