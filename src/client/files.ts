@@ -2,21 +2,9 @@ import { createWriteStream } from 'node:fs';
 import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import type { ReadableStream as WebReadableStream } from 'node:stream/web';
+import type { ListedUpload } from '../files/list.js';
 
-/** One upload as `GET <collection URL>` lists it (src/files/list.ts). */
-export interface ListedUpload {
-  id: string;
-  url: string;
-  filename: string | null;
-  type: string | null;
-  size: number | null;
-  offset: number;
-  complete: boolean;
-  createdAt: string;
-  completedAt: string | null;
-  finalPath: string | null;
-  metadata: Record<string, string | null>;
-}
+export type { ListedUpload };
 
 /** The server said no: its status and, for tusport's JSON errors, the code and message. */
 export class FilesRequestError extends Error {

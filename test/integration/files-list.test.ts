@@ -1,6 +1,7 @@
 import path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import type { TusportConfig } from '../../src/index.js';
+import type { ListedUpload as Listed } from '../../src/files/list.js';
 import { multipart, MULTIPART } from '../helpers/form.js';
 import { errorOf, raw, TUS } from '../helpers/http.js';
 import { type RunningTusport, startTusport } from '../helpers/server.js';
@@ -36,19 +37,6 @@ function config(dir: string, extra: Record<string, unknown> = {}): TusportConfig
   };
 }
 
-interface Listed {
-  id: string;
-  url: string;
-  filename: string | null;
-  type: string | null;
-  size: number | null;
-  offset: number;
-  complete: boolean;
-  createdAt: string;
-  completedAt: string | null;
-  finalPath: string | null;
-  metadata: Record<string, string>;
-}
 interface Page {
   uploads: Listed[];
   next: string | null;
