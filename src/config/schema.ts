@@ -14,6 +14,7 @@ import { S3StoreSchema } from '../stores/s3/schema.js';
 import { MetricsSchema } from '../observability/schema.js';
 import { ConnectionLimitsSchema } from '../limits/schema.js';
 import { sharedAcrossParamsKey } from '../stores/shared-location.js';
+import { ConcatenationSchema } from '../uploads/concat-schema.js';
 
 /**
  * The one description of tusport's configuration: TypeScript types (`TusportConfig`,
@@ -57,6 +58,7 @@ const EndpointSchema = z.strictObject({
   auth: AuthSchema,
   finalize: FinalizeSchema.optional(),
   form: FormSchema,
+  concatenation: ConcatenationSchema,
   policy: PolicySchema.prefault({}).meta({ description: 'What uploads this endpoint accepts: types, metadata, quotas.' }),
   hooks: HooksSchema,
   postReceiveInterval: PostReceiveIntervalSchema,

@@ -6,6 +6,7 @@ import { handleDelete } from '../protocol/delete.js';
 import { handleGet } from '../protocol/get.js';
 import { handleHead } from '../protocol/head.js';
 import { handleMethodOverride } from '../protocol/method-override.js';
+import { handleOptions } from '../protocol/options.js';
 import { handlePatch } from '../protocol/patch.js';
 import { checkTusPreconditions } from '../protocol/preconditions.js';
 import { handleList } from '../files/list.js';
@@ -13,7 +14,6 @@ import { handleFormPost, isFormPost } from '../protocols/form/handler.js';
 import type { UploadContext } from './context.js';
 import type { EndpointRuntime, ProtocolHandler } from './runtime.js';
 import { checkParamValue, normalizeParamValue, renderUrlPath, TemplateError, type TemplateParams } from './template.js';
-import { delegateTo, createTusServer } from './tus-server.js';
 
 // Declared here, where it is set, rather than beside UploadContext: the public types load
 // context.ts, and a host app's requests should not appear to carry tusport's internals.
@@ -30,13 +30,11 @@ export const UPLOAD_ID = /^[A-Za-z0-9_-]{1,128}$/;
  * Mount one endpoint: the collection URL (POST to create) and upload URLs (HEAD, PATCH,
  * DELETE, GET). Each request first resolves its upload context (params validated, store
  * location rendered inside the store root), is authenticated (not OPTIONS), passes the tus
- * header checks, then reaches a protocol handler: ours for HEAD, PATCH, DELETE and GET; for POST
- * our policy checks and then @tus/server's creation; @tus/server's discovery for OPTIONS.
+ * header checks, then reaches its protocol handler (src/protocol/, one per method).
  */
 export function mountEndpoint(app: FastifyInstance, runtime: EndpointRuntime): void {
   const base = runtime.template.routePath;
   const uploadUrl = `${base}/:uploadId`;
-  const tus = delegateTo(createTusServer(runtime));
   // Mounted under a prefix (`register(tusport, { prefix })`), upload URLs carry it.
   const prefix = app.prefix.replace(/\/+$/, '');
 
@@ -60,11 +58,10 @@ export function mountEndpoint(app: FastifyInstance, runtime: EndpointRuntime): v
   };
   const options = { preHandler, exposeHeadRoute: false };
 
-  const create = handleCreate(tus);
-  app.post(base, options, route((...args) => (isFormPost(runtime, args[2]) ? handleFormPost(...args) : create(...args))));
+  app.post(base, options, route((...args) => (isFormPost(runtime, args[2]) ? handleFormPost(...args) : handleCreate(...args))));
   app.get(base, options, route(handleList));
-  app.options(base, options, route(tus));
-  app.options(uploadUrl, options, route(tus));
+  app.options(base, options, route(handleOptions));
+  app.options(uploadUrl, options, route(handleOptions));
   app.head(uploadUrl, options, route(handleHead));
   app.patch(uploadUrl, options, route(handlePatch));
   app.delete(uploadUrl, options, route(handleDelete));

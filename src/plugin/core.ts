@@ -70,9 +70,7 @@ function buildRuntime(endpoint: EndpointConfig, index: number, locker: Locker, h
   const store = new EndpointStore({
     endpoint: template.source,
     backend,
-    maxChunkSize: endpoint.maxChunkSize,
     expireMs: endpoint.expire,
-    onCreated: (context, stored) => hooks.notify('post-create', context, stored),
   });
   const accept = endpoint.policy.accept ? parseAccept(endpoint.policy.accept) : undefined;
   const quota = new QuotaTracker(template.source, () => backend.unfinished(), endpoint.policy.quota);

@@ -47,7 +47,7 @@ export function mountTusport(host: FastifyInstance, core: TusportCore, options: 
       metrics = registerOperations(scope, config, core);
       scope.register(demoPage, { config });
       scope.register(async (tus) => {
-        // tus bodies are streams we read ourselves (or hand to @tus/server): Fastify must not parse them.
+        // tus bodies are streams the handlers read themselves: Fastify must not parse them.
         tus.removeAllContentTypeParsers();
         tus.addContentTypeParser('*', (_request, _payload, done) => done(null));
         for (const runtime of core.runtimes) mountEndpoint(tus, runtime);

@@ -11,8 +11,8 @@ export interface HeldLock {
 }
 
 /**
- * Take an upload's lock the way @tus/server's handlers do, so our handlers and its handlers
- * exclude each other: a newcomer asks the holder to release, and the holder gets `drainMs` to
+ * Take an upload's lock through @tus/server's Locker interface, as its handlers do: a newcomer
+ * asks the holder to release, and the holder gets `drainMs` to
  * wrap up before `handOver` fires. This is how a client that reconnects after a network drop
  * gets its upload back from a PATCH whose socket is half-dead.
  */

@@ -6,6 +6,7 @@ import type { StoredUpload, WriteResult } from '../stores/backend.js';
 import { closeAfterAnswer } from '../limits/linger.js';
 import { isComplete } from '../stores/endpoint-store.js';
 import { completionPending } from '../uploads/completion.js';
+import { ConcatErrors, partialsOf } from '../uploads/concat.js';
 import { terminateStoppedUpload } from './delete.js';
 import { lockVisibleUpload } from './lock.js';
 import { integerHeader } from './preconditions.js';
@@ -35,6 +36,10 @@ export const handlePatch: ProtocolHandler = async (runtime, context, request, re
   const stop = new AbortController();
   try {
     stored = await store.require(id, context);
+    if (partialsOf(stored)) {
+      closeAfterAnswer(reply);
+      throw new ConcatErrors.FINAL_NOT_WRITABLE();
+    }
     if (store.isExpired(stored)) throw new Errors.UPLOAD_EXPIRED();
     if (stored.offset !== offset) {
       reply.header('Upload-Offset', String(stored.offset));

@@ -80,6 +80,12 @@ export interface StorageBackend {
   write(place: string, id: string, source: Readable, offset: number, limits: WriteLimits, stop?: AbortSignal): Promise<WriteResult>;
   /** Make the finished bytes an object/file of their own if writing them did not (S3: complete the multipart upload). */
   seal?(place: string, stored: StoredUpload): Promise<void>;
+  /**
+   * Fill `target`, a new empty upload, with the bytes of `parts` (finished uploads at the same
+   * place), in order (concatenation, src/uploads/concat.ts). Resolves once the bytes are durable
+   * and `target` is sealed (S3: its multipart upload completed); the parts are left as they were.
+   */
+  concatenate(place: string, target: StoredUpload, parts: readonly StoredUpload[]): Promise<void>;
   /** Cut an upload back to `offset` (undo bytes that were never acknowledged). Only if `canTruncate`. */
   truncate(place: string, id: string, offset: number): Promise<void>;
   updateSidecar(place: string, sidecar: Sidecar): Promise<void>;

@@ -8,6 +8,7 @@ import { confinedDirectory } from './confine.js';
 import { isFinalizedFile, NO_FOLLOW, readSidecar, STREAM_FLAGS, type Sidecar, sidecarPath, syncDirectory, writeNewSidecar, writeSidecar } from './sidecar.js';
 import { StoreErrors } from './store-errors.js';
 import { finalizeOnDisk, finalPathTaken, type OverwriteMode, resolveFinalPath } from './finalize.js';
+import { concatenateFiles } from './concat-files.js';
 import { LazyFileSink } from './lazy-file-sink.js';
 import { copyWithLimit } from './stream-copy.js';
 import { checkWritableDirectory } from './writable-directory.js';
@@ -150,6 +151,11 @@ export class DiskBackend implements StorageBackend {
     const written = offset + outcome.bytes;
     if (outcome.kind === 'interrupted') return { kind: 'interrupted', offset: written, reason: outcome.reason };
     return { kind: outcome.kind, offset: written };
+  }
+
+  async concatenate(directory: string, target: StoredUpload, parts: readonly StoredUpload[]): Promise<void> {
+    // Partial uploads are never finalized: their bytes are at their own data paths.
+    await concatenateFiles(await this.requireDataPath(directory, target.sidecar.id), parts.map((part) => part.location));
   }
 
   async truncate(directory: string, id: string, offset: number): Promise<void> {

@@ -40,6 +40,11 @@ export interface SidecarTusport {
   maxSize?: number;
   /** Where finalize moved the file, relative to the store directory, `/`-separated. */
   final_path?: string;
+  /**
+   * Concatenation (tus `Upload-Concat`, src/uploads/concat.ts): a partial upload, or a final upload
+   * made of these partial uploads (ids, in order).
+   */
+  concat?: 'partial' | { final: string[] };
 }
 
 /** The steps of completion, in order: bytes checked and recorded; file moved; hooks told. */

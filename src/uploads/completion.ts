@@ -74,6 +74,10 @@ export function completionPending(stored: StoredUpload): boolean {
 
 export function completionFor(deps: CompletionDeps): Complete {
   return async (context, stored, request = {}) => {
+    if (stored.sidecar.tusport.concat === 'partial') {
+      await receivePartial(deps, context, stored);
+      return {};
+    }
     let headers: Record<string, string> = {};
     let clash: Error | undefined;
     if (completionStep(stored.sidecar) === undefined) headers = await receive(deps, context, stored, request);
@@ -108,6 +112,17 @@ async function receive(deps: CompletionDeps, context: UploadContext, stored: Sto
   await record(deps, context, stored, next, new Date().toISOString());
   quota.release(owner, id);
   return headers;
+}
+
+/**
+ * A partial upload of a concatenation is only a piece of a file (src/uploads/concat.ts): sealed and
+ * recorded as received, done at once. Accept-sniffing, hooks and finalize wait for the final upload.
+ */
+async function receivePartial(deps: CompletionDeps, context: UploadContext, stored: StoredUpload): Promise<void> {
+  if (completionStep(stored.sidecar) !== undefined) return;
+  await step(context, stored.sidecar.id, 'could not seal the upload', () => deps.store.backend.seal?.(context.place, stored));
+  await record(deps, context, stored, 'notified', new Date().toISOString());
+  deps.quota.release(stored.sidecar.tusport.owner, stored.sidecar.id);
 }
 
 /**

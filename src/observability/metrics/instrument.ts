@@ -107,6 +107,10 @@ class TimedBackend implements StorageBackend {
     return this.timed('remove', () => this.inner.remove(place, stored));
   }
 
+  concatenate(place: string, target: StoredUpload, parts: readonly StoredUpload[]): Promise<void> {
+    return this.timed('concatenate', () => this.inner.concatenate(place, target, parts));
+  }
+
   finalize(place: string, stored: StoredUpload, relativePath: string, overwrite: OverwriteMode): Promise<string> {
     return this.timed('finalize', () => this.inner.finalize(place, stored, relativePath, overwrite));
   }

@@ -3,6 +3,7 @@ import type { UploadContext } from '../../endpoints/context.js';
 import type { EndpointRuntime, ProtocolHandler } from '../../endpoints/runtime.js';
 import { Errors } from '../../errors.js';
 import { closeAfterAnswer } from '../../limits/linger.js';
+import { acquireUploadLock } from '../../protocol/lock.js';
 import { FormErrors } from './errors.js';
 import { readForm } from './parts.js';
 import { storeFilePart, type StoredFile } from './store-file.js';
@@ -47,18 +48,22 @@ export const handleFormPost: ProtocolHandler = async (runtime, context, request,
   const files: StoredFile[] = [];
   try {
     await readForm(request.raw, options, async (part) => {
-      await storeFilePart(runtime, context, part, (file) => files.push(file));
+      const file = await storeFilePart(runtime, context, part);
+      if (file) files.push(file);
     });
     if (files.length === 0) throw new FormErrors.NO_FILES();
-    for (const file of files) await runtime.complete(file.context, file.stored, { creating: true });
+    for (const file of files) {
+      await underLock(runtime, file, async () => {
+        await runtime.complete(context, file.stored, { creating: true });
+      });
+    }
   } catch (error) {
     // Answered before the body was read to its end: the rest of it must not be parsed as a request.
     if (!request.raw.complete) closeAfterAnswer(reply);
-    await undo(runtime, files, (error as Error).message);
+    await undo(runtime, context, files, (error as Error).message);
     throw error;
-  } finally {
-    await Promise.all(files.map((file) => file.lock.release()));
   }
+  for (const file of files) for (const [name, value] of Object.entries(file.headers)) reply.header(name, value);
   const answers = files.map((file) => answerFor(context, file));
   context.log.info({ uploads: answers.map((answer) => answer.id) }, 'form upload stored');
   // The first file's fields at the top: @uppy/xhr-upload sends one file per request and reads `url`.
@@ -79,19 +84,33 @@ function answerFor(context: UploadContext, { stored }: StoredFile): FormFileAnsw
   };
 }
 
+/**
+ * Completion and removal take the upload's lock, as everywhere: nobody else knows the id yet
+ * but an admin listing the endpoint, who could reach it with a DELETE.
+ */
+async function underLock(runtime: EndpointRuntime, file: StoredFile, work: () => Promise<void>): Promise<void> {
+  const lock = await acquireUploadLock(runtime.locker, file.stored.sidecar.id, runtime.lockDrainMs, new AbortController().signal);
+  try {
+    await work();
+  } finally {
+    await lock.release();
+  }
+}
+
 /** Remove every file the request stored (those completion already removed are gone already). */
-async function undo(runtime: EndpointRuntime, files: StoredFile[], why: string): Promise<void> {
+async function undo(runtime: EndpointRuntime, context: UploadContext, files: StoredFile[], why: string): Promise<void> {
   for (const file of files) {
-    const { context } = file;
     const id = file.stored.sidecar.id;
     try {
-      const stored = await runtime.store.find(id, context);
-      runtime.quota.release(context.owner, id);
-      if (!stored) continue;
-      await runtime.store.removeStored(context, stored);
-      // Hook receivers were told it was created (and maybe finished): tell them it is gone.
-      await runtime.hooks.notify('post-terminate', context, stored);
-      context.log.info({ uploadId: id, why }, 'form upload not stored; its file was removed');
+      await underLock(runtime, file, async () => {
+        const stored = await runtime.store.find(id, context);
+        runtime.quota.release(context.owner, id);
+        if (!stored) return;
+        await runtime.store.removeStored(context, stored);
+        // Hook receivers were told it was created (and maybe finished): tell them it is gone.
+        await runtime.hooks.notify('post-terminate', context, stored);
+        context.log.info({ uploadId: id, why }, 'form upload not stored; its file was removed');
+      });
     } catch (error) {
       context.log.error({ uploadId: id, err: error }, 'could not remove a file of a failed form upload; the sweep removes it if it is unfinished');
     }

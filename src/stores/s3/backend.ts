@@ -7,6 +7,7 @@ import type { Sidecar } from '../sidecar.js';
 import { copyWithLimit } from '../stream-copy.js';
 import { createS3Client } from './client.js';
 import { describeS3Error, isNoSuchUpload, isS3NotFound } from './errors.js';
+import { concatenateObjects } from './concat.js';
 import { copyToFinalKey, objectExists } from './finalize.js';
 import { infoKey, partKey, readInfo, writeInfo } from './info.js';
 import { PartWriter } from './part-writer.js';
@@ -134,6 +135,15 @@ export class S3Backend implements StorageBackend {
     const key = prefix + stored.sidecar.id;
     if (await objectExists(this.client, this.bucket, key)) return;
     await this.writer.write(Readable.from([]), key, stored.offset);
+  }
+
+  /** Server-side: UploadPartCopy from the parts' objects into the target's multipart upload (see concat.ts). */
+  async concatenate(prefix: string, target: StoredUpload, parts: readonly StoredUpload[]): Promise<void> {
+    const key = prefix + target.sidecar.id;
+    const info = await readInfo(this.client, this.bucket, key);
+    if (!info?.multipartId) throw new Error(`S3 upload ${key} has no multipart upload to concatenate into`);
+    const sources = parts.map((part) => ({ key: part.location, size: part.offset }));
+    await concatenateObjects(this.client, this.bucket, key, info.multipartId, sources, this.config.minPartSize);
   }
 
   async truncate(): Promise<void> {

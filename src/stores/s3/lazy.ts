@@ -69,6 +69,10 @@ export class LazyS3Backend implements StorageBackend {
     return (await this.load()).remove(place, stored);
   }
 
+  async concatenate(place: string, target: StoredUpload, parts: readonly StoredUpload[]): Promise<void> {
+    return (await this.load()).concatenate(place, target, parts);
+  }
+
   async finalize(place: string, stored: StoredUpload, relativePath: string, overwrite: OverwriteMode): Promise<string> {
     return (await this.load()).finalize(place, stored, relativePath, overwrite);
   }
