@@ -14,6 +14,8 @@ const MAX_LIMIT = 1000;
  * the client follows `next` until it is null.
  */
 const MAX_EXAMINED = 2000;
+/** Sidecars read at once. */
+const READ_BATCH = 32;
 
 /** One upload as the files API lists it. */
 export interface ListedUpload {
@@ -68,29 +70,37 @@ export async function listUploads(runtime: EndpointRuntime, context: UploadConte
   const uploads: ListedUpload[] = [];
   let examined = 0;
   let last: string | undefined;
+  let batch: string[] = [];
+  /**
+   * Read a batch's sidecars at once (the thread pool overlaps the reads), then take them in order.
+   * True when the page is full and ids of the batch were left over (there is more).
+   */
+  const take = async (): Promise<boolean> => {
+    const ids = batch;
+    batch = [];
+    const found = await Promise.all(ids.map((id) => runtime.store.find(id, context)));
+    for (const [index, stored] of found.entries()) {
+      if (uploads.length === query.limit) return true;
+      last = ids[index];
+      // Not visible to this caller (another owner's), or gone since the listing: not listed.
+      if (!stored) continue;
+      const complete = stored.sidecar.tusport.completed_at !== undefined;
+      if (query.complete === undefined || complete === query.complete) uploads.push(describe(context, stored, complete));
+    }
+    return false;
+  };
+  let full = false;
   for await (const id of runtime.store.backend.listIds(context.place, query.cursor)) {
-    if (uploads.length === query.limit || examined === MAX_EXAMINED) return { uploads, next: encodeCursor(last) };
+    // A full page and one more id: there is a next page.
+    if (full || uploads.length === query.limit) return { uploads, next: encodeCursor(last) };
+    batch.push(id);
     examined += 1;
-    last = id;
-    const stored = await visibleUpload(runtime, context, id);
-    if (!stored) continue;
-    const complete = stored.sidecar.tusport.completed_at !== undefined;
-    if (query.complete !== undefined && complete !== query.complete) continue;
-    uploads.push(describe(context, stored, complete));
+    if (batch.length < Math.min(READ_BATCH, query.limit - uploads.length) && examined < MAX_EXAMINED) continue;
+    full = await take();
+    if (examined >= MAX_EXAMINED) return { uploads, next: encodeCursor(last) };
   }
-  return { uploads, next: null };
-}
-
-/** The upload if this request may see it: authorize's answer is cached per id (no read for a known owner). */
-async function visibleUpload(runtime: EndpointRuntime, context: UploadContext, id: string): Promise<StoredUpload | undefined> {
-  try {
-    await runtime.store.authorize(id, context);
-  } catch (error) {
-    if (isCodedError(error) && error.statusCode === 404) return undefined;
-    throw error;
-  }
-  // Gone meanwhile (removed between the listing and now): not listed.
-  return runtime.store.find(id, context);
+  full = await take();
+  return { uploads, next: full ? encodeCursor(last) : null };
 }
 
 function describe(context: UploadContext, { sidecar, offset }: StoredUpload, complete: boolean): ListedUpload {
