@@ -2,7 +2,7 @@ import { performance } from 'node:perf_hooks';
 import type { Readable } from 'node:stream';
 import type { Lock, Locker } from '@tus/server';
 import type { TemplateParams } from '../../endpoints/template.js';
-import type { StorageBackend, StoredUpload, SweepOptions, SweepResult, UnfinishedUpload, WriteLimits, WriteResult } from '../../stores/backend.js';
+import type { ByteRange, PresignOptions, StorageBackend, StoredUpload, SweepOptions, SweepResult, UnfinishedUpload, WriteLimits, WriteResult } from '../../stores/backend.js';
 import type { OverwriteMode } from '../../stores/finalize.js';
 import type { Sidecar } from '../../stores/sidecar.js';
 import type { MetricsRecorder } from './recorder.js';
@@ -40,6 +40,7 @@ class TimedBackend implements StorageBackend {
   readonly canTruncate: boolean;
   /** Only where the inner backend has one (completion skips the step otherwise). */
   readonly seal?: (place: string, stored: StoredUpload) => Promise<void>;
+  readonly presignGet?: (stored: StoredUpload, options: PresignOptions) => Promise<string>;
 
   constructor(
     private readonly inner: StorageBackend,
@@ -49,6 +50,8 @@ class TimedBackend implements StorageBackend {
     this.canTruncate = inner.canTruncate;
     const seal = inner.seal?.bind(inner);
     if (seal) this.seal = (place, stored) => this.timed('seal', () => seal(place, stored));
+    const presign = inner.presignGet?.bind(inner);
+    if (presign) this.presignGet = (stored, options) => this.timed('presign_get', () => presign(stored, options));
   }
 
   private async timed<T>(operation: string, run: () => Promise<T>): Promise<T> {
@@ -99,8 +102,8 @@ class TimedBackend implements StorageBackend {
     return this.timed('update_sidecar', () => this.inner.updateSidecar(place, sidecar));
   }
 
-  open(stored: StoredUpload): Promise<Readable> {
-    return this.timed('open', () => this.inner.open(stored));
+  open(stored: StoredUpload, range?: ByteRange): Promise<Readable> {
+    return this.timed('open', () => this.inner.open(stored, range));
   }
 
   remove(place: string, stored: StoredUpload): Promise<void> {
@@ -121,6 +124,10 @@ class TimedBackend implements StorageBackend {
 
   listIds(place: string, after: string | undefined): AsyncIterable<string> {
     return this.inner.listIds(place, after);
+  }
+
+  finishedBefore(before: number): AsyncIterable<{ place: string; sidecar: Sidecar }> {
+    return this.inner.finishedBefore(before);
   }
 
   unfinished(): AsyncIterable<UnfinishedUpload> {
