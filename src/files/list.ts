@@ -4,7 +4,7 @@ import type { EndpointRuntime, ProtocolHandler } from '../endpoints/runtime.js';
 import { isCodedError } from '../errors.js';
 import { storageError } from '../protocol/storage-errors.js';
 import type { StoredUpload } from '../stores/backend.js';
-import { FilesErrors } from './errors.js';
+import { FileErrors } from './errors.js';
 
 const DEFAULT_LIMIT = 50;
 const MAX_LIMIT = 1000;
@@ -54,7 +54,7 @@ interface ListQuery {
  * shape (made before, or chosen by a hook) sort by their spelling among them.
  */
 export const handleList: ProtocolHandler = async (runtime, context, request, reply) => {
-  if (context.principal === null) throw new FilesErrors.LIST_NEEDS_AUTH();
+  if (context.principal === null) throw new FileErrors.LIST_NEEDS_AUTH();
   const query = parseQuery(request);
   let list: UploadList;
   try {
@@ -124,17 +124,17 @@ function parseQuery(request: FastifyRequest): ListQuery {
   const raw = request.query as Record<string, string | string[] | undefined>;
   const one = (name: string): string | undefined => {
     const value = raw[name];
-    if (Array.isArray(value)) throw new FilesErrors.INVALID_QUERY(name, 'given more than once');
+    if (Array.isArray(value)) throw new FileErrors.INVALID_QUERY(name, 'given more than once');
     return value;
   };
   const limitText = one('limit');
   let limit = DEFAULT_LIMIT;
   if (limitText !== undefined) {
     limit = /^\d{1,4}$/.test(limitText) ? Number(limitText) : 0;
-    if (limit < 1 || limit > MAX_LIMIT) throw new FilesErrors.INVALID_QUERY('limit', `expected a whole number from 1 to ${MAX_LIMIT}`);
+    if (limit < 1 || limit > MAX_LIMIT) throw new FileErrors.INVALID_QUERY('limit', `expected a whole number from 1 to ${MAX_LIMIT}`);
   }
   const completeText = one('complete');
-  if (completeText !== undefined && completeText !== 'true' && completeText !== 'false') throw new FilesErrors.INVALID_QUERY('complete', 'expected true or false');
+  if (completeText !== undefined && completeText !== 'true' && completeText !== 'false') throw new FileErrors.INVALID_QUERY('complete', 'expected true or false');
   const cursorText = one('cursor');
   return { cursor: cursorText === undefined || cursorText === '' ? undefined : decodeCursor(cursorText), limit, complete: completeText === undefined ? undefined : completeText === 'true' };
 }
@@ -147,6 +147,6 @@ function encodeCursor(id: string | undefined): string | null {
 function decodeCursor(cursor: string): string {
   const text = /^[A-Za-z0-9_-]{1,200}$/.test(cursor) ? Buffer.from(cursor, 'base64url').toString() : '';
   const match = /^v1:([A-Za-z0-9_-]{1,128})$/.exec(text);
-  if (!match?.[1]) throw new FilesErrors.INVALID_QUERY('cursor', 'not a cursor this server handed out');
+  if (!match?.[1]) throw new FileErrors.INVALID_QUERY('cursor', 'not a cursor this server handed out');
   return match[1];
 }
