@@ -1,8 +1,9 @@
 // Uppy's Dashboard uploading to a tusport endpoint over tus: drag and drop, progress, pause and
-// resume, retries, errors. `tusport serve --demo` serves this file beside index.html, the Uppy
+// resume, retries, errors. With `?mode=form` (on an endpoint with `form` enabled) it posts each
+// file as a classic multipart form through XHRUpload instead: no resume, one request per file. `tusport serve --demo` serves this file beside index.html, the Uppy
 // bundle and a config.json naming the endpoint; README.md here shows how to use the same code in
 // your own app (there `import ... from 'uppy'` comes from your bundler instead of the import map).
-import { Dashboard, Tus, Uppy } from 'uppy';
+import { Dashboard, Tus, Uppy, XHRUpload } from 'uppy';
 
 /**
  * From tusport (see src/demo/plugin.ts): `{ endpoint, params, auth, accept, maxSize, chunkSize }`.
@@ -17,6 +18,8 @@ const config = await fetch('./config.json', { cache: 'no-cache' }).then((respons
 const RETRY_DELAYS = [0, 1000, 3000, 5000, 10_000, 20_000, 30_000, 60_000];
 
 const byId = (id) => document.getElementById(id);
+// Form mode: only where the endpoint takes forms (`form: true`).
+const formMode = config.form === true && new URLSearchParams(window.location.search).get('mode') === 'form';
 const settings = byId('settings');
 settings.addEventListener('submit', (event) => event.preventDefault());
 
@@ -71,7 +74,7 @@ function showTarget() {
   const code = document.createElement('code');
   // A URL encodes the braces of a param not filled in yet: show it as the template does.
   code.textContent = endpointUrl().replace(/%7B(\w+)%7D/g, '{$1}');
-  target.replaceChildren('Uploading with tus to ', code, ...describeLimits().map((part) => ` · ${part}`));
+  target.replaceChildren(formMode ? 'Uploading as multipart forms to ' : 'Uploading with tus to ', code, ...describeLimits().map((part) => ` · ${part}`));
 }
 
 function formatBytes(bytes) {
@@ -123,16 +126,24 @@ const uppy = new Uppy({
     showProgressDetails: true,
     proudlyDisplayPoweredByUppy: false,
     note: describeLimits().join(' · ') || null,
-  })
-  .use(Tus, {
+  });
+
+const authHeaders = () => (token ? { Authorization: `Bearer ${token}` } : {});
+if (formMode) {
+  // tusport answers a form POST with JSON whose `url` is the stored file's upload URL: XHRUpload
+  // takes it as is (no getResponseData needed). Its other fields (name, size, type) go as metadata.
+  uppy.use(XHRUpload, { endpoint: endpointUrl(), fieldName: 'file', formData: true, limit: 3, headers: authHeaders });
+} else {
+  uppy.use(Tus, {
     endpoint: endpointUrl(),
     // Uppy must not send a PATCH larger than the endpoint's maxChunkSize (413 otherwise).
     chunkSize: config.chunkSize ?? Number.POSITIVE_INFINITY,
     retryDelays: RETRY_DELAYS,
     // A file uploaded again is a new upload (instead of "resuming" the finished one).
     removeFingerprintOnSuccess: true,
-    headers: () => (token ? { Authorization: `Bearer ${token}` } : {}),
+    headers: authHeaders,
   });
+}
 
 // The endpoint follows the {param} fields as they are when each file's upload starts, retries
 // included (Uppy runs preprocessors for a retry, but not onBeforeUpload): a file refused for the
@@ -145,7 +156,10 @@ uppy.addPreProcessor((fileIDs) => {
     throw new Error(`Fill in ${missing.join(', ')} first`);
   }
   const endpoint = endpointUrl();
-  for (const id of fileIDs) uppy.setFileState(id, { tus: { ...uppy.getFile(id).tus, endpoint } });
+  for (const id of fileIDs) {
+    const file = uppy.getFile(id);
+    uppy.setFileState(id, formMode ? { xhrUpload: { ...file.xhrUpload, endpoint } } : { tus: { ...file.tus, endpoint } });
+  }
 });
 
 uppy.on('upload-error', (file, error, response) => {

@@ -7,6 +7,7 @@ import { registerTokenCommand } from './token.js';
 import { registerLinkCommand } from './link.js';
 import { registerCleanupCommand } from './cleanup.js';
 import { registerUploadCommand } from './upload.js';
+import { registerFilesCommand } from './files.js';
 import { packageVersion } from './version.js';
 
 /** Exit codes: 0 ok, 1 runtime failure, 2 usage or configuration error. */
@@ -48,6 +49,7 @@ export async function main(argv: string[]): Promise<void> {
   registerLinkCommand(program);
   registerCleanupCommand(program);
   registerUploadCommand(program);
+  registerFilesCommand(program);
 
   if (argv.length <= 2) {
     program.outputHelp({ error: true });

@@ -90,7 +90,7 @@ function parseEndpoint(value: string): string {
   return url.href;
 }
 
-function parseHeaders(list: string[]): Record<string, string> {
+export function parseHeaders(list: string[]): Record<string, string> {
   const headers: Record<string, string> = {};
   for (const entry of list) {
     const colon = entry.indexOf(':');
@@ -101,7 +101,7 @@ function parseHeaders(list: string[]): Record<string, string> {
   return headers;
 }
 
-function tokenOf(raw: RawUploadOptions, env: NodeJS.ProcessEnv): string | undefined {
+export function tokenOf(raw: Pick<RawUploadOptions, 'token' | 'tokenEnv'>, env: NodeJS.ProcessEnv): string | undefined {
   if (raw.token !== undefined && raw.tokenEnv !== undefined) throw new UsageError('give only one of --token and --token-env');
   if (raw.tokenEnv === undefined) return raw.token;
   const token = env[raw.tokenEnv];

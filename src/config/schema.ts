@@ -6,6 +6,7 @@ import type { UploadDoneHandler } from '../hooks/types.js';
 import { HooksSchema, OutboxSchema, PostReceiveIntervalSchema } from '../hooks/schema.js';
 import { AuthSchema } from '../auth/schema.js';
 import { PolicySchema } from '../policy/schema.js';
+import { FormSchema } from '../protocols/form/schema.js';
 import { checkFinalizeTemplate, FinalizeSchema } from '../stores/finalize.js';
 import { byteSize, duration } from './units-schema.js';
 import { publicUrl } from './public-url-schema.js';
@@ -13,8 +14,8 @@ import { S3StoreSchema } from '../stores/s3/schema.js';
 import { MetricsSchema } from '../observability/schema.js';
 import { ConnectionLimitsSchema } from '../limits/schema.js';
 import { sharedAcrossParamsKey } from '../stores/shared-location.js';
-import { ClaimSchema, DownloadsSchema } from '../files/schema.js';
 import { ConcatenationSchema } from '../uploads/concat-schema.js';
+import { ClaimSchema, DownloadsSchema } from '../files/schema.js';
 
 /**
  * The one description of tusport's configuration: TypeScript types (`TusportConfig`,
@@ -57,9 +58,10 @@ const EndpointSchema = z.strictObject({
   }),
   auth: AuthSchema,
   finalize: FinalizeSchema.optional(),
+  form: FormSchema,
+  concatenation: ConcatenationSchema,
   downloads: DownloadsSchema.prefault({}),
   claim: ClaimSchema.optional(),
-  concatenation: ConcatenationSchema,
   policy: PolicySchema.prefault({}).meta({ description: 'What uploads this endpoint accepts: types, metadata, quotas.' }),
   hooks: HooksSchema,
   postReceiveInterval: PostReceiveIntervalSchema,

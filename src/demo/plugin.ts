@@ -26,6 +26,8 @@ export interface DemoPageConfig {
   maxSize: number | null;
   /** The endpoint's `maxChunkSize`: Uppy must not send larger PATCHes. */
   chunkSize: number | null;
+  /** The endpoint takes multipart forms too: the page offers XHRUpload (`?mode=form`). */
+  form: boolean;
 }
 
 interface Asset {
@@ -67,6 +69,7 @@ export function demoPageConfig(config: ResolvedConfig, prefix = ''): DemoPageCon
     accept: endpoint.policy.accept ?? null,
     maxSize: endpoint.maxSize ?? null,
     chunkSize: endpoint.maxChunkSize ?? null,
+    form: endpoint.form !== undefined,
   };
 }
 

@@ -1,8 +1,6 @@
 import { TUS_RESUMABLE } from '@tus/server';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { Errors } from '../errors.js';
-import { acceptDownloadLink } from '../files/link-auth.js';
-import { handleClaim } from '../files/claim-route.js';
 import { handleCreate } from '../protocol/create.js';
 import { handleDelete } from '../protocol/delete.js';
 import { handleGet } from '../protocol/get.js';
@@ -11,6 +9,10 @@ import { handleMethodOverride } from '../protocol/method-override.js';
 import { handleOptions } from '../protocol/options.js';
 import { handlePatch } from '../protocol/patch.js';
 import { checkTusPreconditions } from '../protocol/preconditions.js';
+import { handleList } from '../files/list.js';
+import { acceptDownloadLink } from '../files/link-auth.js';
+import { handleClaim } from '../files/claim-route.js';
+import { handleFormPost, isFormPost } from '../protocols/form/handler.js';
 import type { UploadContext } from './context.js';
 import type { EndpointRuntime, ProtocolHandler } from './runtime.js';
 import { checkParamValue, normalizeParamValue, renderUrlPath, TemplateError, type TemplateParams } from './template.js';
@@ -57,11 +59,13 @@ export function mountEndpoint(app: FastifyInstance, runtime: EndpointRuntime): v
   const preHandler = async (request: FastifyRequest, reply: FastifyReply) => {
     reply.header('Tus-Resumable', TUS_RESUMABLE);
     await authenticate(request, reply);
-    checkTusPreconditions(request, reply, runtime.config);
+    // A form upload is not a tus request: none of tus's header rules apply to it.
+    if (!isFormPost(runtime, request)) checkTusPreconditions(request, reply, runtime.config);
   };
   const options = { preHandler, exposeHeadRoute: false };
 
-  app.post(base, options, route(handleCreate));
+  app.post(base, options, route((...args) => (isFormPost(runtime, args[2]) ? handleFormPost(...args) : handleCreate(...args))));
+  app.get(base, options, route(handleList));
   app.options(base, options, route(handleOptions));
   app.options(uploadUrl, options, route(handleOptions));
   app.head(uploadUrl, options, route(handleHead));

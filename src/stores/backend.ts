@@ -134,6 +134,12 @@ export interface StorageBackend {
   /** Whether `relativePath` under `place` is already taken (the early check at creation). */
   finalPathTaken(place: string, relativePath: string): Promise<boolean>;
   /**
+   * Ids of the uploads at `place` in the order of their sidecars' names (tusport's ids sort newest
+   * first: src/uploads/ids.ts), starting after `after`'s. Names only: no sidecar is read, so the
+   * files API pages through a large store reading just the sidecars of one page (src/files/list.ts).
+   */
+  listIds(place: string, after: string | undefined): AsyncIterable<string>;
+  /**
    * Every finished upload's sidecar anywhere in this store whose sidecar was last written before
    * `before` (ms), with its place. Costs a walk of the store (disk) or a listing of it plus a read
    * per old sidecar (S3): only the sweep of unclaimed uploads uses it.

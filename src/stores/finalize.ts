@@ -100,11 +100,12 @@ export function renderFinalPath(template: string, vars: FinalPathVars): string {
 /**
  * One rendered segment, sanitised as a whole (values next to static text can still form `CON` or
  * end in a dot), then kept from looking like tusport's own files: the sweep deletes `*.tmp`, and a
- * user file named `<32 hex>.json` would read as an upload's sidecar.
+ * user file named `<32 hex>.json` (ids before 2026-11-30) or `<44 hex>.json` (ids since) would read
+ * as an upload's sidecar.
  */
 function safeSegment(segment: string): string {
   const clean = sanitizeSegment(segment, { maxBytes: SEGMENT_MAX_BYTES, keepExtension: true, fallback: '_' });
-  if (/^[0-9a-f]{32}\.json$/i.test(clean)) return `_${clean}`;
+  if (/^(?:[0-9a-f]{12})?[0-9a-f]{32}\.json$/i.test(clean)) return `_${clean}`;
   if (/\.tmp$/i.test(clean)) return `${clean}_`;
   return clean;
 }

@@ -40,13 +40,13 @@ export interface SidecarTusport {
   maxSize?: number;
   /** Where finalize moved the file, relative to the store directory, `/`-separated. */
   final_path?: string;
-  /** On endpoints with `claim`: who claimed the upload and when (src/files/claim.ts). */
-  claim?: ClaimRecord;
   /**
    * Concatenation (tus `Upload-Concat`, src/uploads/concat.ts): a partial upload, or a final upload
    * made of these partial uploads (ids, in order).
    */
   concat?: 'partial' | { final: string[] };
+  /** On endpoints with `claim`: who claimed the upload and when (src/files/claim.ts). */
+  claim?: ClaimRecord;
 }
 
 export interface ClaimRecord {

@@ -1,4 +1,3 @@
-import { randomBytes } from 'node:crypto';
 import { checkSignedSize } from '../auth/signed-token.js';
 import type { UploadContext } from '../endpoints/context.js';
 import type { EndpointRuntime } from '../endpoints/runtime.js';
@@ -13,10 +12,10 @@ import { renderFinalPath } from '../stores/finalize.js';
 import type { SidecarTusport } from '../stores/sidecar.js';
 import { completionStep } from './completion.js';
 
-/** Opaque, unguessable, one URL segment: 128 random bits. */
-export function newUploadId(): string {
-  return randomBytes(16).toString('hex');
-}
+import { newUploadId } from './ids.js';
+
+/** Opaque, unguessable, one URL segment, newest sorting first (src/uploads/ids.ts). */
+export { newUploadId };
 
 /**
  * A partial upload's ids end in `-partial`: an S3 sweep can then tell finished partial uploads

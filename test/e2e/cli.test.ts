@@ -156,7 +156,7 @@ describe('serving', () => {
     const server = await start(['serve', '--port', '0'], scratch.dir);
     expect(server.url).toMatch(/^http:\/\/127\.0\.0\.1:\d+$/);
     const uploadPath = await createUpload(server.url, '/files', { 'Upload-Length': 11, 'Upload-Metadata': `filename ${Buffer.from('a.txt').toString('base64')}` });
-    expect(uploadPath).toMatch(/^\/files\/[0-9a-f]{32}$/);
+    expect(uploadPath).toMatch(/^\/files\/[0-9a-f]{44}$/);
     const response = await patch(server.url, uploadPath, 0, Buffer.from('hello world'));
     expect(response.status).toBe(204);
     expect(response.headers['upload-offset']).toBe('11');

@@ -117,7 +117,7 @@ describe('examples/config/per-user.yaml with the node client', () => {
     const accepted = await nodeClient([pdf, `${server.url}/users/alice/uploads`, token], env);
     expect(accepted.stderr).toBe('');
     expect(accepted.code).toBe(0);
-    const id = /done http:\/\/[^/]+\/users\/alice\/uploads\/([0-9a-f]{32})/.exec(accepted.stdout)?.[1];
+    const id = /done http:\/\/[^/]+\/users\/alice\/uploads\/([0-9a-f]{44})/.exec(accepted.stdout)?.[1];
     expect(id).toBeDefined();
     // finalize: "{yyyy}/{mm}/{id}-{filename}" under alice's own directory.
     const now = new Date();

@@ -69,7 +69,7 @@ describe('tusport behind nginx (nginx/tusport.conf)', () => {
       },
     });
 
-    expect(url).toMatch(new RegExp(`^${https}/files/[0-9a-f]{32}$`));
+    expect(url).toMatch(new RegExp(`^${https}/files/[0-9a-f]{44}$`));
     expect(patches).toEqual(Array(7).fill(204));
     expect([...servers].every((name) => name.startsWith('nginx'))).toBe(true);
     expect(await sha256File(stored(url))).toBe(source.sha);
@@ -86,7 +86,7 @@ describe('tusport behind nginx (nginx/tusport.conf)', () => {
     const plain = await raw(nginx.url, { method: 'POST', path: '/files', headers: { ...TUS, 'Upload-Length': 5, ...forged } });
     expect(plain.status).toBe(201);
     viaNginx(plain);
-    expect(String(plain.headers.location)).toMatch(new RegExp(`^${nginx.url}/files/[0-9a-f]{32}$`));
+    expect(String(plain.headers.location)).toMatch(new RegExp(`^${nginx.url}/files/[0-9a-f]{44}$`));
 
     const secure = await raw(https, {
       method: 'POST',
@@ -95,7 +95,7 @@ describe('tusport behind nginx (nginx/tusport.conf)', () => {
       headers: { ...TUS, 'Upload-Length': 5, 'X-Forwarded-Proto': 'http', 'X-Forwarded-Host': 'evil.example' },
     });
     expect(secure.status).toBe(201);
-    expect(String(secure.headers.location)).toMatch(new RegExp(`^${https}/files/[0-9a-f]{32}$`));
+    expect(String(secure.headers.location)).toMatch(new RegExp(`^${https}/files/[0-9a-f]{44}$`));
 
     // The Location is usable as given: PATCH and HEAD on it through nginx.
     const location = String(secure.headers.location);
@@ -118,7 +118,7 @@ describe('tusport behind nginx (nginx/tusport.conf)', () => {
     const forged = await raw(https, { method: 'POST', path: '/files', ca, headers: { ...TUS, 'Upload-Length': 5, Forwarded: 'for=203.0.113.7;proto=http;host=evil.example' } });
     expect(forged.status).toBe(201);
     viaNginx(forged);
-    expect(String(forged.headers.location)).toMatch(new RegExp(`^${https}/files/[0-9a-f]{32}$`));
+    expect(String(forged.headers.location)).toMatch(new RegExp(`^${https}/files/[0-9a-f]{44}$`));
   });
 
   it('resumes through nginx: aborted after the first chunk, continued from the upload URL at offset > 0', async () => {
@@ -136,7 +136,7 @@ describe('tusport behind nginx (nginx/tusport.conf)', () => {
       });
       upload.start();
     });
-    expect(first).toMatch(new RegExp(`^${https}/files/[0-9a-f]{32}$`));
+    expect(first).toMatch(new RegExp(`^${https}/files/[0-9a-f]{44}$`));
     expect((await stat(stored(first))).size).toBe(CHUNK);
 
     let resumedAt = -1;
@@ -177,7 +177,7 @@ describe('tusport behind nginx (nginx/tusport.conf)', () => {
     expect(body).not.toContain('TUSPORT_ERR');
     expect(await nginx.errorLog()).toContain('client intended to send too large body');
     // The upload exists and holds nothing: not a byte of the refused chunk reached tusport.
-    expect(created).toMatch(/\/files\/[0-9a-f]{32}$/);
+    expect(created).toMatch(/\/files\/[0-9a-f]{44}$/);
     const head = await raw(https, { method: 'HEAD', path: uploadPath(created), ca, headers: TUS });
     expect(head.status).toBe(200);
     expect(head.headers['upload-offset']).toBe('0');

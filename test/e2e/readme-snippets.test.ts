@@ -75,4 +75,17 @@ describe('README shell snippets', () => {
     expect(await readdir(path.join(scratch.dir, 'data', 'users', 'alice'))).toHaveLength(2);
     expect(await readdir(path.join(scratch.dir, 'data', 'signed', 'alice'))).toHaveLength(2);
   });
+
+  it('form uploads and the files API: upload with curl -F, list, download, delete', async () => {
+    await writeFile(path.join(scratch.dir, 'tusport.yaml'), snippet('forms-config'));
+    const server = await start(['serve', '--config', 'tusport.yaml', '--port', '0'], scratch.dir);
+    const { stdout } = await bash(snippet('forms'), server.url, scratch.dir);
+    const [listing, status] = stdout.trim().split('\n');
+    const page = JSON.parse(listing ?? '') as { uploads: { filename: string; metadata: Record<string, string> }[]; next: string | null };
+    expect(page.uploads.map((u) => [u.filename, u.metadata.album])).toEqual([['hello.txt', 'holidays']]);
+    expect(page.next).toBeNull();
+    expect(status).toBe('204');
+    // Deleted: the store holds nothing of it any more.
+    expect(await readdir(path.join(scratch.dir, 'data', 'files'))).toEqual([]);
+  });
 });

@@ -92,7 +92,7 @@ describe('tusport upload on a terminal', () => {
     const screen = pane.screen();
     expect(screen).toContain('tusport-exit=130');
     const url = Object.values(JSON.parse(await readFile(state, 'utf8')) as Record<string, { uploadUrl: string }>)[0]?.uploadUrl ?? '';
-    expect(url).toMatch(new RegExp(`^${server.url}/files/[0-9a-f]{32}$`));
+    expect(url).toMatch(new RegExp(`^${server.url}/files/[0-9a-f]{44}$`));
     const line = `interrupted ${file}: ${2 * CHUNK} of ${6 * CHUNK} bytes acknowledged, ${url}`;
     expect(line.length).toBeGreaterThan(COLUMNS);
     expect(screen).toContain(line);

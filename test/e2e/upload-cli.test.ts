@@ -84,7 +84,7 @@ describe('tusport upload', () => {
     for (const { file, sha, data } of files) {
       const name = path.basename(file);
       const url = urls[name] ?? '';
-      expect(url).toMatch(new RegExp(`^${tus.url}/files/[0-9a-f]{32}$`));
+      expect(url).toMatch(new RegExp(`^${tus.url}/files/[0-9a-f]{44}$`));
       expect(result.stdout).toContain(`start ${name}: ${data.length} bytes to ${tus.url}/files`);
       expect(await sha256File(storedData(tus, url))).toBe(sha);
       expect(await headOffset(tus.url, new URL(url).pathname)).toBe(data.length);
@@ -185,7 +185,7 @@ describe('tusport upload', () => {
 
     expect(stopped.code, stopped.stderr).toBe(130);
     const url = /^created big\.bin: (\S+)$/m.exec(stopped.stdout)?.[1] ?? '';
-    expect(url).toMatch(new RegExp(`^${gated.url}/files/[0-9a-f]{32}$`));
+    expect(url).toMatch(new RegExp(`^${gated.url}/files/[0-9a-f]{44}$`));
     expect(stopped.stdout).toContain(`interrupted big.bin: ${held} of ${data.length} bytes acknowledged, ${url}`);
     expect(stopped.stderr).toContain(`tusport upload: SIGINT: stopped with 0 of 1 uploaded; to resume, run the same command again (resume state: ${stateFile})`);
     expect(stopped.stderr).not.toMatch(STACK_LINE);

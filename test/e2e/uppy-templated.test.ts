@@ -73,7 +73,7 @@ describe('Uppy demo page on a templated endpoint', () => {
     await page.locator('.uppy-StatusBar-actionBtn--retry').click();
     const done = page.locator('#done a');
     await done.waitFor({ timeout: 30_000 });
-    expect(await done.textContent()).toMatch(new RegExp(`^${server.url}/users/alice/uploads/[0-9a-f]{32}$`));
+    expect(await done.textContent()).toMatch(new RegExp(`^${server.url}/users/alice/uploads/[0-9a-f]{44}$`));
     const stored = await readdir(path.join(scratch.dir, 'store', 'alice'));
     expect(stored.filter((name) => !name.endsWith('.json'))).toHaveLength(1);
     expect(await readdir(path.join(scratch.dir, 'store')).then((names) => names.sort())).toEqual(['alice']);

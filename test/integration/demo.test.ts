@@ -71,7 +71,7 @@ describe('demo page', () => {
   it("config.json tells the page the endpoint, its accept list and chunk limit", async () => {
     const config = await get(atRoot, '/config.json');
     expect(config.headers['content-type']).toBe('application/json; charset=utf-8');
-    expect(JSON.parse(config.body)).toEqual({ endpoint: '/files', params: [], auth: 'none', accept: ['image/*', '.csv'], maxSize: 1e9, chunkSize: 5 * 2 ** 20 });
+    expect(JSON.parse(config.body)).toEqual({ endpoint: '/files', params: [], auth: 'none', accept: ['image/*', '.csv'], maxSize: 1e9, chunkSize: 5 * 2 ** 20, form: false });
   });
 
   it('the tus endpoint works beside it', async () => {
@@ -91,7 +91,7 @@ describe('demo page', () => {
 
   it('demo.endpoint picks the endpoint; the page learns its params and that it needs a token', async () => {
     const config = JSON.parse((await get(atPath, '/try/config.json')).body);
-    expect(config).toEqual({ endpoint: '/users/{username}/uploads', params: ['username'], auth: 'bearer', accept: null, maxSize: null, chunkSize: null });
+    expect(config).toEqual({ endpoint: '/users/{username}/uploads', params: ['username'], auth: 'bearer', accept: null, maxSize: null, chunkSize: null, form: false });
   });
 
   it('is off unless configured', async () => {

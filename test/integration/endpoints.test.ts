@@ -25,7 +25,7 @@ describe('several endpoints, anonymous and templated, side by side', () => {
     const anon = await tusUpload(Buffer.from('anonymous'), { endpoint: `${server.url}/files` });
     const alice = await tusUpload(Buffer.from('alice data'), { endpoint: `${server.url}/users/alice/uploads` });
     const bob = await tusUpload(Buffer.from('bob data'), { endpoint: `${server.url}/users/bob/uploads` });
-    expect(new URL(alice.url).pathname).toMatch(/^\/users\/alice\/uploads\/[0-9a-f]{32}$/);
+    expect(new URL(alice.url).pathname).toMatch(/^\/users\/alice\/uploads\/[0-9a-f]{44}$/);
     // Exactly these files appeared (whatever other tests left in the server's directory).
     expect((await listTree(server.dir)).filter((file) => !before.includes(file))).toEqual(
       [
@@ -72,7 +72,7 @@ describe('several endpoints, anonymous and templated, side by side', () => {
   it('Location reflects the templated path; encoded param values are re-encoded', async () => {
     const created = await raw(server.url, { method: 'POST', path: '/users/J%C3%BCrgen%20K/uploads', headers: { ...TUS, 'Upload-Length': 1 } });
     expect(created.status).toBe(201);
-    expect(String(created.headers.location)).toMatch(new RegExp(`^${server.url}/users/J%C3%BCrgen%20K/uploads/[0-9a-f]{32}$`));
+    expect(String(created.headers.location)).toMatch(new RegExp(`^${server.url}/users/J%C3%BCrgen%20K/uploads/[0-9a-f]{44}$`));
     expect(await listTree(path.join(server.dir, 'users', 'Jürgen K'))).toHaveLength(2);
     const uploadPath = new URL(String(created.headers.location)).pathname;
     expect((await patch(server.url, uploadPath, 0, Buffer.from('!'))).status).toBe(204);

@@ -41,7 +41,7 @@ async function boot(trustProxy: string[] | undefined, publicUrl?: string): Promi
   };
 }
 
-const ID = '[0-9a-f]{32}';
+const ID = '[0-9a-f]{44}';
 const FORGED = { 'X-Forwarded-Host': 'evil.example', 'X-Forwarded-Proto': 'https', 'X-Forwarded-For': '203.0.113.7' };
 
 /** A 201 whose Location is `${origin}/files/<id>`; returns the Location. */

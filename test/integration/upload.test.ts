@@ -39,7 +39,7 @@ describe('tus uploads with tus-js-client against a listening tusport', () => {
   it('uploads a Buffer in one request and stores data + sidecar', async () => {
     const data = Buffer.from('hello tusport');
     const { url } = await tusUpload(data, { endpoint: `${server.url}/files`, metadata: { filename: 'hello.txt', filetype: 'text/plain' } });
-    expect(url).toMatch(new RegExp(`^${server.url}/files/[0-9a-f]{32}$`));
+    expect(url).toMatch(new RegExp(`^${server.url}/files/[0-9a-f]{44}$`));
     expect(await readFile(storedFile(url))).toEqual(data);
     const sidecar = JSON.parse(await readFile(`${storedFile(url)}.json`, 'utf8'));
     expect(sidecar).toMatchObject({

@@ -48,7 +48,7 @@ it('examples/config/s3.yaml serves per-user prefixes with bearer tokens from the
   });
   expect(run.stderr).toBe('');
   expect(run.code).toBe(0);
-  const id = /done http:\/\/[^/]+\/users\/alice\/uploads\/([0-9a-f]{32})/.exec(run.stdout)?.[1];
+  const id = /done http:\/\/[^/]+\/users\/alice\/uploads\/([0-9a-f]{44})/.exec(run.stdout)?.[1];
   expect(await listAllKeys(info, bucket)).toEqual([`users/alice/${id}`, `users/alice/${id}.info`]);
   expect(sha256(await objectBytes(info, bucket, `users/alice/${id}`))).toBe(sha256(data));
 });

@@ -126,6 +126,8 @@ describe('renderFinalPath', () => {
   it('keeps names the store would mistake for its own files out', () => {
     const vars = { params: {}, id, now: NOW };
     expect(renderFinalPath('{filename}', { ...vars, filename: `${'b'.repeat(32)}.json` })).toBe(`_${'b'.repeat(32)}.json`);
+    // The id shape since ids sort by time (src/uploads/ids.ts).
+    expect(renderFinalPath('{filename}', { ...vars, filename: `${'c'.repeat(44)}.json` })).toBe(`_${'c'.repeat(44)}.json`);
     expect(renderFinalPath('{filename}', { ...vars, filename: 'x.abcdef012345.tmp' })).toBe('x.abcdef012345.tmp_');
   });
 

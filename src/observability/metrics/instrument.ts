@@ -126,6 +126,10 @@ class TimedBackend implements StorageBackend {
     return this.timed('final_path_taken', () => this.inner.finalPathTaken(place, relativePath));
   }
 
+  listIds(place: string, after: string | undefined): AsyncIterable<string> {
+    return this.inner.listIds(place, after);
+  }
+
   finishedBefore(before: number): AsyncIterable<{ place: string; sidecar: Sidecar }> {
     return this.inner.finishedBefore(before);
   }

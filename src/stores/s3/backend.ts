@@ -21,6 +21,7 @@ import { instrumentS3Client } from '../../observability/metrics/s3.js';
 
 /** Bytes buffered between the socket and the part splitter. */
 const PIPE_BUFFER_BYTES = 1024 * 1024;
+const SAFE_ID = /^[A-Za-z0-9_-]{1,128}$/;
 const MIME_TYPE = /^[a-z0-9][a-z0-9!#$&^_.+-]{0,126}\/[a-z0-9][a-z0-9!#$&^_.+-]{0,126}$/i;
 
 export class S3StoreUnavailable extends Error {
@@ -233,6 +234,24 @@ export class S3Backend implements StorageBackend {
 
   finalPathTaken(prefix: string, relativePath: string): Promise<boolean> {
     return objectExists(this.client, this.bucket, prefix + relativePath);
+  }
+
+  async *listIds(prefix: string, after: string | undefined): AsyncIterable<string> {
+    // Keys list in ascending order, 1,000 a call; `/` keeps finalized files in sub-folders out of it.
+    let token: string | undefined;
+    do {
+      const page = await this.client.listObjectsV2({
+        Bucket: this.bucket,
+        Prefix: prefix,
+        Delimiter: '/',
+        ...(token ? { ContinuationToken: token } : after !== undefined ? { StartAfter: infoKey(prefix + after) } : {}),
+      });
+      for (const object of page.Contents ?? []) {
+        const name = object.Key?.slice(prefix.length) ?? '';
+        if (name.endsWith('.info') && SAFE_ID.test(name.slice(0, -5))) yield name.slice(0, -5);
+      }
+      token = page.IsTruncated ? page.NextContinuationToken : undefined;
+    } while (token);
   }
 
   async *finishedBefore(before: number): AsyncIterable<{ place: string; sidecar: Sidecar }> {

@@ -85,6 +85,10 @@ export class LazyS3Backend implements StorageBackend {
     return (await this.load()).finalPathTaken(place, relativePath);
   }
 
+  async *listIds(place: string, after: string | undefined): AsyncIterable<string> {
+    yield* (await this.load()).listIds(place, after);
+  }
+
   async *finishedBefore(before: number): AsyncIterable<{ place: string; sidecar: Sidecar }> {
     yield* (await this.load()).finishedBefore(before);
   }

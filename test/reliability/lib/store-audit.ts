@@ -2,9 +2,9 @@ import { readdir, readFile, stat } from 'node:fs/promises';
 import path from 'node:path';
 import type { Sidecar } from '../../../src/stores/sidecar.js';
 
-const ID = /^[0-9a-f]{32}$/;
-const SIDECAR = /^([0-9a-f]{32})\.json$/;
-const TEMP_SIDECAR = /^([0-9a-f]{32})\.json\.[0-9a-f]{12}\.tmp$/;
+const ID = /^[0-9a-f]{44}$/;
+const SIDECAR = /^([0-9a-f]{44})\.json$/;
+const TEMP_SIDECAR = /^([0-9a-f]{44})\.json\.[0-9a-f]{12}\.tmp$/;
 
 export interface AuditedUpload {
   id: string;
