@@ -13,6 +13,7 @@ import { S3StoreSchema } from '../stores/s3/schema.js';
 import { MetricsSchema } from '../observability/schema.js';
 import { ConnectionLimitsSchema } from '../limits/schema.js';
 import { sharedAcrossParamsKey } from '../stores/shared-location.js';
+import { directProblem, DirectSchema } from '../protocols/s3-direct/schema.js';
 
 /**
  * The one description of tusport's configuration: TypeScript types (`TusportConfig`,
@@ -57,6 +58,7 @@ const EndpointSchema = z.strictObject({
   finalize: FinalizeSchema.optional(),
   policy: PolicySchema.prefault({}).meta({ description: 'What uploads this endpoint accepts: types, metadata, quotas.' }),
   hooks: HooksSchema,
+  direct: DirectSchema,
   postReceiveInterval: PostReceiveIntervalSchema,
   onUploadDone: z
     .custom<UploadDoneHandler>((value) => typeof value === 'function', { error: 'expected a function (library use only)' })
@@ -187,6 +189,8 @@ function checkEndpoints(endpoints: EndpointInput[], ctx: z.RefinementCtx): void 
         }
       }
     }
+    const direct = directProblem(endpoint.direct, endpoint.store.type);
+    if (direct) ctx.addIssue({ code: 'custom', path: ['endpoints', index, 'direct'], message: direct });
     const finalizeProblem = endpoint.finalize && checkFinalizeTemplate(endpoint.finalize.path, template.params);
     if (finalizeProblem) ctx.addIssue({ code: 'custom', path: ['endpoints', index, 'finalize', 'path'], message: finalizeProblem });
     if (endpoint.maxChunkSize !== undefined && endpoint.maxChunkSize < 1) {

@@ -68,7 +68,7 @@ export function mountEndpoint(app: FastifyInstance, runtime: EndpointRuntime): v
   app.post(uploadUrl, options, route(handleMethodOverride({ PATCH: handlePatch, HEAD: handleHead, DELETE: handleDelete })));
 }
 
-function resolveUploadContext(runtime: EndpointRuntime, request: FastifyRequest, prefix: string): UploadContext {
+export function resolveUploadContext(runtime: EndpointRuntime, request: FastifyRequest, prefix: string): UploadContext {
   const raw = request.params as Record<string, string | undefined>;
   const params: TemplateParams = {};
   for (const name of runtime.template.params) {

@@ -108,3 +108,22 @@ export async function listMultipartUploads(info: CephInfo, bucket: string): Prom
   }
   return uploads;
 }
+
+/**
+ * The CORS rules a browser needs to upload straight to `bucket` (presigned POST and part PUTs,
+ * see README "Direct to S3"): any origin here (tests run on random loopback ports), and `ETag`
+ * exposed, without which `@uppy/aws-s3` cannot complete a multipart upload.
+ */
+export async function allowBrowserUploads(info: CephInfo, bucket: string, origins: string[] = ['*']): Promise<void> {
+  const client = s3Client(info);
+  try {
+    await client.putBucketCors({
+      Bucket: bucket,
+      CORSConfiguration: {
+        CORSRules: [{ AllowedOrigins: origins, AllowedMethods: ['GET', 'PUT', 'POST'], AllowedHeaders: ['*'], ExposeHeaders: ['ETag', 'Location'], MaxAgeSeconds: 3000 }],
+      },
+    });
+  } finally {
+    client.destroy();
+  }
+}
