@@ -64,7 +64,7 @@ export class DirectClient {
 
   /** PUT one part to its presigned URL (as Uppy's XHR does); resolves with S3's status and ETag. */
   async putPart(url: string, data: Uint8Array): Promise<{ status: number; etag: string | null; text: string }> {
-    const response = await fetch(url, { method: 'PUT', body: data });
+    const response = await fetch(url, { method: 'PUT', body: data as Uint8Array<ArrayBuffer> });
     return { status: response.status, etag: response.headers.get('etag'), text: await response.text() };
   }
 
@@ -91,7 +91,7 @@ export class DirectClient {
   async postForm(url: string, fields: Record<string, string>, data: Uint8Array, filename = 'file'): Promise<{ status: number; text: string }> {
     const form = new FormData();
     for (const [name, value] of Object.entries(fields)) form.set(name, value);
-    form.set('file', new Blob([data]), filename);
+    form.set('file', new Blob([data as Uint8Array<ArrayBuffer>]), filename);
     const response = await fetch(url, { method: 'POST', body: form });
     return { status: response.status, text: await response.text() };
   }

@@ -1,6 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { HookRequest } from '../../src/hooks/types.js';
+import type { HookRequest } from '../../src/index.js';
 import { createTestBucket, listAllKeys, listMultipartUploads, s3Client } from '../harness/ceph.js';
 import { DirectClient } from '../helpers/direct-client.js';
 import { type RunningTusport, startTusport } from '../helpers/server.js';
@@ -144,7 +144,7 @@ describe('direct multipart upload (the routes as @uppy/aws-s3 calls them)', () =
     const done = await alice().uploadMultipart(uploadId, key, data, PART);
     expect(done.status, done.text).toBe(413);
     expect(done.body).toMatchObject({ code: 'TUSPORT_ERR_DIRECT_TOO_LARGE' });
-    expect(String((done.body as { message: string }).message)).toContain(`${data.length} bytes`);
+    expect(String((done.body as unknown as { message: string }).message)).toContain(`${data.length} bytes`);
     expect(await listAllKeys(info, bucket, key)).toEqual([]);
     expect((await listMultipartUploads(info, bucket)).filter((u) => u.Key === key)).toEqual([]);
     expect(finished.some((request) => request.Event.Upload.ID === id)).toBe(false);

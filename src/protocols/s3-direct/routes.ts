@@ -32,6 +32,7 @@ const CompleteBody = z.object({
  *
  *   GET    s3/params                           presigned POST for one small file
  *   POST   s3/params/:uploadId/complete        (tusport's) the POSTed file is in: check and finish it
+ *                                              (a finished multipart upload answers the same)
  *   POST   s3/multipart                        start a multipart upload  -> { key, uploadId, bucket }
  *   GET    s3/multipart/:multipartId?key=      parts S3 holds            -> [{ PartNumber, ETag, Size }]
  *   GET    s3/multipart/:multipartId/:n?key=   URL to PUT part n         -> { url, expires }
@@ -79,8 +80,9 @@ export function mountDirect(app: FastifyInstance, runtime: EndpointRuntime, dire
 
   app.post(`${base}/params/:uploadId/complete`, options, handle(async (context, s3, _request, reply) => {
     const own = await findOwnUpload(runtime, context, s3, context.place + (context.uploadId ?? ''));
-    if (own.sidecar.tusport.direct !== 'post') throw new DirectErrors.WRONG_MODE('multipart');
-    return finishDirectUpload(runtime, context, s3, own, reply, completePost(context, s3, own));
+    // A finished multipart upload answers too: an app may call this after every Uppy upload-success.
+    const settle = own.sidecar.tusport.direct === 'post' ? completePost(context, s3, own) : async () => Promise.reject(new DirectErrors.WRONG_MODE('multipart'));
+    return finishDirectUpload(runtime, context, s3, own, reply, settle);
   }));
 
   app.post(`${base}/multipart`, options, handle(async (context, s3, request) => {
