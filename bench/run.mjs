@@ -21,6 +21,8 @@
 //   BENCH_S3          0 to skip the S3 scenarios (s3-upload, s3-head-1000-parts; they need the
 //                     Ceph packages and port 6789, and wait up to BENCH_S3_WAIT_S (1200) for it)
 //   BENCH_S3_SIZE_MB / BENCH_S3_HEADS  S3 upload size (512) and HEADs per variant (200)
+//   BENCH_CEPH_INFO   use an already running Ceph cluster (scripts/dev-ceph.mjs's info file)
+//                     instead of starting one; it is not restarted with tcp_nodelay
 import { createHash } from 'node:crypto';
 import fs from 'node:fs';
 import os from 'node:os';
@@ -255,7 +257,7 @@ try {
   const s3Ids = S3_SCENARIOS.filter((id) => !only || only.has(id));
   if (s3Ids.length && !ctx.s3) log('\nS3 scenarios skipped (BENCH_S3=0)');
   else if (s3Ids.length && !(await cephInstalled())) log('\nS3 scenarios skipped: the Ceph packages are not installed (ceph-mon ceph-osd radosgw ceph-common)');
-  else if (s3Ids.length && !(await waitForMonPort(ctx.s3WaitMs, log))) throw new Error('S3 scenarios: port 6789 stayed taken by another Ceph cluster');
+  else if (s3Ids.length && !process.env.BENCH_CEPH_INFO && !(await waitForMonPort(ctx.s3WaitMs, log))) throw new Error('S3 scenarios: port 6789 stayed taken by another Ceph cluster');
   else if (s3Ids.length) {
     await runS3Scenarios({
       ctx,

@@ -74,6 +74,12 @@ export async function waitForMonPort(timeoutMs, log) {
  */
 export async function withCeph(fn) {
   const harness = await loadHarness();
+  // BENCH_CEPH_INFO=<file> (scripts/dev-ceph.mjs's, as TUSPORT_TEST_CEPH_INFO): use a cluster that is
+  // already running, shared with others: it is neither restarted (no tcp_nodelay) nor stopped.
+  if (process.env.BENCH_CEPH_INFO) {
+    const info = JSON.parse(fs.readFileSync(process.env.BENCH_CEPH_INFO, 'utf8'));
+    return fn({ info, dir: path.dirname(info.confPath), shared: true, stop: async () => {} }, harness);
+  }
   const cluster = await harness.startCeph(os.tmpdir());
   const onSignal = (signal) => {
     cluster.stop().finally(() => process.exit(signal === 'SIGINT' ? 130 : 143));
@@ -98,6 +104,7 @@ export async function withCeph(fn) {
  * changes; the harness and the test suite keep their setting.
  */
 export async function rgwNoDelay(cluster, harness) {
+  if (cluster.shared) return;
   const { confPath } = cluster.info;
   const conf = fs.readFileSync(confPath, 'utf8');
   const changed = conf.replace(/^(rgw frontends = beast endpoint=\S+)$/m, '$1 tcp_nodelay=1');

@@ -43,6 +43,7 @@ beforeAll(async () => {
         maxSize: 1 * MiB,
         hooks,
       },
+      { path: '/quota', store: s3Store(info, bucket, { prefix: 'quota/' }), auth, direct: true, policy: { quota: { maxUnfinishedUploads: 1 } } },
     ],
   });
 });
@@ -258,6 +259,29 @@ describe('direct presigned POST', () => {
     expect(done.body).toMatchObject({ code: 'TUSPORT_ERR_CONTENT_NOT_ACCEPTED' });
     expect(await listAllKeys(info, bucket, key)).toEqual([]);
     expect(finished.some((request) => request.Event.Upload.ID === id)).toBe(false);
+  });
+});
+
+describe('direct uploads and quotas', () => {
+  it('an unfinished direct upload holds a quota slot until it is completed or aborted; others\' slots are their own', async () => {
+    const quota = (token: string) => new DirectClient(`${server.url}/quota`, bearer(token));
+    const first = await quota(ALICE).create('one.bin', 'application/octet-stream');
+    expect(first.status, first.text).toBe(200);
+    const second = await quota(ALICE).params('two.txt', 'text/plain');
+    expect(second.status).toBe(429);
+    expect(second.body).toMatchObject({ code: 'TUSPORT_ERR_QUOTA_UPLOADS' });
+    // Refused before anything was made: no sidecar, no multipart upload beyond the first.
+    expect((await listAllKeys(info, bucket, 'quota/')).sort()).toEqual([`${first.body.key}.info`]);
+    expect((await listMultipartUploads(info, bucket)).filter((u) => u.Key?.startsWith('quota/')).map((u) => u.Key)).toEqual([first.body.key]);
+    expect((await quota(BOB).create('bobs.bin', 'application/octet-stream')).status).toBe(200);
+    // Completed, the slot is free again.
+    const done = await quota(ALICE).uploadMultipart(first.body.uploadId, first.body.key, randomBytes(1000), PART);
+    expect(done.status, done.text).toBe(200);
+    const third = await quota(ALICE).create('three.bin', 'application/octet-stream');
+    expect(third.status, third.text).toBe(200);
+    // Aborted, too.
+    expect((await quota(ALICE).abort(third.body.uploadId, third.body.key)).status).toBe(200);
+    expect((await quota(ALICE).params('four.txt', 'text/plain')).status).toBe(200);
   });
 });
 
