@@ -231,6 +231,31 @@ describe('direct presigned POST', () => {
     expect((await listMultipartUploads(info, bucket)).filter((u) => u.Key === key)).toEqual([]);
   });
 
+  it('a POSTed file whose client never asks to complete it is finished by the sweep; one that never arrived expires', async () => {
+    const data = Buffer.from('nobody told tusport\n'.repeat(20));
+    const arrived = await alice().params('quiet.txt', 'text/plain');
+    expect((await alice().postForm(arrived.body.url, arrived.body.fields, data)).status).toBeLessThan(300);
+    const never = await alice().params('never.txt', 'text/plain');
+    // Now: the arrived one is finished, the other is left alone (not expired yet).
+    const first = await server.app.tusport.sweep(Date.now());
+    expect(first.completed).toBeGreaterThanOrEqual(1);
+    expect((await sidecarOf(arrived.body.key)).tusport).toMatchObject({ direct: 'post', completion: 'notified' });
+    expect((await sidecarOf(arrived.body.key)).size).toBe(data.length);
+    expect(finished.filter((request) => request.Event.Upload.ID === arrived.body.id)).toHaveLength(1);
+    expect(sha256(await objectBytes(info, bucket, arrived.body.key))).toBe(sha256(data));
+    expect((await listMultipartUploads(info, bucket)).filter((u) => u.Key === arrived.body.key)).toEqual([]);
+    expect((await listAllKeys(info, bucket, never.body.key)).sort()).toEqual([`${never.body.key}.info`]);
+    // The client's late completion call answers as if it had made it.
+    const late = await alice().completePost(arrived.body.id);
+    expect(late.status, late.text).toBe(200);
+    expect(finished.filter((request) => request.Event.Upload.ID === arrived.body.id)).toHaveLength(1);
+    // Past `expire`, the one that never arrived is gone, marker and sidecar.
+    await server.app.tusport.sweep(Date.now() + 2 * 3600_000);
+    expect(await listAllKeys(info, bucket, never.body.key)).toEqual([]);
+    expect((await listMultipartUploads(info, bucket)).filter((u) => u.Key === never.body.key)).toEqual([]);
+    expect((await alice().completePost(never.body.id)).status).toBe(404);
+  });
+
   it('S3 refuses a form past maxSize, with another key, or another Content-Type than the policy says', async () => {
     const client = userClient('alice', ALICE);
     const params = await client.params('n.txt', 'text/plain');

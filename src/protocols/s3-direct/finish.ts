@@ -9,7 +9,7 @@ import type { StoredUpload } from '../../stores/backend.js';
 import { isNoSuchUpload } from '../../stores/s3/errors.js';
 import { readInfo } from '../../stores/s3/info.js';
 import type { Sidecar } from '../../stores/sidecar.js';
-import { completionStep } from '../../uploads/completion.js';
+import { type CompletionRequest, completionStep } from '../../uploads/completion.js';
 import { DirectErrors } from './errors.js';
 import { type DirectS3, OBJECT_MAX_BYTES } from './s3.js';
 
@@ -74,21 +74,35 @@ export async function finishDirectUpload(
   const lock = await lockVisibleUpload(runtime, context, own.id, reply);
   try {
     const stored = await runtime.store.require(own.id, context);
-    if (completionStep(stored.sidecar) === undefined) {
-      await settle(stored);
-      const size = await guard(context, own.id, () => s3.size(own.key));
-      if (size === undefined) throw new DirectErrors.NOT_UPLOADED();
-      const limit = sizeLimit(runtime, stored.sidecar);
-      if (size > limit) await refuse(runtime, context, stored, new DirectErrors.TOO_LARGE(size, limit));
-      stored.sidecar.size = size;
-      stored.offset = size;
-      stored.location = own.key;
-    }
-    await runtime.complete(context, stored);
+    await finishLocked(runtime, context, s3, stored, own.key, settle);
     return { location: `${context.origin}${context.basePath}/${own.id}`, key: stored.location, bucket: s3.bucket, id: own.id };
   } finally {
     await lock.release();
   }
+}
+
+/** `finishDirectUpload` once the upload's lock is held (the sweep comes in here too). */
+export async function finishLocked(
+  runtime: EndpointRuntime,
+  context: UploadContext,
+  s3: DirectS3,
+  stored: StoredUpload,
+  key: string,
+  settle: (stored: StoredUpload) => Promise<void>,
+  request: CompletionRequest = {},
+): Promise<void> {
+  const id = stored.sidecar.id;
+  if (completionStep(stored.sidecar) === undefined) {
+    await settle(stored);
+    const size = await guard(context, id, () => s3.size(key));
+    if (size === undefined) throw new DirectErrors.NOT_UPLOADED();
+    const limit = sizeLimit(runtime, stored.sidecar);
+    if (size > limit) await refuse(runtime, context, stored, new DirectErrors.TOO_LARGE(size, limit));
+    stored.sidecar.size = size;
+    stored.offset = size;
+    stored.location = key;
+  }
+  await runtime.complete(context, stored, request);
 }
 
 /** The multipart flavour of `settle`: refuse too many bytes before S3 joins them, then complete. */
@@ -118,7 +132,7 @@ export function completeMultipart(runtime: EndpointRuntime, context: UploadConte
 }
 
 /** The presigned-POST flavour of `settle`: the object must be there; the marker multipart upload goes. */
-export function completePost(context: UploadContext, s3: DirectS3, own: OwnUpload) {
+export function completePost(context: UploadContext, s3: DirectS3, own: Pick<OwnUpload, 'id' | 'key' | 'multipartId'>) {
   return async (): Promise<void> => {
     if ((await guard(context, own.id, () => s3.size(own.key))) === undefined) throw new DirectErrors.NOT_UPLOADED();
     await guard(context, own.id, () => s3.abort(own.key, own.multipartId));
