@@ -170,11 +170,12 @@ describe('direct multipart upload (the routes as @uppy/aws-s3 calls them)', () =
     await alice().abort(uploadId, key);
   });
 
-  it('a forged or expired part URL is refused by S3 (403) and stores nothing', async () => {
+  it('a forged or expired part URL, or an expired presigned form, is refused by S3 (403) and stores nothing', async () => {
     const client = userClient('alice', ALICE);
     const created = await client.create('c.txt', 'text/plain');
     const { key, uploadId } = created.body;
     const signed = await client.signPart(uploadId, key, 1);
+    const form = await client.params('d.txt', 'text/plain');
     const url = new URL(signed.body.url);
     const signature = url.searchParams.get('X-Amz-Signature') ?? '';
     url.searchParams.set('X-Amz-Signature', signature.replace(/^./, (c) => (c === '0' ? '1' : '0')));
@@ -187,6 +188,10 @@ describe('direct multipart upload (the routes as @uppy/aws-s3 calls them)', () =
     await new Promise((resolve) => setTimeout(resolve, 3500));
     const expired = await client.putPart(signed.body.url, randomBytes(1024));
     expect(expired.status, expired.text).toBe(403);
+    const expiredForm = await client.postForm(form.body.url, form.body.fields, Buffer.from('late'));
+    expect(expiredForm.status, expiredForm.text).toBe(403);
+    expect(expiredForm.text).toContain('AccessDenied');
+    expect((await listAllKeys(info, bucket, form.body.key)).sort()).toEqual([`${form.body.key}.info`]);
     expect((await client.listParts(uploadId, key)).body).toEqual([]);
     await client.abort(uploadId, key);
   });
