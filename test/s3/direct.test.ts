@@ -316,6 +316,12 @@ describe('direct uploads and quotas', () => {
 });
 
 describe('direct config', () => {
+  it('names the key of a bad direct option', async () => {
+    const store = s3Store(info, bucket);
+    await expect(startTusport({ endpoints: [{ path: '/files', store, direct: { urlLifetime: 'soon' } }] })).rejects.toThrow(/endpoints\[0\]\.direct\.urlLifetime/);
+    await expect(startTusport({ endpoints: [{ path: '/files', store, direct: { lifetime: '1m' } as never }] })).rejects.toThrow(/endpoints\[0\]\.direct/);
+  });
+
   it('refuses `direct` on a disk endpoint, naming the key', async () => {
     await expect(startTusport((dir) => ({ endpoints: [{ path: '/files', store: { type: 'disk', directory: dir }, direct: true }] }))).rejects.toThrow(
       /endpoints\[0\]\.direct.*needs an S3 store/s,

@@ -8,7 +8,7 @@ import { byteSize, duration } from '../../config/units-schema.js';
 const DirectOptionsSchema = z.strictObject({
   urlLifetime: duration()
     .default(15 * 60_000)
-    .meta({ description: 'How long a signed URL (a presigned POST, a part upload URL) stays valid.' }),
+    .meta({ description: 'How long a signed URL (a presigned POST, a part upload URL) stays valid (default 15 minutes).' }),
   partSize: byteSize()
     .optional()
     .meta({
@@ -17,10 +17,13 @@ const DirectOptionsSchema = z.strictObject({
     }),
 });
 
+// `true` is the defaults and `false` none; an object is checked key by key, so a bad option is
+// reported at its own path (`endpoints[0].direct.urlLifetime`), which a union would hide.
 export const DirectSchema = z
-  .union([z.boolean(), DirectOptionsSchema], { error: 'expected true/false or { urlLifetime, partSize }' })
-  .optional()
-  .transform((value) => (value === true ? DirectOptionsSchema.parse({}) : value === false ? undefined : value))
+  .preprocess(
+    (value) => (value === true ? {} : value === false ? undefined : value),
+    DirectOptionsSchema.optional(),
+  )
   .meta({
     description:
       'Direct-to-S3 uploads (S3 stores only): serve the signing routes of `@uppy/aws-s3` (Companion mode) under the endpoint\'s URL, so bytes go from the browser to the bucket while tusport authenticates, names the key, checks and records the upload. `true` or `{ urlLifetime, partSize }`. See README "Direct to S3 (Uppy AwsS3)".',
