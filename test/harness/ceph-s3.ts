@@ -127,3 +127,23 @@ export async function allowBrowserUploads(info: CephInfo, bucket: string, origin
     client.destroy();
   }
 }
+
+/**
+ * Remove everything a test put in `bucket` (open multipart uploads, then objects) and the bucket:
+ * the shared RGW keeps its data in a 2 GiB memstore, which big uploads left behind fill up.
+ */
+export async function removeTestBucket(info: CephInfo, bucket: string): Promise<void> {
+  const client = s3Client(info);
+  try {
+    for (const upload of await listMultipartUploads(info, bucket)) {
+      await client.abortMultipartUpload({ Bucket: bucket, Key: upload.Key, UploadId: upload.UploadId });
+    }
+    const keys = await listAllKeys(info, bucket);
+    for (let start = 0; start < keys.length; start += 1000) {
+      await client.deleteObjects({ Bucket: bucket, Delete: { Objects: keys.slice(start, start + 1000).map((Key) => ({ Key })), Quiet: true } });
+    }
+    await client.deleteBucket({ Bucket: bucket });
+  } finally {
+    client.destroy();
+  }
+}

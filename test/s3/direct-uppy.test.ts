@@ -4,7 +4,7 @@ import path from 'node:path';
 import type { Browser, Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { HookRequest } from '../../src/index.js';
-import { allowBrowserUploads, createTestBucket, listMultipartUploads } from '../harness/ceph.js';
+import { allowBrowserUploads, createTestBucket, listMultipartUploads, removeTestBucket } from '../harness/ceph.js';
 import { launchChromium, type RunningChromium } from '../helpers/chromium.js';
 import { until } from '../helpers/wait.js';
 import { randomFile } from '../helpers/files.js';
@@ -115,6 +115,8 @@ afterAll(async () => {
   } finally {
     await server?.close();
     await scratch?.remove();
+    // 150 MiB is a lot of the shared RGW's memstore: give it back.
+    if (bucket) await removeTestBucket(info, bucket);
   }
 });
 

@@ -1,7 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { HookRequest } from '../../src/index.js';
-import { createTestBucket, listAllKeys, listMultipartUploads, s3Client } from '../harness/ceph.js';
+import { createTestBucket, listAllKeys, listMultipartUploads, removeTestBucket, s3Client } from '../harness/ceph.js';
 import { DirectClient } from '../helpers/direct-client.js';
 import { type RunningTusport, startTusport } from '../helpers/server.js';
 import { ceph, MiB, objectBytes, PART, s3Store, sha256 } from './lib.js';
@@ -49,6 +49,7 @@ beforeAll(async () => {
 });
 afterAll(async () => {
   await server?.close();
+  if (bucket) await removeTestBucket(info, bucket);
 });
 
 describe('direct multipart upload (the routes as @uppy/aws-s3 calls them)', () => {
