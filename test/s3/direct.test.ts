@@ -232,6 +232,9 @@ describe('direct presigned POST', () => {
     expect(done.status, done.text).toBe(200);
     expect(done.body).toEqual({ location: `${server.url}/files/${id}`, key, bucket, id });
     expect(sha256(await objectBytes(info, bucket, key))).toBe(sha256(data));
+    // No accept list here, but the declared type is still held by the policy and kept on the object.
+    expect(fields['Content-Type']).toBe('text/plain');
+    expect((await s3Client(info).headObject({ Bucket: bucket, Key: key })).ContentType).toBe('text/plain');
     expect((await sidecarOf(key)).tusport).toMatchObject({ owner: 'alice', direct: 'post', completion: 'notified' });
     expect(finished.filter((request) => request.Event.Upload.ID === id)).toHaveLength(1);
     expect((await listMultipartUploads(info, bucket)).filter((u) => u.Key === key)).toEqual([]);

@@ -70,7 +70,9 @@ export function mountDirect(app: FastifyInstance, runtime: EndpointRuntime, dire
   app.get(`${base}/params`, options, handle(async (context, s3, request) => {
     const started = await createDirectUpload(runtime, context, s3, paramsRequest(query(request)), 'post');
     const maxBytes = Math.min(sizeLimit(runtime, started.sidecar), POST_MAX_BYTES);
-    const contentType = runtime.accept || started.sidecar.tusport.accept ? String(started.sidecar.metadata?.filetype ?? '') : undefined;
+    // The declared type, held by the policy: the type checks saw it, and the object is served with it.
+    const declared = started.sidecar.metadata?.filetype;
+    const contentType = declared || runtime.accept || started.sidecar.tusport.accept ? String(declared ?? '') : undefined;
     try {
       return { ...(await s3.presignPost(started.key, { maxBytes, contentType, lifetimeMs })), key: started.key, id: started.id };
     } catch (error) {
