@@ -11,6 +11,7 @@
 //   BENCH_PAIRS       measured rounds per scenario (default 5)
 //   BENCH_DURATION    seconds per autocannon run (default 10)
 //   BENCH_CONNECTIONS autocannon connections (default 50)
+//   BENCH_LOCKER_CONNECTIONS connections of locker-patch-latency (default 1)
 //   BENCH_CONC_UPLOADS / BENCH_CONC_SIZE_MB / BENCH_CONC_CHUNK_MB  concurrent-uploads scenario:
 //                     uploads at once, MiB per upload, MiB per PATCH (default 200 / 20 / 5)
 //   BENCH_ONLY        comma-separated scenario ids to run (default: all)
@@ -21,8 +22,8 @@
 //   BENCH_S3          0 to skip the S3 scenarios (s3-upload, s3-head-1000-parts; they need the
 //                     Ceph packages and port 6789, and wait up to BENCH_S3_WAIT_S (1200) for it)
 //   BENCH_S3_SIZE_MB / BENCH_S3_HEADS  S3 upload size (512) and HEADs per variant (200)
-//   BENCH_CEPH_INFO   use an already running Ceph cluster (scripts/dev-ceph.mjs's info file)
-//                     instead of starting one; it is not restarted with tcp_nodelay
+//   BENCH_S3_VARIANTS comma-separated s3-upload variants to run (default: all; `direct` always runs)
+//   TUSPORT_TEST_CEPH_INFO  use the already running shared Ceph RGW it describes (never restarted)
 import { createHash } from 'node:crypto';
 import fs from 'node:fs';
 import os from 'node:os';
@@ -32,7 +33,7 @@ import { benchContext, prepareInputs } from './lib/context.mjs';
 import { describeMachine } from './lib/machine.mjs';
 import { cpuTimes, memory, resetPeakRss, run } from './lib/proc.mjs';
 import { writeDocs } from './lib/report.mjs';
-import { cephInstalled, waitForMonPort } from './lib/ceph.mjs';
+import { cephInstalled, sharedCluster, waitForMonPort } from './lib/ceph.mjs';
 import { runS3Scenarios, S3_SCENARIOS } from './lib/s3.mjs';
 import { scenarios } from './lib/scenarios.mjs';
 import { dataFiles, emptyDirectory, ROOT, SERVERS, startVariant } from './lib/servers.mjs';
@@ -217,7 +218,7 @@ function assemble(scenario, samples, ceiling, machine) {
       sizeMiB: ctx.sizeBytes / 2 ** 20,
       chunkMiB: ctx.chunkBytes / 2 ** 20,
       pairs: ctx.pairs,
-      ...(scenario.kind === 'rate' ? { connections: ctx.connections, durationS: ctx.duration } : {}),
+      ...(scenario.kind === 'rate' ? { connections: scenario.connections ?? ctx.connections, durationS: ctx.duration } : {}),
       ...(scenario.kind === 'concurrent'
         ? { uploads: ctx.concUploads, uploadMiB: ctx.concSizeBytes / 2 ** 20, chunkMiB: ctx.concChunkBytes / 2 ** 20, totalMiB: scenario.totalBytes / 2 ** 20 }
         : {}),
@@ -257,7 +258,7 @@ try {
   const s3Ids = S3_SCENARIOS.filter((id) => !only || only.has(id));
   if (s3Ids.length && !ctx.s3) log('\nS3 scenarios skipped (BENCH_S3=0)');
   else if (s3Ids.length && !(await cephInstalled())) log('\nS3 scenarios skipped: the Ceph packages are not installed (ceph-mon ceph-osd radosgw ceph-common)');
-  else if (s3Ids.length && !process.env.BENCH_CEPH_INFO && !(await waitForMonPort(ctx.s3WaitMs, log))) throw new Error('S3 scenarios: port 6789 stayed taken by another Ceph cluster');
+  else if (s3Ids.length && !sharedCluster() && !(await waitForMonPort(ctx.s3WaitMs, log))) throw new Error('S3 scenarios: port 6789 stayed taken by another Ceph cluster');
   else if (s3Ids.length) {
     await runS3Scenarios({
       ctx,

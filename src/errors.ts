@@ -3,9 +3,6 @@ import createError from '@fastify/error';
 /**
  * Every error tusport answers with has a stable code and an HTTP status, so clients, logs and
  * tests can tell them apart without parsing messages. `%s` placeholders are filled by the caller.
- *
- * @tus/server throws plain `{ status_code, body }` objects; `toTusError` converts ours to that
- * shape where we hand errors back into @tus/server.
  */
 export const Errors = {
   MISSING_TUS_RESUMABLE: createError('TUSPORT_ERR_TUS_RESUMABLE', 'Tus-Resumable header must be 1.0.0', 412),
@@ -35,21 +32,6 @@ export const Errors = {
 
 export type TusportErrorCode = keyof typeof Errors;
 
-/** The shape @tus/server expects thrown from its hooks and stores. */
-export interface TusErrorShape {
-  status_code: number;
-  body: string;
-}
-
-export function isTusErrorShape(value: unknown): value is TusErrorShape {
-  return (
-    typeof value === 'object' &&
-    value !== null &&
-    typeof (value as TusErrorShape).status_code === 'number' &&
-    typeof (value as TusErrorShape).body === 'string'
-  );
-}
-
 /** An error created from `Errors`, carrying its `code` and `statusCode`. */
 export interface CodedError extends Error {
   code: string;
@@ -58,9 +40,4 @@ export interface CodedError extends Error {
 
 export function isCodedError(value: unknown): value is CodedError {
   return value instanceof Error && typeof (value as CodedError).statusCode === 'number' && typeof (value as CodedError).code === 'string';
-}
-
-/** Convert one of our errors into the object @tus/server knows how to answer with. */
-export function toTusError(error: CodedError): TusErrorShape & CodedError {
-  return Object.assign(error, { status_code: error.statusCode, body: `${error.message}\n` });
 }

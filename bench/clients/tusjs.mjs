@@ -1,13 +1,16 @@
 // tus-js-client (the client Uppy uses) uploading a file from fs.createReadStream in fixed chunks.
 //
-//   node bench/clients/tusjs.mjs --url http://127.0.0.1:1080/files --file big.bin --chunk 8388608
+//   node bench/clients/tusjs.mjs --url http://127.0.0.1:1080/files --file big.bin --chunk 8388608 [--parallel 4]
+//
+// `--parallel N`: tus-js-client's parallelUploads (N partial uploads at once, then the final
+// upload made of them: the concatenation extension).
 //
 // Prints one JSON line: { ms, bytes, cpuMs, url }.
 import fs from 'node:fs';
 import { parseArgs } from 'node:util';
 import * as tus from 'tus-js-client';
 
-const { values } = parseArgs({ options: { url: { type: 'string' }, file: { type: 'string' }, chunk: { type: 'string' } } });
+const { values } = parseArgs({ options: { url: { type: 'string' }, file: { type: 'string' }, chunk: { type: 'string' }, parallel: { type: 'string', default: '1' } } });
 const size = fs.statSync(values.file).size;
 
 const cpu0 = process.cpuUsage();
@@ -16,6 +19,7 @@ const url = await new Promise((resolve, reject) => {
   const upload = new tus.Upload(fs.createReadStream(values.file), {
     endpoint: values.url,
     chunkSize: Number(values.chunk),
+    parallelUploads: Number(values.parallel),
     retryDelays: null, // a failure is a failed measurement, not something to paper over
     metadata: { filename: 'bench.bin', filetype: 'application/octet-stream' },
     storeFingerprintForResuming: false,

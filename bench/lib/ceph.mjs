@@ -74,12 +74,8 @@ export async function waitForMonPort(timeoutMs, log) {
  */
 export async function withCeph(fn) {
   const harness = await loadHarness();
-  // BENCH_CEPH_INFO=<file> (scripts/dev-ceph.mjs's, as TUSPORT_TEST_CEPH_INFO): use a cluster that is
-  // already running, shared with others: it is neither restarted (no tcp_nodelay) nor stopped.
-  if (process.env.BENCH_CEPH_INFO) {
-    const info = JSON.parse(fs.readFileSync(process.env.BENCH_CEPH_INFO, 'utf8'));
-    return fn({ info, dir: path.dirname(info.confPath), shared: true, stop: async () => {} }, harness);
-  }
+  const shared = sharedCluster();
+  if (shared) return fn(shared, harness);
   const cluster = await harness.startCeph(os.tmpdir());
   const onSignal = (signal) => {
     cluster.stop().finally(() => process.exit(signal === 'SIGINT' ? 130 : 143));
@@ -93,6 +89,18 @@ export async function withCeph(fn) {
     process.off('SIGTERM', onSignal);
     await cluster.stop();
   }
+}
+
+/**
+ * The Ceph cluster the test suite already runs for everybody (TUSPORT_TEST_CEPH_INFO, written by
+ * scripts/dev-ceph.mjs), if set: the S3 scenarios then use it as it is, never start, restart or
+ * stop it (so RGW keeps beast's default Nagle setting: both variants of a scenario see the same).
+ */
+export function sharedCluster() {
+  const file = process.env.TUSPORT_TEST_CEPH_INFO;
+  if (!file) return undefined;
+  const info = JSON.parse(fs.readFileSync(file, 'utf8'));
+  return { info, dir: path.dirname(info.confPath), shared: true, stop: async () => {} };
 }
 
 /**

@@ -130,6 +130,11 @@ async function uploadScenario({ scenario = 's3-upload', ctx, machine, log, clust
       detail: `tus-js-client from fs.createReadStream in ${chunk / MiB} MiB PATCHes: one part per PATCH, each acknowledged after S3 has it`,
       client: () => runNodeClient(path.join(CLIENTS, 'tusjs.mjs'), ['--url', tusport.url, '--file', inputFile, '--chunk', String(chunk)]),
     },
+    'tusport-parallel': {
+      label: `tusport, tus-js-client ${chunk / MiB} MiB chunks, parallelUploads 4`,
+      detail: `tus-js-client from fs.createReadStream in ${chunk / MiB} MiB PATCHes over 4 partial uploads at once, then the final upload (concatenation: UploadPartCopy inside S3)`,
+      client: () => runNodeClient(path.join(CLIENTS, 'tusjs.mjs'), ['--url', tusport.url, '--file', inputFile, '--chunk', String(chunk), '--parallel', '4']),
+    },
     'tusport-direct': {
       label: 'tusport direct routes (as @uppy/aws-s3), parts straight to RGW',
       detail: `tusport signs (POST s3/multipart, one GET per part for its presigned URL, POST complete, which checks the object), the client PUTs 8 MiB parts from positional file reads straight to RGW, ${TUSPORT_PART_CONCURRENCY} in flight (bench/clients/s3-direct-routes.mjs)`,
@@ -157,9 +162,13 @@ async function uploadScenario({ scenario = 's3-upload', ctx, machine, log, clust
         ),
     },
   };
-  // Each scenario runs its tusport variants against lib-storage (the baseline, `direct`).
+  // s3-direct-upload runs the direct variants, s3-upload the others; BENCH_S3_VARIANTS narrows either
+  // (lib-storage, the baseline `direct`, always runs).
   const directOnly = ['tusport-direct', 'presigned-local'];
-  const names = Object.keys(variants).filter((n) => n === 'direct' || (scenario === 's3-direct-upload') === directOnly.includes(n));
+  const wanted = process.env.BENCH_S3_VARIANTS?.split(',').map((name) => name.trim());
+  const names = Object.keys(variants).filter(
+    (n) => n === 'direct' || ((scenario === 's3-direct-upload') === directOnly.includes(n) && (!wanted || wanted.includes(n))),
+  );
   log(`\n== ${scenario}: ${MiBs} MiB to S3 (Ceph RGW) through tusport vs lib-storage straight to RGW`);
 
   let runNo = 0;
@@ -251,7 +260,7 @@ async function uploadScenario({ scenario = 's3-upload', ctx, machine, log, clust
     title: scenario === 's3-direct-upload' ? `${MiBs} MiB direct to S3 (Ceph RGW) with tusport signing vs lib-storage` : `${MiBs} MiB to S3 (Ceph RGW): tusport vs lib-storage`,
     method:
       (cluster.shared
-        ? `The test suite's shared single-node Ceph RGW on loopback (BENCH_CEPH_INFO: 1 mon, 1 memstore OSD, radosgw/beast with its default Nagle setting, not restarted), used by other work on the machine during the run (its load shows in the per-pair ratios). `
+        ? 'The Ceph RGW the test suite already runs (TUSPORT_TEST_CEPH_INFO: 1 mon, 1 memstore OSD, radosgw/beast with its default Nagle setting; shared with whatever else runs on the machine). '
         : `A single-node Ceph RGW on loopback (test/harness/ceph.ts: 1 mon, 1 memstore OSD, radosgw/beast; restarted with beast's tcp_nodelay=1, see the notes below), started once for the S3 scenarios. `) +
       `tusport serves an S3 endpoint (default S3 settings: partSize 8 MiB, maxConcurrentPartUploads ${TUSPORT_PART_CONCURRENCY}, checksums when_required). ` +
       `Variants, interleaved: ${names.map((n) => `**${variants[n].label}**: ${variants[n].detail}`).join('; ')}. ` +

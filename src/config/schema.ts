@@ -14,6 +14,8 @@ import { MetricsSchema } from '../observability/schema.js';
 import { ConnectionLimitsSchema } from '../limits/schema.js';
 import { sharedAcrossParamsKey } from '../stores/shared-location.js';
 import { directProblem, DirectSchema } from '../protocols/s3-direct/schema.js';
+import { ClaimSchema, DownloadsSchema } from '../files/schema.js';
+import { ConcatenationSchema } from '../uploads/concat-schema.js';
 
 /**
  * The one description of tusport's configuration: TypeScript types (`TusportConfig`,
@@ -56,6 +58,9 @@ const EndpointSchema = z.strictObject({
   }),
   auth: AuthSchema,
   finalize: FinalizeSchema.optional(),
+  downloads: DownloadsSchema.prefault({}),
+  claim: ClaimSchema.optional(),
+  concatenation: ConcatenationSchema,
   policy: PolicySchema.prefault({}).meta({ description: 'What uploads this endpoint accepts: types, metadata, quotas.' }),
   hooks: HooksSchema,
   direct: DirectSchema,
@@ -193,6 +198,9 @@ function checkEndpoints(endpoints: EndpointInput[], ctx: z.RefinementCtx): void 
     if (direct) ctx.addIssue({ code: 'custom', path: ['endpoints', index, 'direct'], message: direct });
     const finalizeProblem = endpoint.finalize && checkFinalizeTemplate(endpoint.finalize.path, template.params);
     if (finalizeProblem) ctx.addIssue({ code: 'custom', path: ['endpoints', index, 'finalize', 'path'], message: finalizeProblem });
+    if (endpoint.downloads.presignedRedirect && endpoint.store.type !== 's3') {
+      ctx.addIssue({ code: 'custom', path: ['endpoints', index, 'downloads', 'presignedRedirect'], message: 'needs an S3 store (disk stores serve link downloads themselves)' });
+    }
     if (endpoint.maxChunkSize !== undefined && endpoint.maxChunkSize < 1) {
       ctx.addIssue({ code: 'custom', path: ['endpoints', index, 'maxChunkSize'], message: 'must be at least 1 byte' });
     }

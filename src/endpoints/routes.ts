@@ -1,17 +1,19 @@
 import { TUS_RESUMABLE } from '@tus/server';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { Errors } from '../errors.js';
+import { acceptDownloadLink } from '../files/link-auth.js';
+import { handleClaim } from '../files/claim-route.js';
 import { handleCreate } from '../protocol/create.js';
 import { handleDelete } from '../protocol/delete.js';
 import { handleGet } from '../protocol/get.js';
 import { handleHead } from '../protocol/head.js';
 import { handleMethodOverride } from '../protocol/method-override.js';
+import { handleOptions } from '../protocol/options.js';
 import { handlePatch } from '../protocol/patch.js';
 import { checkTusPreconditions } from '../protocol/preconditions.js';
 import type { UploadContext } from './context.js';
 import type { EndpointRuntime, ProtocolHandler } from './runtime.js';
 import { checkParamValue, normalizeParamValue, renderUrlPath, TemplateError, type TemplateParams } from './template.js';
-import { delegateTo, createTusServer } from './tus-server.js';
 
 // Declared here, where it is set, rather than beside UploadContext: the public types load
 // context.ts, and a host app's requests should not appear to carry tusport's internals.
@@ -28,13 +30,11 @@ export const UPLOAD_ID = /^[A-Za-z0-9_-]{1,128}$/;
  * Mount one endpoint: the collection URL (POST to create) and upload URLs (HEAD, PATCH,
  * DELETE, GET). Each request first resolves its upload context (params validated, store
  * location rendered inside the store root), is authenticated (not OPTIONS), passes the tus
- * header checks, then reaches a protocol handler: ours for HEAD, PATCH, DELETE and GET; for POST
- * our policy checks and then @tus/server's creation; @tus/server's discovery for OPTIONS.
+ * header checks, then reaches its protocol handler (src/protocol/, one per method).
  */
 export function mountEndpoint(app: FastifyInstance, runtime: EndpointRuntime): void {
   const base = runtime.template.routePath;
   const uploadUrl = `${base}/:uploadId`;
-  const tus = delegateTo(createTusServer(runtime));
   // Mounted under a prefix (`register(tusport, { prefix })`), upload URLs carry it.
   const prefix = app.prefix.replace(/\/+$/, '');
 
@@ -43,29 +43,35 @@ export function mountEndpoint(app: FastifyInstance, runtime: EndpointRuntime): v
     if (!context) throw new Error('upload context missing');
     return handler(runtime, context, request, reply);
   };
-  const preHandler = async (request: FastifyRequest, reply: FastifyReply) => {
-    reply.header('Tus-Resumable', TUS_RESUMABLE);
+  const authenticate = async (request: FastifyRequest, reply: FastifyReply) => {
     const context = resolveUploadContext(runtime, request, prefix);
     request.uploadContext = context;
     // Discovery (OPTIONS) is open, as browsers' preflights must be; everything else is authenticated
     // before any tus header is looked at.
-    if (request.method !== 'OPTIONS') {
+    // A signed download link stands in for the endpoint's auth (src/files/link-auth.ts).
+    if (request.method !== 'OPTIONS' && !acceptDownloadLink(runtime, request, context)) {
       context.principal = await runtime.authenticate(request, reply, context.params);
       context.owner = context.principal?.id ?? null;
     }
+  };
+  const preHandler = async (request: FastifyRequest, reply: FastifyReply) => {
+    reply.header('Tus-Resumable', TUS_RESUMABLE);
+    await authenticate(request, reply);
     checkTusPreconditions(request, reply, runtime.config);
   };
   const options = { preHandler, exposeHeadRoute: false };
 
-  app.post(base, options, route(handleCreate(tus)));
-  app.options(base, options, route(tus));
-  app.options(uploadUrl, options, route(tus));
+  app.post(base, options, route(handleCreate));
+  app.options(base, options, route(handleOptions));
+  app.options(uploadUrl, options, route(handleOptions));
   app.head(uploadUrl, options, route(handleHead));
   app.patch(uploadUrl, options, route(handlePatch));
   app.delete(uploadUrl, options, route(handleDelete));
   app.get(uploadUrl, options, route(handleGet));
   // Clients behind proxies that only pass GET/POST send X-HTTP-Method-Override.
   app.post(uploadUrl, options, route(handleMethodOverride({ PATCH: handlePatch, HEAD: handleHead, DELETE: handleDelete })));
+  // Upload now, claim later: a plain JSON POST from the app's form handler, not a tus request.
+  if (runtime.config.claim) app.post(`${uploadUrl}/claim`, { preHandler: authenticate, exposeHeadRoute: false }, route(handleClaim));
 }
 
 export function resolveUploadContext(runtime: EndpointRuntime, request: FastifyRequest, prefix: string): UploadContext {

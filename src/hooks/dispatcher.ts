@@ -70,6 +70,14 @@ export function backoff(attempt: number, baseMs: number, maxMs: number): number 
  * terminate) go to the durable outbox before the caller answers its client. Progress
  * (post-receive) is best effort, throttled per upload, and never awaited on the PATCH path.
  */
+/**
+ * A partial upload of a concatenation is internal, not a file of its own: it fires no hooks and
+ * counts in no upload metrics. The final upload made of partial uploads fires them all, once.
+ */
+function isPartial(stored: StoredUpload): boolean {
+  return stored.sidecar.tusport.concat === 'partial';
+}
+
 export class EndpointHooks {
   private readonly lastProgress = new Map<string, { at: number; offset: number }>();
 
@@ -79,9 +87,9 @@ export class EndpointHooks {
     return this.options.bindings.some((binding) => binding.events.has(event));
   }
 
-  async preCreate(context: UploadContext, upload: { id: string; size: number | undefined; metadata: Record<string, string | null> }): Promise<PreCreateOutcome> {
+  async preCreate(context: UploadContext, upload: Pick<UploadSnapshot, 'id' | 'size' | 'metadata' | 'concat'>): Promise<PreCreateOutcome> {
     const outcome: PreCreateOutcome = { headers: {} };
-    const snapshot: UploadSnapshot = { id: upload.id, size: upload.size, offset: 0, metadata: upload.metadata, storage: null };
+    const snapshot: UploadSnapshot = { ...upload, offset: 0, storage: null };
     await this.runBlocking('pre-create', context, snapshot, (response) => {
       if (response.RejectUpload) throw hookRejection('REJECTED', 'The upload was rejected by the server', response.HTTPResponse);
       Object.assign(outcome.headers, response.HTTPResponse?.Header ?? {});
@@ -96,6 +104,7 @@ export class EndpointHooks {
   /** Resolves with headers hooks asked to add to the answer; throws a rejection or a failure. */
   async preFinish(context: UploadContext, stored: StoredUpload): Promise<Record<string, string>> {
     const headers: Record<string, string> = {};
+    if (isPartial(stored)) return headers;
     await this.runBlocking('pre-finish', context, this.snapshotOf(context, stored), (response) => {
       if (response.RejectUpload) throw hookRejection('REJECTED', 'The upload was rejected by the server', response.HTTPResponse);
       Object.assign(headers, response.HTTPResponse?.Header ?? {});
@@ -104,6 +113,7 @@ export class EndpointHooks {
   }
 
   async preTerminate(context: UploadContext, stored: StoredUpload): Promise<void> {
+    if (isPartial(stored)) return;
     await this.runBlocking('pre-terminate', context, this.snapshotOf(context, stored), (response) => {
       if (response.RejectTermination) throw hookRejection('REJECTED', 'Termination of this upload was refused by the server', response.HTTPResponse);
     });
@@ -115,6 +125,7 @@ export class EndpointHooks {
    * they agree with the hook events (as tusd's counters do).
    */
   async notify(event: 'post-create' | 'post-finish' | 'post-terminate', context: UploadContext, stored: StoredUpload): Promise<void> {
+    if (isPartial(stored)) return;
     this.options.metrics.upload(UPLOAD_EVENTS[event]);
     if (!this.wants(event)) return;
     if (event !== 'post-create') this.lastProgress.delete(stored.sidecar.id);
@@ -132,7 +143,7 @@ export class EndpointHooks {
    * at most once per interval per upload. `onStop` runs when a hook answers `StopUpload`.
    */
   watchProgress(context: UploadContext, stored: StoredUpload, source: Readable, onStop: StopHandler): ProgressWatch | undefined {
-    if (!this.wants('post-receive')) return undefined;
+    if (!this.wants('post-receive') || isPartial(stored)) return undefined;
     const id = stored.sidecar.id;
     const start = stored.offset;
     const cap = stored.sidecar.size ?? Number.MAX_SAFE_INTEGER;
@@ -226,6 +237,7 @@ export class EndpointHooks {
       metadata: stored.sidecar.metadata,
       storage: this.options.backend.describe(context.place, stored),
       finalPath: stored.sidecar.tusport.final_path,
+      concat: stored.sidecar.tusport.concat,
     };
   }
 }

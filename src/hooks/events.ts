@@ -80,6 +80,8 @@ export interface UploadSnapshot {
   metadata: Record<string, string | null> | undefined;
   storage: Record<string, string> | null;
   finalPath?: string | undefined;
+  /** Concatenation: a final upload names its partial uploads (partial ones fire no hooks). */
+  concat?: 'partial' | { final: string[] } | undefined;
 }
 
 export interface PayloadOptions {
@@ -101,9 +103,9 @@ export function buildHookRequest(type: HookEventName, context: UploadContext, up
         SizeIsDeferred: upload.size === undefined,
         Offset: upload.offset,
         MetaData: Object.fromEntries(Object.entries(upload.metadata ?? {}).map(([key, value]) => [key, value ?? ''])),
-        IsPartial: false,
-        IsFinal: false,
-        PartialUploads: null,
+        IsPartial: upload.concat === 'partial',
+        IsFinal: typeof upload.concat === 'object',
+        PartialUploads: typeof upload.concat === 'object' ? [...upload.concat.final] : null,
         Storage: upload.storage,
       },
       HTTPRequest: httpRequestOf(context.request, context.uploadId !== undefined, options, context.clientAddress),

@@ -27,7 +27,7 @@ interface Watched {
  * A window in which the server is the slow side never counts against the client: whenever bytes
  * wait unread in the request (the disk is behind, a lock or hook is pending, the store applies
  * backpressure), the window starts again. Bytes are read off the socket (`bytesRead`), so no
- * listener is added to the body stream and every body path (ours, @tus/server's) is covered.
+ * listener is added to the body stream and every body path is covered.
  *
  * This lives in the request path, not the server, so it also holds when tusport is embedded.
  */

@@ -32,7 +32,7 @@ export function mountTusport(host: FastifyInstance, core: TusportCore, options: 
   }
   // Known once tusport's routes are registered (the metrics count the requests of its scope).
   let metrics: MetricsHandle | undefined;
-  joinControls(host, { prefix: options.prefix, outbox: core.hooks.outboxLocation, sweep: core.sweep, checkStores: core.checkStores, metrics: () => metrics });
+  joinControls(host, { prefix: options.prefix, outbox: core.hooks.outboxLocation, sweep: core.sweep, checkStores: core.checkStores, claim: core.claim, metrics: () => metrics });
   if (options.ownsServer) applyPolicy(host, config, { notFound: true });
   host.register(
     async (scope) => {
@@ -48,7 +48,7 @@ export function mountTusport(host: FastifyInstance, core: TusportCore, options: 
       metrics = registerOperations(scope, config, core);
       scope.register(demoPage, { config });
       scope.register(async (tus) => {
-        // tus bodies are streams we read ourselves (or hand to @tus/server): Fastify must not parse them.
+        // tus bodies are streams the handlers read themselves: Fastify must not parse them.
         tus.removeAllContentTypeParsers();
         tus.addContentTypeParser('*', (_request, _payload, done) => done(null));
         for (const runtime of core.runtimes) mountEndpoint(tus, runtime);
@@ -77,10 +77,11 @@ function applyPolicy(scope: FastifyInstance, config: ResolvedConfig, options: { 
   registerErrorAnswers(scope, options);
 }
 
-/** The outbox delivers and the stores are swept while the app runs: from its onReady to its onClose. */
+/** The outbox delivers, the stores are swept and Redis is connected while the app runs: from its onReady to its onClose. */
 function registerLifecycle(scope: FastifyInstance, core: TusportCore): void {
   let timer: NodeJS.Timeout | undefined;
   scope.addHook('onReady', async () => {
+    await core.coordination?.start();
     await core.hooks.start();
     timer = setInterval(() => {
       core.sweep().catch((error: unknown) => scope.log.error({ err: error }, 'store sweep failed'));
@@ -90,5 +91,6 @@ function registerLifecycle(scope: FastifyInstance, core: TusportCore): void {
   scope.addHook('onClose', async () => {
     clearInterval(timer);
     await core.hooks.close();
+    await core.coordination?.close();
   });
 }

@@ -1,153 +1,110 @@
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import type { UploadContext } from '../endpoints/context.js';
 import type { EndpointRuntime, ProtocolHandler } from '../endpoints/runtime.js';
-import { placeholdersOf } from '../endpoints/template.js';
-import { FinalizeErrors } from '../stores/finalize-errors.js';
-import { renderFinalPath } from '../stores/finalize.js';
-import { newUploadId } from '../endpoints/tus-server.js';
-import { checkSignedSize } from '../auth/signed-token.js';
-import { declaredAccepted, parseAccept } from '../policy/accept.js';
-import { checkCreationPolicy, creationMetadata, PolicyErrors } from '../policy/creation.js';
-import { integerHeader } from './preconditions.js';
 import { Errors } from '../errors.js';
-import { completionStep } from '../uploads/completion.js';
-import { acquireUploadLock } from './lock.js';
+import { closeAfterAnswer } from '../limits/linger.js';
+import { creationMetadata } from '../policy/creation.js';
+import type { StoredUpload } from '../stores/backend.js';
+import { isComplete } from '../stores/endpoint-store.js';
+import { type Creation, createUpload, discardRefusedCreation } from '../uploads/create.js';
+import { ChecksumVerifier, checksumRefusal } from './checksum.js';
+import { handleCreateFinal, parseUploadConcat } from './concat.js';
+import { integerHeader } from './preconditions.js';
+import { storageError } from './storage-errors.js';
+
+const OFFSET_OCTET_STREAM = 'application/offset+octet-stream';
 
 /**
- * POST (creation): the endpoint's policy decides first, then pre-create hooks (which may reject,
- * replace the metadata or choose the id), then the principal's quota, with tusport's own errors;
- * then @tus/server creates the upload (metadata, naming through the context's id,
- * creation-with-upload). A quota slot taken here is given back, and the upload removed, if
- * creation does not succeed.
+ * POST (creation, creation-with-upload, creation-defer-length, and concatenation's partial
+ * uploads; final ones go to `handleCreateFinal`): the tus headers translated into
+ * `createUpload` (src/uploads/create.ts: policy, hooks, quota, the store entry, and the rule that
+ * a refused creation leaves nothing behind), the body written through the store's write path as
+ * PATCH writes it, and the answer: 201 with Location (and Upload-Offset when a body came,
+ * Upload-Expires while unfinished). The preconditions checked the headers' syntax, that exactly
+ * one of Upload-Length and Upload-Defer-Length is there, and maxSize and maxChunkSize against
+ * what they declare.
  */
-export function handleCreate(create: ProtocolHandler): ProtocolHandler {
-  return async (runtime: EndpointRuntime, context, request, reply) => {
-    let metadata = creationMetadata(request);
-    checkCreationPolicy(runtime.config.policy, runtime.accept, metadata);
-    checkTokenScope(context, metadata, integerHeader(request, 'upload-length'));
-    context.newUploadId = newUploadId();
-    if (runtime.hooks.wants('pre-create')) metadata = await runPreCreate(runtime, context, metadata, integerHeader(request, 'upload-length'), reply);
-    await refuseKnownClash(runtime, context, metadata);
-    const id = context.newUploadId;
-    const body = await reserveQuota(runtime, context, request);
-    // Not 201: no Location goes out. Removed before the answer, so a client that retries at once
-    // never counts against its quota twice.
-    context.beforeAnswer = async (status) => {
-      if (status !== 201) await discardRefusedCreation(runtime, context, id, 'refused');
-    };
-    let result;
-    try {
-      result = await create(runtime, context, request, reply);
-    } catch (error) {
-      await discardRefusedCreation(runtime, context, id, 'refused');
-      throw error;
-    }
-    // A body cut short by a closed connection: the client was gone before its answer could reach it.
-    if (!request.raw.complete && request.raw.destroyed) await discardRefusedCreation(runtime, context, id, 'client disconnected during creation-with-upload');
-    else if (reply.statusCode === 201 && body) await settleCreationBody(runtime, context);
-    return result;
-  };
-}
-
-/**
- * A creation that did not end in a 201 the client received leaves nothing behind. Its client
- * never learnt the upload's URL (tus 1.0 gives it only in the 201), so nobody could resume it:
- * kept, it would hold a quota slot (counted again when quotas are rebuilt from the store) until
- * it expired, or for good without `expire`. This covers every refusal after the store entry was
- * made: a body longer than Upload-Length or the chunk limit, a store failure while writing, a
- * pre-finish hook or `accept` saying no (completion has removed those already), a failed
- * completion step, and a client that disconnected during creation-with-upload. An upload whose
- * completion already ran to its end (the hooks were told it is done) is kept.
- */
-async function discardRefusedCreation(runtime: EndpointRuntime, context: UploadContext, id: string, why: string): Promise<void> {
-  runtime.quota.release(context.owner, id);
-  // Never an upload this request did not make (a hook-chosen id that turned out to be taken).
-  if (!context.createdUpload) return;
-  try {
-    const lock = await acquireUploadLock(runtime.locker, id, runtime.lockDrainMs, new AbortController().signal);
-    try {
-      const stored = await runtime.store.find(id, context);
-      if (!stored || completionStep(stored.sidecar) === 'notified') return;
-      await runtime.store.removeStored(context, stored);
-      context.log.info({ uploadId: id, why }, 'creation did not succeed; the upload was removed');
-    } finally {
-      await lock.release();
-    }
-  } catch (error) {
-    context.log.error({ uploadId: id, err: error }, 'could not remove the upload of a refused creation; the sweep removes it once it expires');
-  }
-}
-
-/**
- * Count the new upload against its owner's quota: its Upload-Length or, for a deferred length,
- * the bytes its creation body brings (all of its Content-Length, or without one whatever room is
- * left: the body is cut there, see EndpointStore.write). Returns whether a deferred body was
- * counted (its real size is settled once it is stored).
- */
-async function reserveQuota(runtime: EndpointRuntime, context: UploadContext, request: FastifyRequest): Promise<boolean> {
-  const id = context.newUploadId ?? '';
-  const length = integerHeader(request, 'upload-length');
-  const hasBody = request.headers['content-type']?.split(';')[0]?.trim().toLowerCase() === 'application/offset+octet-stream';
-  if (length !== undefined || !hasBody || !runtime.quota.countsBytes) {
-    await runtime.quota.reserve(context.owner, id, length ?? 0);
-    return false;
-  }
+export const handleCreate: ProtocolHandler = async (runtime, context, request, reply) => {
+  const concat = parseUploadConcat(request);
+  if (concat && 'final' in concat) return handleCreateFinal(concat.final)(runtime, context, request, reply);
+  const size = integerHeader(request, 'upload-length');
+  const hasBody = request.headers['content-type']?.split(';')[0]?.trim().toLowerCase() === OFFSET_OCTET_STREAM;
   const contentLength = request.headers['content-length'] === undefined ? undefined : Number(request.headers['content-length']);
-  const most = Math.min(runtime.config.maxChunkSize ?? Number.MAX_SAFE_INTEGER, runtime.config.maxSize ?? Number.MAX_SAFE_INTEGER);
-  const granted = await runtime.quota.reserve(context.owner, id, contentLength ?? most, contentLength !== undefined);
-  if (contentLength === undefined) context.creationBodyQuota = { limit: granted, exceeded: () => runtime.quota.exceeded() };
-  return true;
-}
+  // A creation body's checksum is read before anything is created: a malformed one leaves nothing.
+  const verifier = hasBody ? ChecksumVerifier.fromRequest(request.raw) : undefined;
+  const created = await createUpload(
+    runtime,
+    context,
+    { metadata: creationMetadata(request), size, body: hasBody ? { length: contentLength } : undefined, concat: concat && 'partial' },
+    async (creation) => {
+      if (hasBody) await writeCreationBody(runtime, context, creation, request, reply, verifier);
+      // Zero bytes declared, or all of them in the body: the upload is complete at its creation.
+      return isComplete(creation.stored) ? runtime.complete(context, creation.stored, { creating: true }) : {};
+    },
+  );
+  const { stored } = created;
+  // A body cut short by a closed connection: the client was gone before its answer could reach it.
+  if (!request.raw.complete && request.raw.destroyed) {
+    await discardRefusedCreation(runtime, context, stored.sidecar.id, 'client disconnected during creation-with-upload');
+    return reply;
+  }
+  for (const [name, value] of Object.entries({ ...created.headers, ...created.result })) reply.header(name, value);
+  if (hasBody) reply.header('Upload-Offset', String(stored.offset));
+  const expires = runtime.store.expiresAt(stored);
+  if (expires) reply.header('Upload-Expires', expires.toUTCString());
+  reply.header('Location', uploadUrl(context, stored.sidecar.id));
+  return reply.code(201).send();
+};
 
-/** A deferred-length upload created with a body: count the bytes it really has from now on. */
-async function settleCreationBody(runtime: EndpointRuntime, context: UploadContext): Promise<void> {
-  const stored = await runtime.store.find(context.newUploadId ?? '', context);
-  if (stored) runtime.quota.settle(stored.sidecar, stored.offset);
+/** The URL a new upload is reached at (what Location says). */
+export function uploadUrl(context: UploadContext, id: string): string {
+  return `${context.origin}${context.basePath}/${id}`;
 }
 
 /**
- * Ask the pre-create hooks. What they change applies as is (the policy was checked on what the
- * client sent): their metadata replaces the client's, their id replaces the random one if no
- * upload has it yet (409 otherwise; creation checks again atomically).
+ * Write a creation's body (creation-with-upload) at offset 0. Every byte must fit, or the whole
+ * creation is refused (and the upload removed by `createUpload`): its declared length or, for a
+ * deferred one, maxSize (the endpoint's or its token's), the chunk limit, and a deferred length's
+ * quota; and with an Upload-Checksum, it must match (460 otherwise). Unlike PATCH, a body cut at
+ * the chunk limit keeps nothing: the client never learnt the
+ * upload's URL. A write interrupted by the client going away keeps what arrived; the handler
+ * then discards the upload all the same.
  */
-async function runPreCreate(
+async function writeCreationBody(
   runtime: EndpointRuntime,
   context: UploadContext,
-  metadata: Record<string, string | null>,
-  size: number | undefined,
+  creation: Creation,
+  request: FastifyRequest,
   reply: FastifyReply,
-): Promise<Record<string, string | null>> {
-  const outcome = await runtime.hooks.preCreate(context, { id: context.newUploadId ?? '', size, metadata });
-  if (outcome.id !== undefined && outcome.id !== context.newUploadId) {
-    if (await runtime.store.options.backend.get(context.place, outcome.id)) throw new Errors.UPLOAD_ID_TAKEN();
-    context.newUploadId = outcome.id;
+  verifier: ChecksumVerifier | undefined,
+): Promise<void> {
+  const { config, store } = runtime;
+  const stored: StoredUpload = creation.stored;
+  const id = stored.sidecar.id;
+  const size = stored.sidecar.size;
+  const maxSize = Math.min(config.maxSize ?? Number.MAX_SAFE_INTEGER, context.principal?.scope?.maxSize ?? Number.MAX_SAFE_INTEGER);
+  const room = size ?? maxSize;
+  const pastEnd = (sent: number | string) => (size !== undefined ? new Errors.PAST_UPLOAD_LENGTH(room, sent) : new Errors.PAST_MAX_SIZE(maxSize));
+  const contentLength = request.headers['content-length'];
+  if (contentLength !== undefined && Number(contentLength) > room) {
+    closeAfterAnswer(reply);
+    throw pastEnd(contentLength);
   }
-  for (const [name, value] of Object.entries(outcome.headers)) reply.header(name, value);
-  if (!outcome.metadata) return metadata;
-  context.newMetadata = outcome.metadata;
-  return outcome.metadata;
-}
-
-/**
- * With `finalize.overwrite: false` and a final path that does not depend on the id or the date,
- * the name is known now: refuse a clash before the client sends a byte. (Finish checks again,
- * atomically: this is only the early, friendly answer.)
- */
-async function refuseKnownClash(runtime: EndpointRuntime, context: UploadContext, metadata: Record<string, string | null>): Promise<void> {
-  const finalize = runtime.config.finalize;
-  if (!finalize || finalize.overwrite !== false) return;
-  const placeholders = placeholdersOf(finalize.path);
-  if (['id', 'yyyy', 'mm', 'dd'].some((name) => placeholders.includes(name))) return;
-  const relativePath = renderFinalPath(finalize.path, { params: context.params, id: '', filename: metadata.filename, now: new Date() });
-  if (await runtime.store.backend.finalPathTaken(context.place, relativePath)) throw new FinalizeErrors.FINAL_PATH_TAKEN(relativePath);
-}
-
-/** A signed upload token may narrow the endpoint further: a smaller maxSize, fewer types. */
-function checkTokenScope(context: UploadContext, metadata: Record<string, string | null>, uploadLength: number | undefined): void {
-  const scope = context.principal?.scope;
-  if (!scope) return;
-  checkSignedSize(scope, uploadLength);
-  if (scope.accept && !declaredAccepted(parseAccept(scope.accept), metadata)) {
-    throw new PolicyErrors.TYPE_NOT_ACCEPTED(metadata.filetype ?? metadata.filename ?? 'no filetype or filename declared', `${scope.accept.join(', ')} (this upload token)`);
+  const chunkLimit = config.maxChunkSize ?? Number.MAX_SAFE_INTEGER;
+  const quotaLimit = creation.bodyQuota?.limit ?? Number.MAX_SAFE_INTEGER;
+  const limit = Math.min(room, chunkLimit, quotaLimit);
+  let result;
+  try {
+    result = await store.writeChunk(context, id, request.raw, 0, { limit, verify: verifier }, creation.lock.handOver);
+  } catch (error) {
+    throw storageError(error, context.log, id);
   }
+  stored.offset = result.offset;
+  // A body its checksum refuses: 460, and the creation is refused with it (nothing is left).
+  if (result.kind === 'rejected') throw checksumRefusal(verifier!, reply);
+  if (result.kind !== 'limit') return;
+  closeAfterAnswer(reply);
+  if (limit === room) throw pastEnd('more');
+  if (limit === chunkLimit) throw new Errors.CHUNK_TOO_LARGE(chunkLimit);
+  throw creation.bodyQuota?.exceeded() ?? runtime.quota.exceeded();
 }

@@ -2,6 +2,7 @@ import { Metadata } from '@tus/server';
 import type { ProtocolHandler } from '../endpoints/runtime.js';
 import { Errors, isCodedError } from '../errors.js';
 import { completionPending, completionStep } from '../uploads/completion.js';
+import { uploadConcatHeader } from './concat.js';
 import { lockVisibleUpload } from './lock.js';
 
 /**
@@ -43,6 +44,8 @@ export const handleHead: ProtocolHandler = async (runtime, context, request, rep
   if (stored.sidecar.size === undefined) reply.header('Upload-Defer-Length', '1');
   else reply.header('Upload-Length', String(stored.sidecar.size));
   if (stored.sidecar.metadata) reply.header('Upload-Metadata', Metadata.stringify(stored.sidecar.metadata));
+  const concat = uploadConcatHeader(context, stored);
+  if (concat) reply.header('Upload-Concat', concat);
   const expires = runtime.store.expiresAt(stored);
   if (expires) reply.header('Upload-Expires', expires.toUTCString());
   return reply.code(200).send();

@@ -2,6 +2,7 @@ import { Metadata, TUS_RESUMABLE } from '@tus/server';
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import { Errors } from '../errors.js';
 import { closeAfterAnswer } from '../limits/linger.js';
+import { parseUploadConcat } from './concat.js';
 
 export interface PreconditionLimits {
   maxSize?: number | undefined;
@@ -12,7 +13,7 @@ export interface PreconditionLimits {
 const NON_NEGATIVE_INTEGER = /^(0|[1-9]\d{0,15})$/;
 
 /**
- * Checks every tus request gets before any handler (ours or @tus/server's) runs, so that each
+ * Checks every tus request gets before any handler runs, so that each
  * bad header has one answer with one clear message, and nothing is read, locked or written.
  */
 export function checkTusPreconditions(request: FastifyRequest, reply: FastifyReply, limits: PreconditionLimits): void {
@@ -33,10 +34,11 @@ export function checkTusPreconditions(request: FastifyRequest, reply: FastifyRep
   if (defer !== undefined && defer !== '1') {
     throw new Errors.INVALID_HEADER('Upload-Defer-Length', `${quote(defer)} (the only allowed value is 1)`);
   }
-  if (headers['upload-concat'] !== undefined) {
-    throw new Errors.INVALID_HEADER('Upload-Concat', 'the concatenation extension is not supported; disable parallel uploads in the client');
+  if (method === 'POST' && request.uploadContext?.uploadId === undefined) {
+    const concat = parseUploadConcat(request);
+    if (concat && 'final' in concat) checkFinalCreation(request);
+    else checkCreationLength(request, limits);
   }
-  if (method === 'POST' && request.uploadContext?.uploadId === undefined) checkCreationLength(request, limits);
   const metadata = headers['upload-metadata'];
   if (metadata !== undefined && method === 'POST') {
     const size = Buffer.byteLength(String(metadata));
@@ -56,6 +58,19 @@ export function checkTusPreconditions(request: FastifyRequest, reply: FastifyRep
       closeAfterAnswer(reply);
       throw new Errors.CHUNK_TOO_LARGE(limits.maxChunkSize);
     }
+  }
+}
+
+/** A final upload's length is the sum of its partial uploads, and its bytes are theirs. */
+function checkFinalCreation(request: FastifyRequest): void {
+  for (const name of ['Upload-Length', 'Upload-Defer-Length']) {
+    if (request.headers[name.toLowerCase()] !== undefined) {
+      throw new Errors.INVALID_HEADER(name, 'a final upload (Upload-Concat: final) declares no length: it is the sum of its partial uploads');
+    }
+  }
+  const length = request.headers['content-length'];
+  if ((length !== undefined && length !== '0') || request.headers['transfer-encoding'] !== undefined) {
+    throw new Errors.INVALID_HEADER('Upload-Concat', 'a final upload takes no body: its bytes are those of its partial uploads');
   }
 }
 

@@ -11,7 +11,8 @@ const LEFTOVER_AGE_MS = 60 * 60 * 1000;
 
 /**
  * Remove what no client will finish from one endpoint's disk store: unfinished uploads older than
- * the endpoint's `expire` (finished uploads are never touched), and debris a crash can leave
+ * the endpoint's `expire` (finished uploads are never touched, but for partial uploads of a
+ * concatenation no final upload took in), and debris a crash can leave
  * (tusport's own temp files, sidecars whose data file was never created); and carry on the
  * completion of uploads whose last byte is in but whose completion stopped half-way. Walks the
  * store's fixed root without following symlinks; takes each upload's lock first so a PATCH in
@@ -40,7 +41,8 @@ export async function sweepDirectory(directoryTemplate: string, options: SweepOp
       // crash, never started) is carried on.
       if (sidecar.tusport.completed_at !== undefined || isFinished(found)) {
         if (options.resume && (await options.resume(path.dirname(found.sidecarPath), sidecar))) result.completed += 1;
-        continue;
+        // A finished partial upload of a concatenation still expires: no final upload took it in.
+        if (sidecar.tusport.concat !== 'partial') continue;
       }
       if (found.dataSize === undefined) {
         if (await olderThan(found.sidecarPath, LEFTOVER_AGE_MS, now)) result.leftovers += await removeFiles(found.sidecarPath);

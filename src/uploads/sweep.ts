@@ -3,6 +3,7 @@ import type { FastifyBaseLogger } from 'fastify';
 import type { EndpointRuntime } from '../endpoints/runtime.js';
 import type { SweepResult } from '../stores/backend.js';
 import { directNoticer } from '../protocols/s3-direct/sweep.js';
+import { sweepUnclaimed } from '../files/claim-sweep.js';
 import { resumerFor } from './resume.js';
 import { SweepFailed } from './sweep-failed.js';
 
@@ -32,6 +33,8 @@ export async function sweepAll(runtimes: readonly EndpointRuntime[], options: { 
         noticeDirect: runtime.config.direct ? directNoticer(runtime, locker, log) : undefined,
       });
       for (const key of ['expired', 'leftovers', 'completed', 'skipped'] as const) total[key] += result[key];
+      // Unclaimed uploads past `claim.ttl` count as expired (src/files/claim-sweep.ts).
+      total.expired += await sweepUnclaimed(runtime, { locker, log, now });
     } catch (error) {
       failed.push(endpoint);
       log.error({ endpoint, err: error }, 'sweep of this endpoint\'s store failed; going on with the others');

@@ -1,6 +1,7 @@
 import type { S3 } from '@aws-sdk/client-s3';
 import { FinalizeErrors } from '../finalize-errors.js';
 import { numberedName, type OverwriteMode } from '../finalize.js';
+import { copySource as copySourceOf } from './concat.js';
 import { isS3NotFound } from './errors.js';
 
 /** CopyObject copies at most 5 GiB; larger objects are copied part by part, still inside S3. */
@@ -45,7 +46,7 @@ export async function copyToFinalKey(client: S3, bucket: string, source: string,
 }
 
 async function copyObject(client: S3, bucket: string, source: string, target: string, size: number): Promise<void> {
-  const copySource = `${bucket}/${encodeURIComponent(source).replace(/%2F/g, '/')}`;
+  const copySource = copySourceOf(bucket, source);
   if (size <= SINGLE_COPY_LIMIT) {
     await client.copyObject({ Bucket: bucket, Key: target, CopySource: copySource });
     return;

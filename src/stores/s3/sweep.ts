@@ -5,6 +5,7 @@ import type { S3Backend } from './backend.js';
 import { isNoSuchUpload } from './errors.js';
 import { objectExists } from './finalize.js';
 import { partKey, readInfo } from './info.js';
+import { PARTIAL_ID_SUFFIX } from '../../uploads/create.js';
 
 /** A multipart upload without a sidecar this old is debris from a crash, not work in progress. */
 const ORPHAN_AGE_MS = 60 * 60 * 1000;
@@ -32,10 +33,11 @@ export async function* listOpenUploads(client: S3, bucket: string, prefix: strin
 
 /**
  * The S3 sweep: unfinished uploads are open multipart uploads, so only those are looked at (a
- * bucket full of finished files costs nothing). Expired ones (by their sidecar's creation date)
- * are aborted and all their objects removed under the upload's lock; multipart uploads that
- * never got a sidecar (a crash right after creating them) are aborted after an hour. Finished
- * uploads are never touched.
+ * bucket full of finished files costs nothing, but for one key listing when the endpoint has
+ * `expire`: see `finishedPartials`). Expired ones (by their sidecar's creation date) are aborted
+ * and all their objects removed under the upload's lock; multipart uploads that never got a
+ * sidecar (a crash right after creating them) are aborted after an hour. Finished uploads are
+ * never touched, but for partial uploads of a concatenation no final upload took in.
  */
 export async function sweepBucket(backend: S3Backend, root: string, options: SweepOptions): Promise<SweepResult> {
   const { endpoint, log } = options;
@@ -51,7 +53,53 @@ export async function sweepBucket(backend: S3Backend, root: string, options: Swe
       log.warn({ endpoint, key: upload.key, err: error }, 'sweep skipped an upload it could not handle');
     }
   }
+  if (options.expireMs) {
+    for await (const key of finishedPartials(backend.client, backend.bucket, root)) {
+      try {
+        if ((await sweepFinishedPartial(backend, key, options)) === 'expired') result.expired += 1;
+      } catch (error) {
+        result.skipped += 1;
+        log.warn({ endpoint, key, err: error }, 'sweep skipped an upload it could not handle');
+      }
+    }
+  }
   return result;
+}
+
+/**
+ * Finished partial uploads of a concatenation that no final upload took in still expire, but are
+ * no longer open multipart uploads: they are found by listing the store's keys (one LIST per
+ * 1,000 keys, only when the endpoint sets `expire`) for sidecars of partial ids.
+ */
+async function* finishedPartials(client: S3, bucket: string, root: string): AsyncGenerator<string> {
+  let token: string | undefined;
+  do {
+    const page = await client.listObjectsV2({ Bucket: bucket, Prefix: root, ContinuationToken: token });
+    for (const object of page.Contents ?? []) {
+      if (object.Key?.endsWith(`${PARTIAL_ID_SUFFIX}.info`)) yield object.Key.slice(0, -'.info'.length);
+    }
+    token = page.IsTruncated ? page.NextContinuationToken : undefined;
+  } while (token);
+}
+
+async function sweepFinishedPartial(backend: S3Backend, key: string, options: SweepOptions): Promise<'expired' | undefined> {
+  const { endpoint, expireMs, locker, log, now, onRemoved } = options;
+  const info = await readInfo(backend.client, backend.bucket, key);
+  const sidecar = info?.sidecar;
+  if (!sidecar || !expireMs || sidecar.tusport.endpoint !== endpoint || !key.endsWith(sidecar.id)) return undefined;
+  if (sidecar.tusport.concat !== 'partial' || sidecar.tusport.completed_at === undefined) return undefined;
+  if (Date.parse(sidecar.creation_date) + expireMs >= now) return undefined;
+  const lock = await acquireUploadLock(locker, sidecar.id, 0, new AbortController().signal).catch(() => undefined);
+  if (!lock) return undefined;
+  try {
+    const prefix = key.slice(0, key.length - sidecar.id.length);
+    await backend.remove(prefix, { sidecar, offset: sidecar.size ?? 0, location: key });
+    onRemoved?.(sidecar);
+    log.info({ uploadId: sidecar.id, endpoint, key }, 'expired partial upload removed');
+    return 'expired';
+  } finally {
+    await lock.release();
+  }
 }
 
 async function sweepOne(backend: S3Backend, upload: OpenUpload, options: SweepOptions): Promise<'expired' | 'leftovers' | 'completed' | undefined> {
