@@ -1,5 +1,6 @@
 // The S3 scenarios (issue 7, scenario 5), on the test suite's single-node Ceph RGW:
 //   s3-upload           512 MiB through tusport's S3 store vs @aws-sdk/lib-storage straight to RGW
+//   s3-direct-upload    512 MiB by tusport's direct-to-S3 routes (parts PUT straight to RGW) vs lib-storage
 //   s3-head-1000-parts  HEAD latency on an upload whose multipart upload has 1,000 parts
 // One cluster for both (see bench/lib/ceph.mjs for the port-6789 rule); one tusport process with
 // two S3 endpoints on one bucket.
@@ -13,7 +14,7 @@ import { ROOT, startVariant } from './servers.mjs';
 import { median, round, summary } from './stats.mjs';
 import { createUpload } from './tus.mjs';
 
-export const S3_SCENARIOS = ['s3-upload', 's3-head-1000-parts'];
+export const S3_SCENARIOS = ['s3-upload', 's3-direct-upload', 's3-head-1000-parts'];
 
 const CLIENTS = path.join(ROOT, 'bench', 'clients');
 const KiB = 1024;
@@ -93,6 +94,7 @@ export async function runS3Scenarios({ ctx, machine, work, ids, log, onResult })
       endpoints: [
         { path: '/files', store: { ...store, prefix: '' } },
         { path: '/parts', store: { ...store, prefix: 'parts/', partSize: SMALL_PART, minPartSize: SMALL_PART } },
+        { path: '/direct', store: { ...store, prefix: 'direct/' }, direct: true },
       ],
     });
     const storage = storagePids(cluster);
@@ -100,6 +102,9 @@ export async function runS3Scenarios({ ctx, machine, work, ids, log, onResult })
     try {
       if (ids.includes('s3-upload')) {
         onResult(await uploadScenario({ ctx, machine, log, cluster, s3, bucket, awsEnv, tusport, storage, inputFile, inputHash, sizeBytes }));
+      }
+      if (ids.includes('s3-direct-upload')) {
+        onResult(await uploadScenario({ scenario: 's3-direct-upload', ctx, machine, log, cluster, s3, bucket, awsEnv, tusport, storage, inputFile, inputHash, sizeBytes }));
       }
       if (ids.includes('s3-head-1000-parts')) {
         onResult(await headScenario({ ctx, machine, log, cluster, s3, bucket, awsEnv, info, tusport, work }));
@@ -111,7 +116,7 @@ export async function runS3Scenarios({ ctx, machine, work, ids, log, onResult })
   });
 }
 
-async function uploadScenario({ ctx, machine, log, cluster, s3, bucket, awsEnv, tusport, storage, inputFile, inputHash, sizeBytes }) {
+async function uploadScenario({ scenario = 's3-upload', ctx, machine, log, cluster, s3, bucket, awsEnv, tusport, storage, inputFile, inputHash, sizeBytes }) {
   const MiBs = sizeBytes / MiB;
   const chunk = ctx.chunkBytes;
   const variants = {
@@ -130,6 +135,22 @@ async function uploadScenario({ ctx, machine, log, cluster, s3, bucket, awsEnv, 
       detail: `tus-js-client from fs.createReadStream in ${chunk / MiB} MiB PATCHes over 4 partial uploads at once, then the final upload (concatenation: UploadPartCopy inside S3)`,
       client: () => runNodeClient(path.join(CLIENTS, 'tusjs.mjs'), ['--url', tusport.url, '--file', inputFile, '--chunk', String(chunk), '--parallel', '4']),
     },
+    'tusport-direct': {
+      label: 'tusport direct routes (as @uppy/aws-s3), parts straight to RGW',
+      detail: `tusport signs (POST s3/multipart, one GET per part for its presigned URL, POST complete, which checks the object), the client PUTs 8 MiB parts from positional file reads straight to RGW, ${TUSPORT_PART_CONCURRENCY} in flight (bench/clients/s3-direct-routes.mjs)`,
+      client: () =>
+        runNodeClient(path.join(CLIENTS, 's3-direct-routes.mjs'), ['--url', tusport.url.replace(/\/files$/, '/direct'), '--file', inputFile, '--part-size', String(8 * MiB), '--queue-size', String(TUSPORT_PART_CONCURRENCY)]),
+    },
+    'presigned-local': {
+      label: 'the same client signing locally (no tusport)',
+      detail: 'bench/clients/s3-direct-routes.mjs with --s3-endpoint: the same requests to RGW, signed in the client by the AWS SDK (CreateMultipartUpload, presigned UploadPart URLs, CompleteMultipartUpload): what is left without tusport\'s round trips',
+      client: (key) =>
+        runNodeClient(
+          path.join(CLIENTS, 's3-direct-routes.mjs'),
+          ['--s3-endpoint', cluster.info.endpoint, '--bucket', bucket, '--key', key, '--file', inputFile, '--part-size', String(8 * MiB), '--queue-size', String(TUSPORT_PART_CONCURRENCY)],
+          { env: awsEnv },
+        ),
+    },
     direct: {
       label: '@aws-sdk/lib-storage straight to RGW',
       detail: `Upload from fs.createReadStream, partSize 8 MiB, queueSize ${TUSPORT_PART_CONCURRENCY} (tusport's part concurrency), same RGW and bucket, no tusport`,
@@ -141,9 +162,14 @@ async function uploadScenario({ ctx, machine, log, cluster, s3, bucket, awsEnv, 
         ),
     },
   };
+  // s3-direct-upload runs the direct variants, s3-upload the others; BENCH_S3_VARIANTS narrows either
+  // (lib-storage, the baseline `direct`, always runs).
+  const directOnly = ['tusport-direct', 'presigned-local'];
   const wanted = process.env.BENCH_S3_VARIANTS?.split(',').map((name) => name.trim());
-  const names = Object.keys(variants).filter((name) => !wanted || wanted.includes(name) || name === 'direct');
-  log(`\n== s3-upload: ${MiBs} MiB to S3 (Ceph RGW) through tusport vs lib-storage straight to RGW`);
+  const names = Object.keys(variants).filter(
+    (n) => n === 'direct' || ((scenario === 's3-direct-upload') === directOnly.includes(n) && (!wanted || wanted.includes(n))),
+  );
+  log(`\n== ${scenario}: ${MiBs} MiB to S3 (Ceph RGW) through tusport vs lib-storage straight to RGW`);
 
   let runNo = 0;
   const measure = async (name, warmup) => {
@@ -156,7 +182,7 @@ async function uploadScenario({ ctx, machine, log, cluster, s3, bucket, awsEnv, 
     const t1 = cpuTimes(tusport.pid);
     const s1 = sumCpu(storage);
     const seconds = out.ms / 1000;
-    const key = name === 'direct' ? directKey : new URL(out.url).pathname.split('/').pop();
+    const key = name === 'direct' || name === 'presigned-local' ? directKey : (out.key ?? new URL(out.url).pathname.split('/').pop());
     const head = await s3.headObject({ Bucket: bucket, Key: key });
     if (head.ContentLength !== sizeBytes) throw new Error(`${name}: object ${key} has ${head.ContentLength} bytes, expected ${sizeBytes}`);
     if (warmup && ctx.verify && (await sha256Object(s3, bucket, key)) !== inputHash) throw new Error(`${name}: stored object differs from the input`);
@@ -217,10 +243,21 @@ async function uploadScenario({ ctx, machine, log, cluster, s3, bucket, awsEnv, 
     const p = summary(perPair);
     ratios[`${name}/direct`] = { label: variants[name].label, ofMedians: r(out[name].median / out.direct.median), perPairMedian: r(p.median), perPairMin: r(p.min), perPairMax: r(p.max) };
   }
+  if (scenario === 's3-direct-upload') {
+    // What tusport's signing round trips cost: the same client, signing locally instead.
+    const p = summary(samples['tusport-direct'].map((x, i) => x.value / samples['presigned-local'][i].value));
+    ratios['tusport-direct/presigned-local'] = {
+      label: variants['tusport-direct'].label,
+      ofMedians: r(out['tusport-direct'].median / out['presigned-local'].median),
+      perPairMedian: r(p.median),
+      perPairMin: r(p.min),
+      perPairMax: r(p.max),
+    };
+  }
   return {
-    scenario: 's3-upload',
+    scenario,
     kind: 's3-upload',
-    title: `${MiBs} MiB to S3 (Ceph RGW): tusport vs lib-storage`,
+    title: scenario === 's3-direct-upload' ? `${MiBs} MiB direct to S3 (Ceph RGW) with tusport signing vs lib-storage` : `${MiBs} MiB to S3 (Ceph RGW): tusport vs lib-storage`,
     method:
       (cluster.shared
         ? 'The Ceph RGW the test suite already runs (TUSPORT_TEST_CEPH_INFO: 1 mon, 1 memstore OSD, radosgw/beast with its default Nagle setting; shared with whatever else runs on the machine). '

@@ -14,6 +14,7 @@ import { S3StoreSchema } from '../stores/s3/schema.js';
 import { MetricsSchema } from '../observability/schema.js';
 import { ConnectionLimitsSchema } from '../limits/schema.js';
 import { sharedAcrossParamsKey } from '../stores/shared-location.js';
+import { directProblem, DirectSchema } from '../protocols/s3-direct/schema.js';
 import { ConcatenationSchema } from '../uploads/concat-schema.js';
 import { ClaimSchema, DownloadsSchema } from '../files/schema.js';
 
@@ -64,6 +65,7 @@ const EndpointSchema = z.strictObject({
   claim: ClaimSchema.optional(),
   policy: PolicySchema.prefault({}).meta({ description: 'What uploads this endpoint accepts: types, metadata, quotas.' }),
   hooks: HooksSchema,
+  direct: DirectSchema,
   postReceiveInterval: PostReceiveIntervalSchema,
   onUploadDone: z
     .custom<UploadDoneHandler>((value) => typeof value === 'function', { error: 'expected a function (library use only)' })
@@ -194,6 +196,8 @@ function checkEndpoints(endpoints: EndpointInput[], ctx: z.RefinementCtx): void 
         }
       }
     }
+    const direct = directProblem(endpoint.direct, endpoint.store.type);
+    if (direct) ctx.addIssue({ code: 'custom', path: ['endpoints', index, 'direct'], message: direct });
     const finalizeProblem = endpoint.finalize && checkFinalizeTemplate(endpoint.finalize.path, template.params);
     if (finalizeProblem) ctx.addIssue({ code: 'custom', path: ['endpoints', index, 'finalize', 'path'], message: finalizeProblem });
     if (endpoint.downloads.presignedRedirect && endpoint.store.type !== 's3') {

@@ -78,7 +78,7 @@ export function mountEndpoint(app: FastifyInstance, runtime: EndpointRuntime): v
   if (runtime.config.claim) app.post(`${uploadUrl}/claim`, { preHandler: authenticate, exposeHeadRoute: false }, route(handleClaim));
 }
 
-function resolveUploadContext(runtime: EndpointRuntime, request: FastifyRequest, prefix: string): UploadContext {
+export function resolveUploadContext(runtime: EndpointRuntime, request: FastifyRequest, prefix: string): UploadContext {
   const raw = request.params as Record<string, string | undefined>;
   const params: TemplateParams = {};
   for (const name of runtime.template.params) {

@@ -2,6 +2,7 @@ import type { FastifyInstance, LogLevel } from 'fastify';
 import type { ResolvedConfig } from '../config/schema.js';
 import { demoPage } from '../demo/plugin.js';
 import { mountEndpoint } from '../endpoints/routes.js';
+import { mountDirectRoutes } from '../protocols/s3-direct/mount.js';
 import { watchBodyRate } from '../limits/body-rate.js';
 import { registerHealth } from '../observability/health.js';
 import { type MetricsHandle, registerOperations } from '../observability/index.js';
@@ -52,6 +53,8 @@ export function mountTusport(host: FastifyInstance, core: TusportCore, options: 
         tus.addContentTypeParser('*', (_request, _payload, done) => done(null));
         for (const runtime of core.runtimes) mountEndpoint(tus, runtime);
       });
+      // JSON bodies, parsed by Fastify: a scope of their own.
+      scope.register(async (direct) => mountDirectRoutes(direct, core.runtimes));
     },
     {
       prefix: options.prefix,

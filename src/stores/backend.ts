@@ -85,6 +85,11 @@ export interface SweepOptions {
    * when it did work. Throws when a step still cannot be done (the sweep logs it and goes on).
    */
   resume?: ((place: string, sidecar: Sidecar) => Promise<boolean>) | undefined;
+  /**
+   * S3 only: finish a presigned-POST direct upload whose file has arrived at `place` + id although
+   * its client never said so (src/protocols/s3-direct/sweep.ts); true when it did work.
+   */
+  noticeDirect?: ((place: string, sidecar: Sidecar, multipartId: string) => Promise<boolean>) | undefined;
 }
 
 /** An unfinished upload found by listing a store (quotas are rebuilt from these). */

@@ -38,6 +38,12 @@ export interface SidecarTusport {
   accept?: string[];
   /** The `maxSize` of the signed upload token it was created under: every later request is held to it. */
   maxSize?: number;
+  /**
+   * Uploaded straight to S3 (src/protocols/s3-direct/): by the client's multipart upload, or by one
+   * presigned POST (then the multipart upload at its key is only a marker, so listings, quotas and
+   * the sweep see it like any unfinished upload).
+   */
+  direct?: 'multipart' | 'post';
   /** Where finalize moved the file, relative to the store directory, `/`-separated. */
   final_path?: string;
   /**

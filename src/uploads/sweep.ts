@@ -2,6 +2,7 @@ import type { Locker } from '@tus/server';
 import type { FastifyBaseLogger } from 'fastify';
 import type { EndpointRuntime } from '../endpoints/runtime.js';
 import type { SweepResult } from '../stores/backend.js';
+import { directNoticer } from '../protocols/s3-direct/sweep.js';
 import { sweepUnclaimed } from '../files/claim-sweep.js';
 import { resumerFor } from './resume.js';
 import { SweepFailed } from './sweep-failed.js';
@@ -29,6 +30,7 @@ export async function sweepAll(runtimes: readonly EndpointRuntime[], options: { 
         now,
         onRemoved: (sidecar) => runtime.quota.release(sidecar.tusport.owner, sidecar.id),
         resume: resumerFor({ template: runtime.template, store: runtime.store, locker, complete: runtime.complete, log }),
+        noticeDirect: runtime.config.direct ? directNoticer(runtime, locker, log) : undefined,
       });
       for (const key of ['expired', 'leftovers', 'completed', 'skipped'] as const) total[key] += result[key];
       // Unclaimed uploads past `claim.ttl` count as expired (src/files/claim-sweep.ts).

@@ -108,3 +108,42 @@ export async function listMultipartUploads(info: CephInfo, bucket: string): Prom
   }
   return uploads;
 }
+
+/**
+ * The CORS rules a browser needs to upload straight to `bucket` (presigned POST and part PUTs,
+ * see README "Direct to S3"): any origin here (tests run on random loopback ports), and `ETag`
+ * exposed, without which `@uppy/aws-s3` cannot complete a multipart upload.
+ */
+export async function allowBrowserUploads(info: CephInfo, bucket: string, origins: string[] = ['*']): Promise<void> {
+  const client = s3Client(info);
+  try {
+    await client.putBucketCors({
+      Bucket: bucket,
+      CORSConfiguration: {
+        CORSRules: [{ AllowedOrigins: origins, AllowedMethods: ['GET', 'PUT', 'POST'], AllowedHeaders: ['*'], ExposeHeaders: ['ETag', 'Location'], MaxAgeSeconds: 3000 }],
+      },
+    });
+  } finally {
+    client.destroy();
+  }
+}
+
+/**
+ * Remove everything a test put in `bucket` (open multipart uploads, then objects) and the bucket:
+ * the shared RGW keeps its data in a 2 GiB memstore, which big uploads left behind fill up.
+ */
+export async function removeTestBucket(info: CephInfo, bucket: string): Promise<void> {
+  const client = s3Client(info);
+  try {
+    for (const upload of await listMultipartUploads(info, bucket)) {
+      await client.abortMultipartUpload({ Bucket: bucket, Key: upload.Key, UploadId: upload.UploadId });
+    }
+    const keys = await listAllKeys(info, bucket);
+    for (let start = 0; start < keys.length; start += 1000) {
+      await client.deleteObjects({ Bucket: bucket, Delete: { Objects: keys.slice(start, start + 1000).map((Key) => ({ Key })), Quiet: true } });
+    }
+    await client.deleteBucket({ Bucket: bucket });
+  } finally {
+    client.destroy();
+  }
+}

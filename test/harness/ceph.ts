@@ -23,7 +23,7 @@ import { freePort, portInUse } from './ports.js';
 import { isOurProcess, processesMentioning, readPidFile, signalOurs, spawnDaemon, tail, terminate } from './processes.js';
 import { waitForS3 } from './ceph-s3.js';
 
-export { createTestBucket, listAllKeys, listMultipartUploads, s3Client } from './ceph-s3.js';
+export { allowBrowserUploads, createTestBucket, listAllKeys, listMultipartUploads, removeTestBucket, s3Client } from './ceph-s3.js';
 
 /** What test workers need to reach (and stop/restart) the cluster's RGW; JSON-serializable. */
 export interface CephInfo {

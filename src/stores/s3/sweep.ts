@@ -3,6 +3,7 @@ import { acquireUploadLock } from '../../protocol/lock.js';
 import type { SweepOptions, SweepResult } from '../backend.js';
 import type { S3Backend } from './backend.js';
 import { isNoSuchUpload } from './errors.js';
+import { objectExists } from './finalize.js';
 import { partKey, readInfo } from './info.js';
 import { PARTIAL_ID_SUFFIX } from '../../uploads/create.js';
 
@@ -101,7 +102,7 @@ async function sweepFinishedPartial(backend: S3Backend, key: string, options: Sw
   }
 }
 
-async function sweepOne(backend: S3Backend, upload: OpenUpload, options: SweepOptions): Promise<'expired' | 'leftovers' | undefined> {
+async function sweepOne(backend: S3Backend, upload: OpenUpload, options: SweepOptions): Promise<'expired' | 'leftovers' | 'completed' | undefined> {
   const { endpoint, expireMs, locker, log, now, onRemoved } = options;
   const { client, bucket } = backend;
   const info = await readInfo(client, bucket, upload.key);
@@ -115,12 +116,17 @@ async function sweepOne(backend: S3Backend, upload: OpenUpload, options: SweepOp
   const { sidecar } = info;
   // Only this endpoint's uploads, found at their own key (a sidecar names its upload).
   if (sidecar.tusport.endpoint !== endpoint || !upload.key.endsWith(sidecar.id) || info.multipartId !== upload.multipartId) return undefined;
-  if (sidecar.tusport.completed_at !== undefined || !expireMs) return undefined;
+  if (sidecar.tusport.completed_at !== undefined) return undefined;
+  // A presigned POST's file that arrived (its multipart upload is only a marker): finish it, not expire it.
+  const prefix = upload.key.slice(0, upload.key.length - sidecar.id.length);
+  if (sidecar.tusport.direct === 'post' && options.noticeDirect && (await objectExists(client, bucket, upload.key))) {
+    return (await options.noticeDirect(prefix, sidecar, upload.multipartId)) ? 'completed' : undefined;
+  }
+  if (!expireMs) return undefined;
   if (Date.parse(sidecar.creation_date) + expireMs >= now) return undefined;
   const lock = await acquireUploadLock(locker, sidecar.id, 0, new AbortController().signal).catch(() => undefined);
   if (!lock) return undefined;
   try {
-    const prefix = upload.key.slice(0, upload.key.length - sidecar.id.length);
     await backend.remove(prefix, { sidecar, offset: 0, location: upload.key });
     onRemoved?.(sidecar);
     log.info({ uploadId: sidecar.id, endpoint, key: upload.key }, 'expired unfinished upload removed');
