@@ -18,8 +18,8 @@ export function scenarios(ctx) {
     const out = await runNodeClient(path.join(CLIENTS, script), ['--url', server.url, '--file', ctx.inputFile, ...extra]);
     return { value: out.ms / 1000, ms: out.ms, cpuMs: out.cpuMs, bytes: out.bytes };
   };
-  const rate = (mode, duration) => async (server) => {
-    const args = ['--url', server.url, '--mode', mode, '--connections', String(ctx.connections), '--duration', String(duration)];
+  const rate = (mode, duration, connections = ctx.connections) => async (server) => {
+    const args = ['--url', server.url, '--mode', mode, '--connections', String(connections), '--duration', String(duration)];
     if (mode === 'patch') args.push('--body-file', ctx.smallBodyFile);
     const out = await runNodeClient(path.join(CLIENTS, 'rate.mjs'), args);
     return { value: out.rps, ms: out.seconds * 1000, cpuMs: out.cpuMs, ...out };
@@ -83,6 +83,18 @@ export function scenarios(ctx) {
       client: concurrent,
     },
     {
+      id: 'checksum-patch',
+      title: `${sizeLabel} in ${chunkLabel} PATCHes with and without Upload-Checksum`,
+      method: `The chunked-patch client (bench/clients/chunked.mjs) against the same tusport build: every PATCH with \`Upload-Checksum: sha256 ...\` (verified while the bytes stream), without it, and with the checksum as a trailer of a chunked body. The client computes the digests before its clock starts. Time = POST to last 204.`,
+      kind: 'upload',
+      metric: { name: 'seconds', better: 'lower' },
+      variants: ['tusport-sha256', 'tusport', 'tusport-trailer'],
+      client: (server) => {
+        const checksum = { 'tusport-sha256': ['--checksum', 'sha256'], 'tusport-trailer': ['--checksum', 'sha256', '--trailer'] }[server.name] ?? [];
+        return upload('chunked.mjs', ['--chunk', String(ctx.chunkBytes), ...checksum])(server);
+      },
+    },
+    {
       id: 'head-rate',
       title: `HEAD rate, ${ctx.connections} connections`,
       method: `autocannon, ${ctx.connections} connections, pipelining 1, ${ctx.duration} s per run; each connection HEADs an upload of its own (created beforehand). Value = 2xx responses per second.`,
@@ -102,5 +114,28 @@ export function scenarios(ctx) {
       client: rate('patch', ctx.duration),
       warmup: rate('patch', ctx.warmupDuration),
     },
+    lockerScenario(ctx, rate, 'patch', '64 KiB PATCHes', `The patch-rate client (autocannon, pipelining 1), so a PATCH's latency is its own and not a queue's. fsync dominates a PATCH and varies a lot on this VM.`),
+    lockerScenario(ctx, rate, 'head', 'HEADs', `The head-rate client. A HEAD takes the upload's lock like a PATCH but writes nothing (no fsync), so this isolates what the Redis locker adds to every request.`),
   ];
+}
+
+/**
+ * tusport with \`locker: { type: redis }\` against the same tusport with the default memory locker,
+ * on few connections (BENCH_LOCKER_CONNECTIONS, default 1): with one connection, 1 / rate is the
+ * per-request latency, so the difference of the two is what the Redis locker adds per request.
+ */
+function lockerScenario(ctx, rate, mode, what, how) {
+  const connections = ctx.lockerConnections;
+  const plural = connections === 1 ? '' : 's';
+  return {
+    id: `locker-${mode}-latency`,
+    title: `${what}, Redis locker vs memory locker, ${connections} connection${plural}`,
+    method: `${how} ${connections} connection${plural}, ${ctx.duration} s per run. The Redis variant's redis-server runs on loopback without persistence; each request takes the upload's lock (SET NX PX) and releases it (a compare-and-delete script that also PUBLISHes): two Redis round trips. Added latency per request = 1 / rate of the Redis variant − 1 / rate of the memory variant.`,
+    kind: 'rate',
+    metric: { name: 'requests/s', better: 'higher' },
+    variants: ['tusport-redis', 'tusport'],
+    connections,
+    client: rate(mode, ctx.duration, connections),
+    warmup: rate(mode, ctx.warmupDuration, connections),
+  };
 }

@@ -3,6 +3,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { freePort, startServer } from './proc.mjs';
+import { benchRedisUrl } from './redis.mjs';
 
 export const ROOT = path.resolve(import.meta.dirname, '..', '..');
 const BASELINES = path.join(ROOT, 'bench', 'baselines');
@@ -11,6 +12,19 @@ export const SERVERS = {
   tusport: {
     label: 'tusport',
     detail: 'tusport serve, one disk endpoint /files, logLevel warn; fsyncs each PATCH before its 204',
+  },
+  'tusport-redis': {
+    label: 'tusport, Redis locker',
+    detail: 'the same with locker { type: redis } on a local redis-server (no persistence): every request takes its lock in Redis (SET NX PX, then a compare-and-delete script on release)',
+  },
+  // The same server; the checksum scenario's client sends Upload-Checksum to these two.
+  'tusport-sha256': {
+    label: 'tusport, Upload-Checksum: sha256',
+    detail: 'tusport as above; every PATCH carries Upload-Checksum: sha256 (digests computed before the clock starts)',
+  },
+  'tusport-trailer': {
+    label: 'tusport, sha256 as a trailer',
+    detail: 'tusport as above; every PATCH is chunked with Upload-Checksum: sha256 as a trailer (the server hashes with every algorithm: it learns which one only at the end)',
   },
   raw: {
     label: 'raw node:http',
@@ -42,11 +56,15 @@ export async function startVariant(name, workDirectory, { nodeFlags = [], logLev
   let args;
   let readyUrl = `${origin}/`;
   switch (name) {
-    case 'tusport': {
+    case 'tusport':
+    case 'tusport-redis':
+    case 'tusport-sha256':
+    case 'tusport-trailer': {
       const configFile = path.join(workDirectory, `tusport-${port}.json`);
       // `endpoints` replaces the default disk endpoint (the S3 scenarios); /files comes first.
       const config = {
         server: { host: '127.0.0.1', port, logLevel },
+        ...(name === 'tusport-redis' ? { locker: { type: 'redis', url: await benchRedisUrl() } } : {}),
         endpoints: endpoints ?? [{ path: '/files', store: { type: 'disk', directory: dir } }],
       };
       fs.writeFileSync(configFile, JSON.stringify(config, null, 2));

@@ -24,6 +24,11 @@ export interface UploadContext {
   clientAddress?: string | undefined;
   /** Upload id from the URL, for requests on an upload URL. */
   uploadId?: string | undefined;
+  /**
+   * A GET authorised by a signed download link instead of the endpoint's auth (src/files/links.ts):
+   * it may read the one upload its URL names, whoever owns it, until `expiresAt` (ms).
+   */
+  link?: { expiresAt: number } | undefined;
   /** Who is asking, once auth has run; null on anonymous endpoints. */
   principal: Principal | null;
   /** The principal's id: what new uploads record as their owner. */

@@ -3,6 +3,7 @@ import { TUS_RESUMABLE } from '@tus/server';
 import type { FastifyError, FastifyInstance } from 'fastify';
 import { Errors } from '../errors.js';
 import { isHookRejection, sendHookRejection } from '../hooks/errors.js';
+import { CHECKSUM_MISMATCH_STATUS_TEXT } from '../protocol/checksum.js';
 import { isStorageFailure, storageError } from '../protocol/storage-errors.js';
 
 /**
@@ -23,7 +24,8 @@ export function registerErrorAnswers(scope: FastifyInstance, options: { notFound
     return reply.code(status).send({
       statusCode: status,
       code: known ? error.code : 'TUSPORT_ERR_INTERNAL',
-      error: STATUS_CODES[status] ?? 'Error',
+      // 460 is tus's own (Checksum Mismatch), unknown to Node.
+      error: STATUS_CODES[status] ?? (status === 460 ? CHECKSUM_MISMATCH_STATUS_TEXT : 'Error'),
       message: known ? error.message : 'Something went wrong on our side; the request id is in X-Request-Id',
     });
   });

@@ -6,6 +6,7 @@ const TUS_REQUEST_HEADERS = [
   'Authorization',
   'Content-Type',
   'Tus-Resumable',
+  'Upload-Checksum',
   'Upload-Concat',
   'Upload-Defer-Length',
   'Upload-Length',
@@ -26,6 +27,7 @@ const TUS_RESPONSE_HEADERS = [
   'Tus-Resumable',
   'Tus-Max-Size',
   'Tus-Extension',
+  'Tus-Checksum-Algorithm',
   'X-Request-Id',
   'WWW-Authenticate',
 ];

@@ -7,6 +7,7 @@ import { creationMetadata } from '../policy/creation.js';
 import type { StoredUpload } from '../stores/backend.js';
 import { isComplete } from '../stores/endpoint-store.js';
 import { type Creation, createUpload, discardRefusedCreation } from '../uploads/create.js';
+import { ChecksumVerifier, checksumRefusal } from './checksum.js';
 import { handleCreateFinal, parseUploadConcat } from './concat.js';
 import { integerHeader } from './preconditions.js';
 import { storageError } from './storage-errors.js';
@@ -29,12 +30,14 @@ export const handleCreate: ProtocolHandler = async (runtime, context, request, r
   const size = integerHeader(request, 'upload-length');
   const hasBody = request.headers['content-type']?.split(';')[0]?.trim().toLowerCase() === OFFSET_OCTET_STREAM;
   const contentLength = request.headers['content-length'] === undefined ? undefined : Number(request.headers['content-length']);
+  // A creation body's checksum is read before anything is created: a malformed one leaves nothing.
+  const verifier = hasBody ? ChecksumVerifier.fromRequest(request.raw) : undefined;
   const created = await createUpload(
     runtime,
     context,
     { metadata: creationMetadata(request), size, body: hasBody ? { length: contentLength } : undefined, concat: concat && 'partial' },
     async (creation) => {
-      if (hasBody) await writeCreationBody(runtime, context, creation, request, reply);
+      if (hasBody) await writeCreationBody(runtime, context, creation, request, reply, verifier);
       // Zero bytes declared, or all of them in the body: the upload is complete at its creation.
       return isComplete(creation.stored) ? runtime.complete(context, creation.stored, { creating: true }) : {};
     },
@@ -62,11 +65,19 @@ export function uploadUrl(context: UploadContext, id: string): string {
  * Write a creation's body (creation-with-upload) at offset 0. Every byte must fit, or the whole
  * creation is refused (and the upload removed by `createUpload`): its declared length or, for a
  * deferred one, maxSize (the endpoint's or its token's), the chunk limit, and a deferred length's
- * quota. Unlike PATCH, a body cut at the chunk limit keeps nothing: the client never learnt the
+ * quota; and with an Upload-Checksum, it must match (460 otherwise). Unlike PATCH, a body cut at
+ * the chunk limit keeps nothing: the client never learnt the
  * upload's URL. A write interrupted by the client going away keeps what arrived; the handler
  * then discards the upload all the same.
  */
-async function writeCreationBody(runtime: EndpointRuntime, context: UploadContext, creation: Creation, request: FastifyRequest, reply: FastifyReply): Promise<void> {
+async function writeCreationBody(
+  runtime: EndpointRuntime,
+  context: UploadContext,
+  creation: Creation,
+  request: FastifyRequest,
+  reply: FastifyReply,
+  verifier: ChecksumVerifier | undefined,
+): Promise<void> {
   const { config, store } = runtime;
   const stored: StoredUpload = creation.stored;
   const id = stored.sidecar.id;
@@ -84,11 +95,13 @@ async function writeCreationBody(runtime: EndpointRuntime, context: UploadContex
   const limit = Math.min(room, chunkLimit, quotaLimit);
   let result;
   try {
-    result = await store.writeChunk(context, id, request.raw, 0, limit, creation.lock.handOver);
+    result = await store.writeChunk(context, id, request.raw, 0, { limit, verify: verifier }, creation.lock.handOver);
   } catch (error) {
     throw storageError(error, context.log, id);
   }
   stored.offset = result.offset;
+  // A body its checksum refuses: 460, and the creation is refused with it (nothing is left).
+  if (result.kind === 'rejected') throw checksumRefusal(verifier!, reply);
   if (result.kind !== 'limit') return;
   closeAfterAnswer(reply);
   if (limit === room) throw pastEnd('more');

@@ -1,9 +1,10 @@
 import { TUS_VERSION } from '@tus/server';
 import type { EndpointRuntime, ProtocolHandler } from '../endpoints/runtime.js';
+import { CHECKSUM_DISCOVERY_HEADERS, CHECKSUM_EXTENSIONS } from './checksum.js';
 
 /** The tus extensions an endpoint serves, as OPTIONS announces them in Tus-Extension. */
 export function tusExtensions(runtime: EndpointRuntime): string[] {
-  const extensions = ['creation', 'creation-with-upload', 'creation-defer-length', 'termination', 'concatenation'];
+  const extensions = ['creation', 'creation-with-upload', 'creation-defer-length', 'termination', 'concatenation', ...CHECKSUM_EXTENSIONS];
   if (runtime.config.expire) extensions.push('expiration');
   return extensions;
 }
@@ -16,5 +17,6 @@ export const handleOptions: ProtocolHandler = async (runtime, _context, _request
   reply.header('Tus-Version', TUS_VERSION.join(','));
   reply.header('Tus-Extension', tusExtensions(runtime).join(','));
   if (runtime.config.maxSize !== undefined) reply.header('Tus-Max-Size', String(runtime.config.maxSize));
+  reply.headers(CHECKSUM_DISCOVERY_HEADERS);
   return reply.code(204).send();
 };

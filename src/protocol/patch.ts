@@ -9,6 +9,7 @@ import { completionPending } from '../uploads/completion.js';
 import { ConcatErrors, partialsOf } from '../uploads/concat.js';
 import { terminateStoppedUpload } from './delete.js';
 import { lockVisibleUpload } from './lock.js';
+import { ChecksumVerifier, checksumRefusal } from './checksum.js';
 import { integerHeader } from './preconditions.js';
 import { storageError } from './storage-errors.js';
 
@@ -27,6 +28,8 @@ export const handlePatch: ProtocolHandler = async (runtime, context, request, re
   if (offset === undefined) throw new Errors.INVALID_HEADER('Upload-Offset', 'missing (PATCH requests must say where their bytes go)');
   const contentType = request.headers['content-type']?.split(';')[0]?.trim().toLowerCase();
   if (contentType !== OFFSET_OCTET_STREAM) throw new Errors.INVALID_CONTENT_TYPE();
+  // A malformed Upload-Checksum or an unknown algorithm is refused before anything is touched.
+  const verifier = ChecksumVerifier.fromRequest(request.raw);
 
   const { store, config } = runtime;
   const lock = await lockVisibleUpload(runtime, context, id, reply);
@@ -70,8 +73,9 @@ export const handlePatch: ProtocolHandler = async (runtime, context, request, re
     const pastEnd = () => (size !== undefined ? new Errors.PAST_UPLOAD_LENGTH(remaining, contentLength ?? 'more') : new Errors.PAST_MAX_SIZE(maxSize));
     const contentLength = request.headers['content-length'];
     // Without a length a body is only known to be too long once its bytes are stored; disk can
-    // cut them off again, S3 parts cannot.
-    if (contentLength === undefined && !store.backend.canTruncate) throw new Errors.LENGTH_REQUIRED();
+    // cut them off again, S3 parts cannot. A checksummed body is held back until it is verified
+    // (see WriteLimits.verify), so it reaches no store too long either.
+    if (contentLength === undefined && !store.backend.canTruncate && !verifier) throw new Errors.LENGTH_REQUIRED();
     if (contentLength !== undefined && Number(contentLength) > remaining) {
       closeAfterAnswer(reply);
       throw pastEnd();
@@ -104,17 +108,28 @@ export const handlePatch: ProtocolHandler = async (runtime, context, request, re
       void terminateStoppedUpload(runtime, context, id);
     });
     try {
-      result = await store.writeChunk(context, id, request.raw, offset, Math.min(limit, quotaLimit), progress ? AbortSignal.any([lock.handOver, stop.signal]) : lock.handOver);
+      const limits = { limit: Math.min(limit, quotaLimit), verify: verifier, fence: lock };
+      result = await store.writeChunk(context, id, request.raw, offset, limits, progress ? AbortSignal.any([lock.handOver, stop.signal]) : lock.handOver);
+      // A lock lost mid-write (Redis lease lapsed): stop here, acknowledge nothing, commit nothing more.
+      lock.assertHeld();
     } catch (error) {
       progress?.end(undefined);
       if (claimed) runtime.quota.settle(stored.sidecar, offset);
       throw storageError(error, context.log, id);
     }
+    // A verified write that does not count has been undone by the store already.
+    const undo = () => (verifier ? Promise.resolve() : store.truncate(context, id, offset));
+    if (result.kind === 'rejected') {
+      // The body arrived whole and its checksum says it is not what the client sent: none of it counts.
+      progress?.end(undefined);
+      if (claimed) runtime.quota.settle(stored.sidecar, offset);
+      throw checksumRefusal(verifier!, reply);
+    }
     if (result.kind === 'limit' && quotaLimit < limit) {
       // Past the owner's quota: undo this request (nothing of it was acknowledged) and say why.
       progress?.end(undefined);
       closeAfterAnswer(reply);
-      await store.truncate(context, id, offset);
+      await undo();
       runtime.quota.settle(stored.sidecar, offset);
       throw runtime.quota.exceeded();
     }
@@ -126,10 +141,11 @@ export const handlePatch: ProtocolHandler = async (runtime, context, request, re
       if (limit === remaining) {
         // The client meant to send more than the upload holds: its data is not what it declared.
         // Nothing of this request was acknowledged, so undo it and keep the offset where it was.
-        await store.truncate(context, id, offset);
+        await undo();
         throw pastEnd();
       }
-      // Cut at the chunk limit: the bytes before it are good and stay, resumable from here.
+      // Cut at the chunk limit: the bytes before it are good and stay, resumable from here (unless
+      // checksummed: unverifiable, they were dropped and the offset is where it was).
       reply.header('Upload-Offset', String(result.offset));
       throw new Errors.CHUNK_TOO_LARGE(limit);
     }
@@ -148,7 +164,8 @@ export const handlePatch: ProtocolHandler = async (runtime, context, request, re
   }
 
   if (result.kind === 'interrupted') {
-    context.log.info({ uploadId: id, offset: result.offset, reason: String(result.reason) }, 'PATCH interrupted; received bytes kept');
+    const kept = verifier ? 'checksummed, so received bytes dropped' : 'received bytes kept';
+    context.log.info({ uploadId: id, offset: result.offset, reason: String(result.reason) }, `PATCH interrupted; ${kept}`);
     closeAfterAnswer(reply);
   }
   reply.header('Upload-Offset', String(stored.offset));

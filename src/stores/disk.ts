@@ -3,7 +3,7 @@ import fs from 'node:fs/promises';
 import path from 'node:path';
 import type { Readable } from 'node:stream';
 import { directoryRoot, resolveDirectory, type TemplateParams } from '../endpoints/template.js';
-import type { StorageBackend, StoredUpload, SweepOptions, SweepResult, UnfinishedUpload, WriteLimits, WriteResult } from './backend.js';
+import type { ByteRange, StorageBackend, StoredUpload, SweepOptions, SweepResult, UnfinishedUpload, WriteLimits, WriteResult } from './backend.js';
 import { confinedDirectory } from './confine.js';
 import { isFinalizedFile, NO_FOLLOW, readSidecar, STREAM_FLAGS, type Sidecar, sidecarPath, syncDirectory, writeNewSidecar, writeSidecar } from './sidecar.js';
 import { StoreErrors } from './store-errors.js';
@@ -11,6 +11,7 @@ import { finalizeOnDisk, finalPathTaken, type OverwriteMode, resolveFinalPath } 
 import { concatenateFiles } from './concat-files.js';
 import { LazyFileSink } from './lazy-file-sink.js';
 import { copyWithLimit } from './stream-copy.js';
+import { unverified } from './verified-write.js';
 import { checkWritableDirectory } from './writable-directory.js';
 import { sweepDirectory } from './sweep.js';
 import { isFinished, walkUploads } from './walk.js';
@@ -138,15 +139,25 @@ export class DiskBackend implements StorageBackend {
 
   async write(directory: string, id: string, source: Readable, offset: number, limits: WriteLimits, stop?: AbortSignal): Promise<WriteResult> {
     const data = await this.requireDataPath(directory, id);
+    const verify = limits.verify;
     writesInProgress++;
     let outcome;
     try {
       // The sink fsyncs before it closes: the 204 that acknowledges these bytes is sent only after.
       // It holds a file descriptor only while bytes flow (a stalled client holds none).
-      const sink = new LazyFileSink(data, offset, { highWaterMark: writeBufferBytes() });
-      outcome = await copyWithLimit(source, sink, limits.limit, stop);
+      const sink = new LazyFileSink(data, offset, { highWaterMark: writeBufferBytes(), fence: limits.fence });
+      outcome = await copyWithLimit(source, sink, limits.limit, stop, verify && ((chunk) => verify.update(chunk)));
+    } catch (error) {
+      // A verified write's bytes never count unverified, not even those a failing disk took.
+      if (verify) await this.truncate(directory, id, offset).catch(() => undefined);
+      throw error;
     } finally {
       writesInProgress--;
+    }
+    if (verify && !(outcome.kind === 'complete' && verify.matches())) {
+      // Hashed on the way to the file; cut back (and fsynced) before anyone is answered.
+      await this.truncate(directory, id, offset);
+      return unverified(outcome, offset);
     }
     const written = offset + outcome.bytes;
     if (outcome.kind === 'interrupted') return { kind: 'interrupted', offset: written, reason: outcome.reason };
@@ -172,8 +183,8 @@ export class DiskBackend implements StorageBackend {
     await writeSidecar(sidecarPath(await this.requireDataPath(directory, sidecar.id)), sidecar);
   }
 
-  async open(stored: StoredUpload): Promise<Readable> {
-    return createReadStream(stored.location, { flags: STREAM_FLAGS.read });
+  async open(stored: StoredUpload, range?: ByteRange): Promise<Readable> {
+    return createReadStream(stored.location, { flags: STREAM_FLAGS.read, ...(range ? { start: range.start, end: range.end } : {}) });
   }
 
   async finalize(directory: string, stored: StoredUpload, relativePath: string, overwrite: OverwriteMode): Promise<string> {
@@ -193,6 +204,14 @@ export class DiskBackend implements StorageBackend {
   async finalPathTaken(directory: string, relativePath: string): Promise<boolean> {
     const real = await this.confined(directory, false);
     return real !== undefined && finalPathTaken(real, relativePath);
+  }
+
+  async *finishedBefore(before: number): AsyncIterable<{ place: string; sidecar: Sidecar }> {
+    for await (const found of walkUploads(this.root)) {
+      if ('leftover' in found || found.sidecar.tusport.completed_at === undefined || path.basename(found.sidecarPath) !== `${found.sidecar.id}.json`) continue;
+      const written = await fs.lstat(found.sidecarPath).then((stats) => stats.mtimeMs, () => undefined);
+      if (written !== undefined && written < before) yield { place: path.dirname(found.sidecarPath), sidecar: found.sidecar };
+    }
   }
 
   async *unfinished(): AsyncIterable<UnfinishedUpload> {

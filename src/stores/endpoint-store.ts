@@ -2,7 +2,7 @@ import type { Readable } from 'node:stream';
 import type { UploadContext } from '../endpoints/context.js';
 import { Errors } from '../errors.js';
 import { storageError } from '../protocol/storage-errors.js';
-import type { StorageBackend, StoredUpload, WriteResult } from './backend.js';
+import type { ByteRange, StorageBackend, StoredUpload, WriteLimits, WriteResult } from './backend.js';
 import type { Sidecar, SidecarTusport } from './sidecar.js';
 import { VisibilityCache } from './visibility-cache.js';
 
@@ -70,6 +70,8 @@ export class EndpointStore {
   /** Made by this endpoint under the request's params, and owned by its principal (or an admin asks). */
   private visible(tusport: Pick<SidecarTusport, 'endpoint' | 'params' | 'owner'>, context: UploadContext): boolean {
     if (tusport.endpoint !== this.options.endpoint || !sameParams(tusport.params, context.params)) return false;
+    // A signed download link opens the upload its (signed) URL names, whoever owns it.
+    if (context.link) return true;
     // Someone else's upload does not exist for you (404, not 403: its existence is not revealed).
     return tusport.owner === context.owner || context.principal?.admin === true;
   }
@@ -126,9 +128,9 @@ export class EndpointStore {
     return stored;
   }
 
-  /** Append a request body (PATCH, creation with upload): the caller computed the limit and handles each outcome. */
-  writeChunk(context: UploadContext, id: string, source: Readable, offset: number, limit: number, stop?: AbortSignal): Promise<WriteResult> {
-    return this.options.backend.write(context.place, id, source, offset, { limit }, stop);
+  /** Append a request body (PATCH, creation with upload): the caller computed the limits and handles each outcome. */
+  writeChunk(context: UploadContext, id: string, source: Readable, offset: number, limits: WriteLimits, stop?: AbortSignal): Promise<WriteResult> {
+    return this.options.backend.write(context.place, id, source, offset, limits, stop);
   }
 
   truncate(context: UploadContext, id: string, offset: number): Promise<void> {
@@ -145,8 +147,8 @@ export class EndpointStore {
     await this.options.backend.updateSidecar(context.place, stored.sidecar);
   }
 
-  openStored(stored: StoredUpload): Promise<Readable> {
-    return this.options.backend.open(stored);
+  openStored(stored: StoredUpload, range?: ByteRange): Promise<Readable> {
+    return this.options.backend.open(stored, range);
   }
 
   get backend(): StorageBackend {

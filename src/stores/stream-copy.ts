@@ -16,9 +16,10 @@ export type CopyOutcome =
  * Buffers straight from the socket to the sink with backpressure, and nothing else.
  *
  * Resolves once the sink has closed (its data is durable if the sink flushes on close);
- * rejects only when the sink itself fails.
+ * rejects only when the sink itself fails. `tap` sees exactly the bytes handed to the sink, in
+ * order, as they pass (a checksum computed while the bytes stream).
  */
-export function copyWithLimit(source: Readable, sink: Writable, limit: number, stop?: AbortSignal): Promise<CopyOutcome> {
+export function copyWithLimit(source: Readable, sink: Writable, limit: number, stop?: AbortSignal, tap?: (chunk: Buffer) => void): Promise<CopyOutcome> {
   return new Promise((resolve, reject) => {
     let bytes = 0;
     let outcome: CopyOutcome | undefined;
@@ -33,12 +34,17 @@ export function copyWithLimit(source: Readable, sink: Writable, limit: number, s
     const take = (chunk: Buffer): boolean => {
       if (bytes + chunk.length > limit) {
         const room = limit - bytes;
-        if (room > 0) sink.write(chunk.subarray(0, room));
+        if (room > 0) {
+          const head = chunk.subarray(0, room);
+          tap?.(head);
+          sink.write(head);
+        }
         bytes = limit;
         finish({ kind: 'limit', bytes });
         return false;
       }
       bytes += chunk.length;
+      tap?.(chunk);
       if (!sink.write(chunk)) source.pause();
       return true;
     };

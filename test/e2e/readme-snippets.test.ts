@@ -1,4 +1,5 @@
 import { execFile } from 'node:child_process';
+import { createHash } from 'node:crypto';
 import { chmod, mkdir, readdir, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { promisify } from 'node:util';
@@ -54,6 +55,15 @@ describe('README shell snippets', () => {
     const data = (await readdir(store)).filter((name) => !name.endsWith('.json'));
     expect(data).toHaveLength(1);
     expect(await sha256File(path.join(store, data[0]!))).toBe(await sha256File(path.join(scratch.dir, 'big.bin')));
+  });
+
+  it('checksums: a wrong one is 460 and keeps nothing, the right one 204', async () => {
+    const server = await start(['serve', '--port', '0', '--no-demo'], scratch.dir);
+    const { stdout } = await bash(snippet('checksum'), server.url, scratch.dir);
+    expect(stdout.trim().split('\n')).toEqual(['460 ', '204 11']);
+    const store = path.join(scratch.dir, 'data', 'files');
+    const data = (await readdir(store)).filter((name) => !name.endsWith('.json'));
+    expect(await sha256File(path.join(store, data[0]!))).toBe(createHash('sha256').update('hello world').digest('hex'));
   });
 
   it('test tokens: a JWT minted with jose and a signed token from `tusport token` open their endpoints (bind refuses the wrong user)', async () => {

@@ -16,6 +16,9 @@ export const SERVICE_PACKAGES: Record<string, string> = {
   '/usr/bin/chromium': 'chromium',
   // A real terminal for `tusport upload`'s progress bars (test/e2e/upload-cli-tty.test.ts).
   '/usr/bin/tmux': 'tmux',
+  // A third-party tus client that sends Upload-Checksum (test/integration/checksum-tuspy.test.ts):
+  // the module's directory stands for the package (a directory is "executable": searchable).
+  '/usr/lib/python3/dist-packages/tusclient': 'python3-tuspy',
 };
 
 function executable(file: string): boolean {

@@ -20,6 +20,8 @@ export interface RawRequest {
   body?: Buffer | string | Readable | Iterable<Buffer> | AsyncIterable<Buffer>;
   /** For an https base URL: the PEM certificate(s) to trust (e.g. a test's self-signed one). */
   ca?: string;
+  /** Trailer fields sent after a chunked (Readable or iterable) body. */
+  trailers?: Record<string, string>;
 }
 
 export const TUS = { 'Tus-Resumable': '1.0.0' } as const;
@@ -56,7 +58,15 @@ export function raw(baseUrl: string, request: RawRequest): Promise<RawResponse> 
       // The server may answer and close before the whole body is sent; that is a valid outcome.
       stream.on('error', () => req.destroy());
       req.on('error', () => stream.destroy());
-      stream.pipe(req);
+      const trailers = request.trailers;
+      if (!trailers) stream.pipe(req);
+      else {
+        stream.pipe(req, { end: false });
+        stream.on('end', () => {
+          req.addTrailers(trailers);
+          req.end();
+        });
+      }
     }
   });
 }

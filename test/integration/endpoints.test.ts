@@ -84,7 +84,7 @@ describe('several endpoints, anonymous and templated, side by side', () => {
       const options = await raw(server.url, { method: 'OPTIONS', path: base });
       expect(options.status).toBe(204);
       expect(options.headers['tus-version']).toBe('1.0.0');
-      expect(options.headers['tus-extension']).toBe('creation,creation-with-upload,creation-defer-length,termination,concatenation');
+      expect(options.headers['tus-extension']).toBe('creation,creation-with-upload,creation-defer-length,termination,concatenation,checksum,checksum-trailer');
     }
   });
 

@@ -128,6 +128,8 @@ const tusHeaders = fc
     maybe(header('X-Forwarded-Proto', fc.constantFrom('https', 'javascript', ''))),
     maybe(header('Expect', fc.constantFrom('100-continue', 'nonsense')), 5),
     maybe(header('X-Request-Id', ODD_CHARS), 10),
+    maybe(header('Upload-Checksum', fc.constantFrom('sha1 Kq5sNclPz7QV2+lfQIuc6R7oRu0=', 'crc32 DUoRhQ==', 'sha3 AAAA', 'sha1', '', 'md5 !!!', 'SHA256 ' + 'A'.repeat(43) + '=')), 15),
+    maybe(header('Trailer', fc.constantFrom('Upload-Checksum', 'upload-checksum, x-other', '')), 10),
     fc.array(fc.tuple(fc.stringMatching(/^[A-Za-z0-9!#$%&'*+.^_`|~-]{1,30}$/), ODD_CHARS), { maxLength: 3 }),
   )
   .map((parts) => {

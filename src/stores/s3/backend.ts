@@ -1,16 +1,19 @@
 import type { S3 } from '@aws-sdk/client-s3';
 import { PassThrough, Readable } from 'node:stream';
 import { renderTemplate, type TemplateParams } from '../../endpoints/template.js';
-import type { StorageBackend, StoredUpload, SweepOptions, SweepResult, UnfinishedUpload, WriteLimits, WriteResult } from '../backend.js';
+import type { ByteRange, ChunkVerifier, PresignOptions, StorageBackend, StoredUpload, SweepOptions, SweepResult, UnfinishedUpload, WriteLimits, WriteResult } from '../backend.js';
 import type { OverwriteMode } from '../finalize.js';
 import type { Sidecar } from '../sidecar.js';
+import { stageBody } from '../staged-body.js';
 import { copyWithLimit } from '../stream-copy.js';
+import { unverified } from '../verified-write.js';
 import { createS3Client } from './client.js';
 import { describeS3Error, isNoSuchUpload, isS3NotFound } from './errors.js';
 import { concatenateObjects } from './concat.js';
 import { copyToFinalKey, objectExists } from './finalize.js';
 import { infoKey, partKey, readInfo, writeInfo } from './info.js';
 import { PartWriter } from './part-writer.js';
+import { S3WriteFences } from './write-fence.js';
 import type { S3StoreConfig } from './schema.js';
 import { listOpenUploads, sweepBucket } from './sweep.js';
 import { NO_METRICS, type MetricsRecorder } from '../../observability/metrics/recorder.js';
@@ -35,6 +38,7 @@ export class S3Backend implements StorageBackend {
   readonly canTruncate = false;
   readonly client: S3;
   private readonly writer: PartWriter;
+  private readonly fences: S3WriteFences;
 
   constructor(
     readonly config: S3StoreConfig,
@@ -43,6 +47,7 @@ export class S3Backend implements StorageBackend {
     this.client = createS3Client(config);
     instrumentS3Client(this.client, metrics);
     this.writer = new PartWriter(this.client, config);
+    this.fences = new S3WriteFences(this.client);
   }
 
   get bucket(): string {
@@ -112,6 +117,7 @@ export class S3Backend implements StorageBackend {
   }
 
   async write(prefix: string, id: string, source: Readable, offset: number, limits: WriteLimits, stop?: AbortSignal): Promise<WriteResult> {
+    if (limits.verify) return this.writeVerified(prefix + id, source, offset, limits.limit, limits.verify, stop);
     // The part writer reads a stream that ends where the client stopped (or at the limit), so
     // whatever arrived is stored: whole parts as parts, a short tail as `<key>.part`.
     const body = new PassThrough({ highWaterMark: PIPE_BUFFER_BYTES });
@@ -119,7 +125,7 @@ export class S3Backend implements StorageBackend {
     copying.catch(() => undefined);
     let written: number;
     try {
-      written = await this.writer.write(body, prefix + id, offset);
+      written = await this.fences.during(prefix + id, limits.fence, () => this.writer.write(body, prefix + id, offset));
     } catch (error) {
       body.destroy(error instanceof Error ? error : new Error(String(error)));
       throw error;
@@ -127,6 +133,21 @@ export class S3Backend implements StorageBackend {
     const outcome = await copying;
     if (outcome.kind === 'interrupted') return { kind: 'interrupted', offset: written, reason: outcome.reason };
     return { kind: outcome.kind, offset: written };
+  }
+
+  /**
+   * A verified write: S3 parts (and the `.part` tail, which the part writer deletes as it starts)
+   * cannot be taken back, so the body is staged and verified before the part writer sees a byte.
+   * A refused or cut-short body leaves S3 exactly as it was.
+   */
+  private async writeVerified(key: string, source: Readable, offset: number, limit: number, verify: ChunkVerifier, stop?: AbortSignal): Promise<WriteResult> {
+    const staged = await stageBody(source, limit, verify, stop);
+    try {
+      if (!staged.verified) return unverified(staged.outcome, offset);
+      return { kind: 'complete', offset: await this.writer.write(staged.open(), key, offset) };
+    } finally {
+      await staged.discard();
+    }
   }
 
   /** Complete the multipart upload if bytes alone did not (zero-byte uploads, a length declared at the end). */
@@ -160,10 +181,24 @@ export class S3Backend implements StorageBackend {
     await writeInfo(this.client, this.bucket, key, sidecar, current?.multipartId);
   }
 
-  async open(stored: StoredUpload): Promise<Readable> {
-    const response = await this.client.getObject({ Bucket: this.bucket, Key: stored.location });
+  async open(stored: StoredUpload, range?: ByteRange): Promise<Readable> {
+    // A slice is asked of S3 as a slice: serving 1 KiB of a 5 GiB object never fetches the rest.
+    const response = await this.client.getObject({ Bucket: this.bucket, Key: stored.location, ...(range ? { Range: `bytes=${range.start}-${range.end}` } : {}) });
     if (!(response.Body instanceof Readable)) throw new Error(`S3 returned no body for ${stored.location}`);
     return response.Body;
+  }
+
+  /** A presigned GetObject URL; S3 answers it with our Content-Type and Content-Disposition. */
+  async presignGet(stored: StoredUpload, options: PresignOptions): Promise<string> {
+    const { getSignedUrl } = await import('@aws-sdk/s3-request-presigner');
+    const { GetObjectCommand } = await import('@aws-sdk/client-s3');
+    const command = new GetObjectCommand({
+      Bucket: this.bucket,
+      Key: stored.location,
+      ResponseContentType: options.contentType,
+      ResponseContentDisposition: options.contentDisposition,
+    });
+    return getSignedUrl(this.client, command, { expiresIn: options.expiresIn });
   }
 
   async remove(prefix: string, stored: StoredUpload): Promise<void> {
@@ -198,6 +233,21 @@ export class S3Backend implements StorageBackend {
 
   finalPathTaken(prefix: string, relativePath: string): Promise<boolean> {
     return objectExists(this.client, this.bucket, prefix + relativePath);
+  }
+
+  async *finishedBefore(before: number): AsyncIterable<{ place: string; sidecar: Sidecar }> {
+    let token: string | undefined;
+    do {
+      const page = await this.client.listObjectsV2({ Bucket: this.bucket, Prefix: this.prefixRoot(), ContinuationToken: token });
+      for (const object of page.Contents ?? []) {
+        if (!object.Key?.endsWith('.info') || (object.LastModified?.getTime() ?? Infinity) >= before) continue;
+        const key = object.Key.slice(0, -'.info'.length);
+        const info = await readInfo(this.client, this.bucket, key);
+        if (!info || info.sidecar.tusport.completed_at === undefined || !key.endsWith(info.sidecar.id)) continue;
+        yield { place: key.slice(0, key.length - info.sidecar.id.length), sidecar: info.sidecar };
+      }
+      token = page.IsTruncated ? page.NextContinuationToken : undefined;
+    } while (token);
   }
 
   async *unfinished(): AsyncIterable<UnfinishedUpload> {
