@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { duration } from '../config/units-schema.js';
 
 const MemoryLockerSchema = z.strictObject({
   type: z.literal('memory').default('memory').meta({
@@ -16,6 +17,13 @@ const RedisLockerSchema = z.strictObject({
   keyPrefix: z.string().default('tusport:').meta({
     description: 'Prefix of every coordination key in Redis; instances that share uploads must share it.',
   }),
+  lease: duration()
+    .default(10_000)
+    .refine((ms) => ms >= 1_000 && ms <= 120_000, { error: 'expected a lease between 1s and 120s' })
+    .meta({
+      description:
+        "How long an upload lock lives in Redis without renewal. A holder renews it every third of this; an instance that dies (SIGKILL, power loss) leaves its locks to expire within this time, after which any instance serves those uploads. A holder that could not renew for `lease` minus a fifth stops writing (fencing; see \"Scaling out\").",
+    }),
 });
 
 export const LockerSchema = z

@@ -1,5 +1,6 @@
 import type { FastifyInstance } from 'fastify';
 import type { ResolvedConfig } from '../config/schema.js';
+import type { RedisCoordination } from '../coordination/redis-client.js';
 import type { EndpointRuntime } from '../endpoints/runtime.js';
 import type { HookSystem } from '../hooks/setup.js';
 import type { MetricsHandle } from './metrics/handle.js';
@@ -14,14 +15,14 @@ export { instrumentLocker } from './metrics/instrument.js';
 export { loggerOptions, registerRequestLog, requestLogController } from './logging.js';
 
 /**
- * What an operator watches besides the uploads: `/readyz` (each store and the outbox) and, when
+ * What an operator watches besides the uploads: `/readyz` (each store, the outbox, the Redis locker) and, when
  * `metrics.enabled`, the Prometheus metrics on their own listener. Returns the metrics handle
  * (undefined with metrics off).
  */
 export function registerOperations(
   app: FastifyInstance,
   config: ResolvedConfig,
-  parts: { metrics: MetricsRecorder; runtimes: readonly EndpointRuntime[]; hooks: HookSystem },
+  parts: { metrics: MetricsRecorder; runtimes: readonly EndpointRuntime[]; hooks: HookSystem; coordination: RedisCoordination | undefined },
 ): MetricsHandle | undefined {
   const checks: ReadinessCheck[] = parts.runtimes.map(({ template, store: { backend } }) => ({
     name: `store ${template.source}`,
@@ -30,6 +31,8 @@ export function registerOperations(
   }));
   const outbox = parts.hooks.outboxCheck();
   if (outbox) checks.push({ name: 'outbox', ...outbox });
+  const { coordination } = parts;
+  if (coordination) checks.push({ name: 'locker', kind: 'redis', check: () => coordination.check() });
   registerReadiness(app, checks);
   return registerMetrics(app, config.metrics, parts.metrics, () => parts.hooks.outboxDepth());
 }

@@ -3,6 +3,8 @@ import type { FastifyBaseLogger } from 'fastify';
 import { AuthConfigError, createAuthenticator } from '../auth/authenticate.js';
 import { ConfigError } from '../config/load.js';
 import type { EndpointConfig, ResolvedConfig } from '../config/schema.js';
+import { RedisCoordination } from '../coordination/redis-client.js';
+import { RedisLocker } from '../coordination/redis-locker.js';
 import { createRequestOrigin, type RequestOrigin } from '../endpoints/request-origin.js';
 import type { EndpointRuntime } from '../endpoints/runtime.js';
 import { parseUrlTemplate } from '../endpoints/template.js';
@@ -33,6 +35,8 @@ export interface TusportCore {
   readonly metrics: MetricsRecorder;
   /** Base URL and client address of a request (server.publicUrl, server.trustProxy). */
   readonly origin: RequestOrigin;
+  /** The shared Redis (`locker.type: redis`): locks, and what else the fleet shares. Started/closed with the app. */
+  readonly coordination: RedisCoordination | undefined;
   sweep(now?: number): Promise<SweepResult>;
   checkStores(): Promise<void>;
 }
@@ -40,7 +44,8 @@ export interface TusportCore {
 export function createTusportCore(config: ResolvedConfig, log: FastifyBaseLogger, origin: RequestOrigin = createRequestOrigin(config.server)): TusportCore {
   // One locker per tusport: upload ids are unique across its endpoints.
   const metrics = createMetrics(config.metrics);
-  const locker = instrumentLocker(new MemoryLocker(), metrics);
+  const coordination = config.locker.type === 'redis' ? new RedisCoordination(config.locker, log) : undefined;
+  const locker = instrumentLocker(coordination ? new RedisLocker(coordination, { acquireTimeoutMs: Math.max(30_000, coordination.leaseMs + 10_000) }) : new MemoryLocker(), metrics);
   const hooks = new HookSystem(config, log, { metrics });
   const runtimes = config.endpoints.map((endpoint, index) => buildRuntime(endpoint, index, locker, hooks, origin, metrics));
   const sweep = (now = Date.now()): Promise<SweepResult> => sweepAll(runtimes, { locker, log, now });
@@ -53,7 +58,7 @@ export function createTusportCore(config: ResolvedConfig, log: FastifyBaseLogger
       }
     }
   };
-  return { config, runtimes, hooks, metrics, origin, sweep, checkStores };
+  return { config, runtimes, hooks, metrics, origin, coordination, sweep, checkStores };
 }
 
 function buildRuntime(endpoint: EndpointConfig, index: number, locker: Locker, hookSystem: HookSystem, origin: RequestOrigin, metrics: MetricsRecorder): EndpointRuntime {

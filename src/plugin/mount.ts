@@ -74,10 +74,11 @@ function applyPolicy(scope: FastifyInstance, config: ResolvedConfig, options: { 
   registerErrorAnswers(scope, options);
 }
 
-/** The outbox delivers and the stores are swept while the app runs: from its onReady to its onClose. */
+/** The outbox delivers, the stores are swept and Redis is connected while the app runs: from its onReady to its onClose. */
 function registerLifecycle(scope: FastifyInstance, core: TusportCore): void {
   let timer: NodeJS.Timeout | undefined;
   scope.addHook('onReady', async () => {
+    await core.coordination?.start();
     await core.hooks.start();
     timer = setInterval(() => {
       core.sweep().catch((error: unknown) => scope.log.error({ err: error }, 'store sweep failed'));
@@ -87,5 +88,6 @@ function registerLifecycle(scope: FastifyInstance, core: TusportCore): void {
   scope.addHook('onClose', async () => {
     clearInterval(timer);
     await core.hooks.close();
+    await core.coordination?.close();
   });
 }

@@ -10,6 +10,7 @@ import { describeS3Error, isNoSuchUpload } from './errors.js';
 import { copyToFinalKey, objectExists } from './finalize.js';
 import { infoKey, partKey, readInfo, writeInfo } from './info.js';
 import { PartWriter } from './part-writer.js';
+import { S3WriteFences } from './write-fence.js';
 import type { S3StoreConfig } from './schema.js';
 import { offsetOf, readUploadState, type UploadState } from './upload-state.js';
 import { listOpenUploads, sweepBucket } from './sweep.js';
@@ -36,6 +37,7 @@ export class S3Backend implements StorageBackend {
   readonly canTruncate = false;
   readonly client: S3;
   private readonly writer: PartWriter;
+  private readonly fences: S3WriteFences;
 
   constructor(
     readonly config: S3StoreConfig,
@@ -44,6 +46,7 @@ export class S3Backend implements StorageBackend {
     this.client = createS3Client(config);
     instrumentS3Client(this.client, metrics);
     this.writer = new PartWriter(this.client, config);
+    this.fences = new S3WriteFences(this.client);
   }
 
   get bucket(): string {
@@ -111,7 +114,7 @@ export class S3Backend implements StorageBackend {
     copying.catch(() => undefined);
     let written: number;
     try {
-      written = await this.append(prefix + id, body);
+      written = await this.fences.during(prefix + id, limits.fence, () => this.append(prefix + id, body));
     } catch (error) {
       body.destroy(error instanceof Error ? error : new Error(String(error)));
       throw error;
