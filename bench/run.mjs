@@ -21,6 +21,8 @@
 //   BENCH_S3          0 to skip the S3 scenarios (s3-upload, s3-head-1000-parts; they need the
 //                     Ceph packages and port 6789, and wait up to BENCH_S3_WAIT_S (1200) for it)
 //   BENCH_S3_SIZE_MB / BENCH_S3_HEADS  S3 upload size (512) and HEADs per variant (200)
+//   BENCH_CEPH_INFO   info file of a running Ceph (e.g. /tmp/ceph-info.json) to use instead of
+//                     starting one (its RGW is not restarted with tcp_nodelay: slower small answers)
 import { createHash } from 'node:crypto';
 import fs from 'node:fs';
 import os from 'node:os';
@@ -30,7 +32,7 @@ import { benchContext, prepareInputs } from './lib/context.mjs';
 import { describeMachine } from './lib/machine.mjs';
 import { cpuTimes, memory, resetPeakRss, run } from './lib/proc.mjs';
 import { writeDocs } from './lib/report.mjs';
-import { cephInstalled, waitForMonPort } from './lib/ceph.mjs';
+import { cephInstalled, sharedCephInfo, waitForMonPort } from './lib/ceph.mjs';
 import { runS3Scenarios, S3_SCENARIOS } from './lib/s3.mjs';
 import { scenarios } from './lib/scenarios.mjs';
 import { dataFiles, emptyDirectory, ROOT, SERVERS, startVariant } from './lib/servers.mjs';
@@ -255,7 +257,7 @@ try {
   const s3Ids = S3_SCENARIOS.filter((id) => !only || only.has(id));
   if (s3Ids.length && !ctx.s3) log('\nS3 scenarios skipped (BENCH_S3=0)');
   else if (s3Ids.length && !(await cephInstalled())) log('\nS3 scenarios skipped: the Ceph packages are not installed (ceph-mon ceph-osd radosgw ceph-common)');
-  else if (s3Ids.length && !(await waitForMonPort(ctx.s3WaitMs, log))) throw new Error('S3 scenarios: port 6789 stayed taken by another Ceph cluster');
+  else if (s3Ids.length && !sharedCephInfo() && !(await waitForMonPort(ctx.s3WaitMs, log))) throw new Error('S3 scenarios: port 6789 stayed taken by another Ceph cluster');
   else if (s3Ids.length) {
     await runS3Scenarios({
       ctx,

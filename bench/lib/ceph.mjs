@@ -24,6 +24,16 @@ export async function loadHarness() {
   return module;
 }
 
+/**
+ * BENCH_CEPH_INFO: the info file of an already running cluster (the test suite's
+ * TUSPORT_TEST_CEPH_INFO, scripts/dev-ceph.mjs) to bench against instead of starting one on port
+ * 6789. Its RGW keeps its settings (no tcp_nodelay restart), so small S3 answers may stall.
+ */
+export function sharedCephInfo() {
+  const file = process.env.BENCH_CEPH_INFO;
+  return file ? JSON.parse(fs.readFileSync(file, 'utf8')) : undefined;
+}
+
 /** Whether Ceph's daemons are installed (Debian: ceph-mon ceph-osd radosgw ceph-common). */
 export async function cephInstalled() {
   for (const binary of ['ceph-mon', 'ceph-osd', 'radosgw', 'radosgw-admin', 'monmaptool']) {
@@ -74,6 +84,11 @@ export async function waitForMonPort(timeoutMs, log) {
  */
 export async function withCeph(fn) {
   const harness = await loadHarness();
+  const shared = sharedCephInfo();
+  if (shared) {
+    // Somebody else's cluster (BENCH_CEPH_INFO): used as it is, never restarted or stopped.
+    return fn({ info: shared, dir: path.dirname(path.dirname(shared.rgwPidFile)), shared: true }, harness);
+  }
   const cluster = await harness.startCeph(os.tmpdir());
   const onSignal = (signal) => {
     cluster.stop().finally(() => process.exit(signal === 'SIGINT' ? 130 : 143));
@@ -98,6 +113,7 @@ export async function withCeph(fn) {
  * changes; the harness and the test suite keep their setting.
  */
 export async function rgwNoDelay(cluster, harness) {
+  if (cluster.shared) return;
   const { confPath } = cluster.info;
   const conf = fs.readFileSync(confPath, 'utf8');
   const changed = conf.replace(/^(rgw frontends = beast endpoint=\S+)$/m, '$1 tcp_nodelay=1');

@@ -34,7 +34,7 @@ export const SERVERS = {
  * Start server `name` with data under `workDirectory/<name>`.
  * `nodeFlags` go before the script (e.g. --cpu-prof for profiling).
  */
-export async function startVariant(name, workDirectory, { nodeFlags = [], logLevel = process.env.BENCH_TUSPORT_LOGLEVEL ?? 'warn', endpoints } = {}) {
+export async function startVariant(name, workDirectory, { nodeFlags = [], logLevel = process.env.BENCH_TUSPORT_LOGLEVEL ?? 'warn', endpoints, locker } = {}) {
   const port = await freePort();
   const dir = path.join(workDirectory, 'data', name);
   fs.mkdirSync(dir, { recursive: true });
@@ -48,6 +48,7 @@ export async function startVariant(name, workDirectory, { nodeFlags = [], logLev
       const config = {
         server: { host: '127.0.0.1', port, logLevel },
         endpoints: endpoints ?? [{ path: '/files', store: { type: 'disk', directory: dir } }],
+        ...(locker ? { locker } : {}),
       };
       fs.writeFileSync(configFile, JSON.stringify(config, null, 2));
       // BENCH_TUSPORT_BIN: another build's launcher, e.g. to measure a change against this one.
