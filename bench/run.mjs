@@ -11,6 +11,7 @@
 //   BENCH_PAIRS       measured rounds per scenario (default 5)
 //   BENCH_DURATION    seconds per autocannon run (default 10)
 //   BENCH_CONNECTIONS autocannon connections (default 50)
+//   BENCH_LOCKER_CONNECTIONS connections of locker-patch-latency (default 1)
 //   BENCH_CONC_UPLOADS / BENCH_CONC_SIZE_MB / BENCH_CONC_CHUNK_MB  concurrent-uploads scenario:
 //                     uploads at once, MiB per upload, MiB per PATCH (default 200 / 20 / 5)
 //   BENCH_ONLY        comma-separated scenario ids to run (default: all)
@@ -217,7 +218,7 @@ function assemble(scenario, samples, ceiling, machine) {
       sizeMiB: ctx.sizeBytes / 2 ** 20,
       chunkMiB: ctx.chunkBytes / 2 ** 20,
       pairs: ctx.pairs,
-      ...(scenario.kind === 'rate' ? { connections: ctx.connections, durationS: ctx.duration } : {}),
+      ...(scenario.kind === 'rate' ? { connections: scenario.connections ?? ctx.connections, durationS: ctx.duration } : {}),
       ...(scenario.kind === 'concurrent'
         ? { uploads: ctx.concUploads, uploadMiB: ctx.concSizeBytes / 2 ** 20, chunkMiB: ctx.concChunkBytes / 2 ** 20, totalMiB: scenario.totalBytes / 2 ** 20 }
         : {}),

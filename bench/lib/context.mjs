@@ -14,6 +14,8 @@ export function benchContext(env = process.env) {
     duration,
     warmupDuration: Math.min(3, duration),
     connections: Number(env.BENCH_CONNECTIONS ?? 50),
+    // locker-patch-latency: few connections, so a PATCH's latency is its own, not a queue's.
+    lockerConnections: Number(env.BENCH_LOCKER_CONNECTIONS ?? 1),
     // Scenario concurrent-uploads: this many uploads at once, each of concSizeBytes in concChunkBytes PATCHes.
     concUploads: Number(env.BENCH_CONC_UPLOADS ?? 200),
     concSizeBytes: Number(env.BENCH_CONC_SIZE_MB ?? 20) * 2 ** 20,

@@ -12,7 +12,6 @@ import { cpuTimes, memory, resetPeakRss, run, runNodeClient } from './proc.mjs';
 import { ROOT, startVariant } from './servers.mjs';
 import { median, round, summary } from './stats.mjs';
 import { createUpload } from './tus.mjs';
-import { startBenchRedis } from './redis.mjs';
 
 export const S3_SCENARIOS = ['s3-upload', 's3-head-1000-parts'];
 
@@ -268,14 +267,12 @@ async function headScenario({ ctx, machine, log, cluster, s3, bucket, awsEnv, in
   log(`  made ${big.url} (${PARTS} parts) and ${small.url} (1 part)`);
   // A second tusport on the same bucket with the Redis locker, so with the S3 state cache: its
   // first HEAD (unmeasured) fills the cache from S3, the measured ones read Redis.
-  const redis = await startBenchRedis();
-  const cached = await startVariant('tusport', work, { endpoints, locker: { type: 'redis', url: redis.url } });
+  const cached = await startVariant('tusport-redis', work, { endpoints });
   const bigCached = big.url.replace(new URL(big.url).origin, new URL(cached.url).origin);
   try {
     return await measureHeads({ ctx, machine, log, cluster, info, awsEnv, tusport, cached, big, small, bigCached, bucket, perRound });
   } finally {
     await cached.stop();
-    await redis.remove();
   }
 }
 
@@ -290,7 +287,7 @@ async function measureHeads({ ctx, machine, log, cluster, info, awsEnv, tusport,
     },
     'tus-head-1000-redis': {
       label: `tusport HEAD, ${PARTS} parts, Redis state cache`,
-      detail: 'HEAD through a second tusport with `locker: { type: redis }`: the lock and the upload state in Redis (a local redis-server), no S3 request',
+      detail: 'HEAD through a second tusport with `locker: { type: redis }` (the bench\'s redis-server): the lock and the upload state in Redis, no S3 request',
       client: () => runNodeClient(path.join(CLIENTS, 'head-latency.mjs'), ['--mode', 'tus', '--url', bigCached, '--count', String(perRound)]),
       check: (out) => out.offset === PARTS * SMALL_PART,
       pid: () => cached.pid,

@@ -18,8 +18,8 @@ export function scenarios(ctx) {
     const out = await runNodeClient(path.join(CLIENTS, script), ['--url', server.url, '--file', ctx.inputFile, ...extra]);
     return { value: out.ms / 1000, ms: out.ms, cpuMs: out.cpuMs, bytes: out.bytes };
   };
-  const rate = (mode, duration) => async (server) => {
-    const args = ['--url', server.url, '--mode', mode, '--connections', String(ctx.connections), '--duration', String(duration)];
+  const rate = (mode, duration, connections = ctx.connections) => async (server) => {
+    const args = ['--url', server.url, '--mode', mode, '--connections', String(connections), '--duration', String(duration)];
     if (mode === 'patch') args.push('--body-file', ctx.smallBodyFile);
     const out = await runNodeClient(path.join(CLIENTS, 'rate.mjs'), args);
     return { value: out.rps, ms: out.seconds * 1000, cpuMs: out.cpuMs, ...out };
@@ -92,6 +92,28 @@ export function scenarios(ctx) {
       variants: ['tusport', 'bare', 'raw-fsync', 'raw'],
       client: rate('patch', ctx.duration),
       warmup: rate('patch', ctx.warmupDuration),
+    },
+    {
+      id: 'locker-patch-latency',
+      title: `64 KiB PATCHes, Redis locker vs memory locker, ${ctx.lockerConnections} connection${ctx.lockerConnections === 1 ? '' : 's'}`,
+      method: `The patch-rate client (autocannon, ${ctx.duration} s per run, pipelining 1) with ${ctx.lockerConnections} connection${ctx.lockerConnections === 1 ? '' : 's'}, so a PATCH's latency is its own and not a queue's: tusport with \`locker: { type: redis }\` (redis-server on loopback) against the same tusport with the default memory locker. Each PATCH takes the upload's lock (SET NX PX) and releases it (compare-and-delete script + PUBLISH): two Redis round trips, plus a SUBSCRIBE/UNSUBSCRIBE of the upload's channel. Added latency per PATCH = the difference of the p50s.`,
+      kind: 'rate',
+      metric: { name: 'requests/s', better: 'higher' },
+      variants: ['tusport-redis', 'tusport'],
+      connections: ctx.lockerConnections,
+      client: rate('patch', ctx.duration, ctx.lockerConnections),
+      warmup: rate('patch', ctx.warmupDuration, ctx.lockerConnections),
+    },
+    {
+      id: 'locker-head-latency',
+      title: `HEADs, Redis locker vs memory locker, ${ctx.lockerConnections} connection${ctx.lockerConnections === 1 ? '' : 's'}`,
+      method: `The head-rate client with ${ctx.lockerConnections} connection${ctx.lockerConnections === 1 ? '' : 's'}, ${ctx.duration} s per run. A HEAD takes the upload's lock like a PATCH but writes nothing (no fsync, whose time varies a lot on this VM), so this isolates what the Redis locker adds to every request.`,
+      kind: 'rate',
+      metric: { name: 'requests/s', better: 'higher' },
+      variants: ['tusport-redis', 'tusport'],
+      connections: ctx.lockerConnections,
+      client: rate('head', ctx.duration, ctx.lockerConnections),
+      warmup: rate('head', ctx.warmupDuration, ctx.lockerConnections),
     },
   ];
 }

@@ -3,6 +3,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { freePort, startServer } from './proc.mjs';
+import { benchRedisUrl } from './redis.mjs';
 
 export const ROOT = path.resolve(import.meta.dirname, '..', '..');
 const BASELINES = path.join(ROOT, 'bench', 'baselines');
@@ -11,6 +12,10 @@ export const SERVERS = {
   tusport: {
     label: 'tusport',
     detail: 'tusport serve, one disk endpoint /files, logLevel warn; fsyncs each PATCH before its 204',
+  },
+  'tusport-redis': {
+    label: 'tusport, Redis locker',
+    detail: 'the same with locker { type: redis } on a local redis-server (no persistence): every request takes its lock in Redis (SET NX PX, then a compare-and-delete script on release)',
   },
   raw: {
     label: 'raw node:http',
@@ -34,7 +39,7 @@ export const SERVERS = {
  * Start server `name` with data under `workDirectory/<name>`.
  * `nodeFlags` go before the script (e.g. --cpu-prof for profiling).
  */
-export async function startVariant(name, workDirectory, { nodeFlags = [], logLevel = process.env.BENCH_TUSPORT_LOGLEVEL ?? 'warn', endpoints, locker } = {}) {
+export async function startVariant(name, workDirectory, { nodeFlags = [], logLevel = process.env.BENCH_TUSPORT_LOGLEVEL ?? 'warn', endpoints } = {}) {
   const port = await freePort();
   const dir = path.join(workDirectory, 'data', name);
   fs.mkdirSync(dir, { recursive: true });
@@ -42,13 +47,14 @@ export async function startVariant(name, workDirectory, { nodeFlags = [], logLev
   let args;
   let readyUrl = `${origin}/`;
   switch (name) {
-    case 'tusport': {
+    case 'tusport':
+    case 'tusport-redis': {
       const configFile = path.join(workDirectory, `tusport-${port}.json`);
       // `endpoints` replaces the default disk endpoint (the S3 scenarios); /files comes first.
       const config = {
         server: { host: '127.0.0.1', port, logLevel },
+        ...(name === 'tusport-redis' ? { locker: { type: 'redis', url: await benchRedisUrl() } } : {}),
         endpoints: endpoints ?? [{ path: '/files', store: { type: 'disk', directory: dir } }],
-        ...(locker ? { locker } : {}),
       };
       fs.writeFileSync(configFile, JSON.stringify(config, null, 2));
       // BENCH_TUSPORT_BIN: another build's launcher, e.g. to measure a change against this one.

@@ -28,6 +28,7 @@ const RESOLVED_DEFAULTS: Record<string, unknown> = (() => {
   const endpoint = ConfigSchema.parse({ endpoints: [{ path: '/x', store: { type: 'disk', directory: '.' }, hooks: [{ type: 'command', command: ['x'] }] }] })
     .endpoints[0];
   const hook = endpoint?.hooks[0];
+  const redisLocker = ConfigSchema.parse({ locker: { type: 'redis', url: 'redis://127.0.0.1:6379' } }).locker;
   return {
     ...flatten('server', resolved.server),
     ...flatten('server.minBodyRate', resolved.server.minBodyRate),
@@ -36,6 +37,7 @@ const RESOLVED_DEFAULTS: Record<string, unknown> = (() => {
     ...flatten('endpoints[]', { maxMetadataSize: endpoint?.maxMetadataSize, postReceiveInterval: endpoint?.postReceiveInterval }),
     ...flatten('endpoints[].hooks[]', { timeout: hook?.timeout, retryDelay: hook?.retryDelay, maxRetryDelay: hook?.maxRetryDelay }),
     ...flatten('endpoints[].policy', { maxMetadataValueSize: endpoint?.policy.maxMetadataValueSize }),
+    ...flatten('locker', { lease: redisLocker.type === 'redis' ? redisLocker.lease : undefined }),
   };
 })();
 

@@ -15,9 +15,11 @@ type MessageHandler = (message: string) => void;
  * what needs it (no global), started on the app's onReady, closed on its onClose.
  *
  * Two connections, because a connection that has subscribed can send nothing but (un)subscribes:
- * `redis()` for commands, and one subscriber whose channels are reference-counted. Both reconnect
- * forever with jittered backoff (to 5 s) and fail commands at once while disconnected rather than
- * queueing them: a request is answered 503 `TUSPORT_ERR_COORDINATION_UNAVAILABLE` instead of
+ * `redis()` for commands, and one subscriber that listens to every channel under `keyPrefix` (one
+ * PSUBSCRIBE when it connects; `listen` only registers a handler locally, so taking a lock costs
+ * no subscription round trip, and messages are few: they go out on contention and on release).
+ * Both reconnect forever with jittered backoff (to 5 s) and fail commands at once while
+ * disconnected rather than queueing them: a request is answered 503 `TUSPORT_ERR_COORDINATION_UNAVAILABLE` instead of
  * hanging. An outage is logged once, by `redisLabel(url)` (never the credentials), and its end once.
  * ioredis (~13 MB per process) is loaded only when a config asks for Redis.
  */
@@ -28,7 +30,10 @@ export class RedisCoordination {
   /** The lock lease (`locker.lease`), ms. */
   readonly leaseMs: number;
   private connecting: Promise<{ commands: Redis; subscriber: Redis }> | undefined;
-  private subscriber: Redis | undefined;
+  /** The subscriber has confirmed its PSUBSCRIBE (since its last connection). */
+  private listening = false;
+  private everListened = false;
+  private readonly whenListening = new Set<() => void>();
   /** Connections that have been ready once: from then on, a disconnection fails requests at once. */
   private readonly wasReady = new WeakSet<Redis>();
   private readonly handlers = new Map<string, Set<MessageHandler>>();
@@ -47,7 +52,7 @@ export class RedisCoordination {
 
   /** Whether both connections are up right now. */
   get reachable(): boolean {
-    return !this.down && this.everReady && this.subscriber?.status === 'ready';
+    return !this.down && this.everReady && this.listening;
   }
 
   /** Connect in the background (a Redis that is down at startup is retried, and logged). */
@@ -71,11 +76,11 @@ export class RedisCoordination {
     return commands;
   }
 
-  /** Both connections ready (a request that takes a lock needs both); throws 503 otherwise. */
+  /** Both connections ready and listening (a request that takes a lock needs both); throws 503 otherwise. */
   async ready(): Promise<Redis> {
     const commands = await this.redis();
     const { subscriber } = await this.connections();
-    if (subscriber.status !== 'ready') await this.firstConnection(subscriber);
+    if (!this.listening) await this.firstListen(subscriber);
     return commands;
   }
 
@@ -94,43 +99,21 @@ export class RedisCoordination {
   }
 
   /**
-   * Receive the messages published on `channel` until the returned function is called. Resolves
-   * once Redis has confirmed the subscription, so nothing published afterwards is missed (while
-   * connected: an outage loses messages; callers poll as well).
+   * Receive the messages published on `channel` (under `keyPrefix`) until the returned function is
+   * called. Nothing to wait for: the subscriber already listens to the whole prefix (an outage
+   * loses messages; callers poll as well).
    */
-  async subscribe(channel: string, handler: MessageHandler): Promise<() => Promise<void>> {
-    const { subscriber } = await this.connections();
+  listen(channel: string, handler: MessageHandler): () => void {
     let set = this.handlers.get(channel);
     if (!set) {
       set = new Set();
       this.handlers.set(channel, set);
     }
     set.add(handler);
-    if (set.size === 1) {
-      try {
-        await subscriber.subscribe(channel);
-      } catch {
-        this.drop(channel, handler);
-        throw this.unavailable();
-      }
-    }
-    let done = false;
-    return async () => {
-      if (done) return;
-      done = true;
-      if (this.drop(channel, handler) && subscriber.status === 'ready') await subscriber.unsubscribe(channel).catch(() => undefined);
+    return () => {
+      set.delete(handler);
+      if (set.size === 0 && this.handlers.get(channel) === set) this.handlers.delete(channel);
     };
-  }
-
-  /** True when `handler` was the last one on `channel`. */
-  private drop(channel: string, handler: MessageHandler): boolean {
-    const set = this.handlers.get(channel);
-    set?.delete(handler);
-    if (set && set.size === 0) {
-      this.handlers.delete(channel);
-      return true;
-    }
-    return false;
   }
 
   private connections(): Promise<{ commands: Redis; subscriber: Redis }> {
@@ -150,8 +133,7 @@ export class RedisCoordination {
     };
     const commands = new Redis(this.config.url, options);
     // No command timeout on the subscriber: it only waits for messages.
-    const subscriber = new Redis(this.config.url, { ...options, commandTimeout: undefined, autoResubscribe: true });
-    this.subscriber = subscriber;
+    const subscriber = new Redis(this.config.url, { ...options, commandTimeout: undefined, autoResubscribe: false });
     const lost = (reason: string) => {
       if (this.down || this.closed) return;
       this.down = true;
@@ -161,7 +143,7 @@ export class RedisCoordination {
     commands.on('close', () => {
       if (this.everReady) lost('connection closed');
     });
-    for (const connection of [commands, subscriber]) connection.on('ready', () => this.wasReady.add(connection));
+    commands.on('ready', () => this.wasReady.add(commands));
     commands.on('ready', () => {
       if (this.down || !this.everReady) this.log.info({ redis: this.label }, `coordination Redis at ${this.label} connected`);
       this.everReady = true;
@@ -169,12 +151,44 @@ export class RedisCoordination {
     });
     // Its errors are the same outage, already logged through the command connection.
     subscriber.on('error', () => undefined);
-    subscriber.on('message', (channel: string, message: string) => {
+    // Each (re)connection listens again; until Redis confirms it, lock requests get 503.
+    subscriber.on('ready', () => {
+      subscriber.psubscribe(`${globEscape(this.keyPrefix)}*`).then(
+        () => {
+          this.listening = true;
+          this.everListened = true;
+          for (const wake of this.whenListening) wake();
+        },
+        () => undefined,
+      );
+    });
+    subscriber.on('close', () => {
+      this.listening = false;
+    });
+    subscriber.on('pmessage', (_pattern: string, channel: string, message: string) => {
       for (const handler of this.handlers.get(channel) ?? []) handler(message);
     });
     commands.connect().catch(() => undefined);
     subscriber.connect().catch(() => undefined);
     return { commands, subscriber };
+  }
+
+  /** At startup the subscriber's first PSUBSCRIBE is waited for; once it was listening (or failed), fail at once. */
+  private async firstListen(subscriber: Redis): Promise<void> {
+    if (this.everListened || this.down || this.closed) throw this.unavailable();
+    await new Promise<void>((resolve, reject) => {
+      const settle = (error?: Error) => {
+        clearTimeout(timer);
+        this.whenListening.delete(wake);
+        subscriber.off('error', settle);
+        if (error) reject(this.unavailable());
+        else resolve();
+      };
+      const wake = () => settle();
+      const timer = setTimeout(() => settle(new Error('timeout')), CONNECT_TIMEOUT_MS);
+      this.whenListening.add(wake);
+      subscriber.once('error', settle);
+    });
   }
 
   /** At startup the first connection is waited for; once it has failed (or after), fail at once. */
@@ -194,4 +208,9 @@ export class RedisCoordination {
       commands.once('error', settle);
     });
   }
+}
+
+/** `prefix` as a literal in a Redis glob pattern. */
+function globEscape(prefix: string): string {
+  return prefix.replace(/[*?[\]\\]/g, (char) => `\\${char}`);
 }

@@ -30,9 +30,9 @@ export interface RedisLockerOptions {
  *   `lease`, renewed every lease/3 by a compare-and-extend script, deleted by a compare-and-delete
  *   script on unlock (which also publishes `released`).
  * - `<prefix>lock-events:<id>` (pub/sub channel): a request that finds the upload busy publishes
- *   `release`; the holder, on whatever instance, is subscribed and calls its `requestRelease`
- *   (tusport's handlers then finish within the drain time and unlock); the newcomer, subscribed
- *   too, wakes on `released` and takes the lock. It also looks again when the key would expire
+ *   `release`; the holder, on whatever instance, hears it and calls its `requestRelease`
+ *   (tusport's handlers then finish within the drain time and unlock); the newcomer wakes on
+ *   `released` and takes the lock. (Every instance listens to the whole prefix: RedisCoordination.) It also looks again when the key would expire
  *   (at most every second), which is how it gets the upload of a holder that died.
  *
  * A lock is a lease: an instance that dies leaves its locks to expire at most `lease` after its
@@ -79,7 +79,7 @@ class RedisLock implements LeasedLock {
   private validUntil = 0;
   private renewTimer: NodeJS.Timeout | undefined;
   private lossTimer: NodeJS.Timeout | undefined;
-  private unsubscribe: (() => Promise<void>) | undefined;
+  private unsubscribe: (() => void) | undefined;
   private redis: (Redis & RedisLockCommands) | undefined;
   readonly lease: Lease;
 
@@ -107,8 +107,9 @@ class RedisLock implements LeasedLock {
   async lock(signal: AbortSignal, requestRelease: RequestRelease): Promise<void> {
     const redis = scripted(await this.coordination.ready());
     let wake: (() => void) | undefined;
-    const unsubscribe = await this.coordination.subscribe(this.channel, (message) => {
-      if (message === ASK_RELEASE && this.held && !this.lostController.signal.aborted) void requestRelease();
+    const unsubscribe = this.coordination.listen(this.channel, (message) => {
+      // Its failure is the holder's business (it still releases on its own): never an unhandled rejection here.
+      if (message === ASK_RELEASE && this.held && !this.lostController.signal.aborted) Promise.resolve().then(requestRelease).catch(() => undefined);
       else if (message === RELEASED) wake?.();
     });
     const deadline = performance.now() + this.options.acquireTimeoutMs;
@@ -140,7 +141,7 @@ class RedisLock implements LeasedLock {
         });
       }
     } catch (error) {
-      await unsubscribe();
+      unsubscribe();
       throw error;
     }
   }
@@ -154,7 +155,7 @@ class RedisLock implements LeasedLock {
     // If Redis is unreachable the key simply expires within the lease; the work done under the
     // lock is not undone by that, so this never fails the request.
     await redis.lockRelease(this.key, this.channel, this.token).catch(() => 0);
-    await this.unsubscribe?.();
+    this.unsubscribe?.();
   }
 
   /** A SET or renewal sent at `sent` succeeded: the lease holds until `sent + lease - margin`. */

@@ -18,11 +18,11 @@ const RedisLockerSchema = z.strictObject({
     description: 'Prefix of every coordination key in Redis; instances that share uploads must share it.',
   }),
   lease: duration()
-    .default(10_000)
     .refine((ms) => ms >= 1_000 && ms <= 120_000, { error: 'expected a lease between 1s and 120s' })
+    .default(10_000)
     .meta({
       description:
-        "How long an upload lock lives in Redis without renewal. A holder renews it every third of this; an instance that dies (SIGKILL, power loss) leaves its locks to expire within this time, after which any instance serves those uploads. A holder that could not renew for `lease` minus a fifth stops writing (fencing; see \"Scaling out\").",
+        "How long an upload lock lives in Redis without renewal. A holder renews it every third of this; an instance that dies (SIGKILL, power loss) leaves its locks to expire within this time, after which any instance serves those uploads. A holder that could not renew for `lease` minus a fifth stops writing (fencing; see docs/scaling.md, \"Locks\").",
     }),
 });
 

@@ -1,0 +1,37 @@
+import { describe, expect, it } from 'vitest';
+import { ConfigError, resolveConfig } from '../../src/config/load.js';
+
+const endpoints = [{ path: '/files', store: { type: 'disk', directory: '/tmp/tusport-locker-config' } }];
+
+function problemsOf(input: unknown): string[] {
+  try {
+    resolveConfig(input);
+  } catch (error) {
+    expect(error).toBeInstanceOf(ConfigError);
+    return (error as ConfigError).problems;
+  }
+  throw new Error('expected a ConfigError');
+}
+
+describe('config: locker', () => {
+  it('defaults to the memory locker; redis gets keyPrefix tusport: and a 10 s lease', () => {
+    expect(resolveConfig({ endpoints }).locker).toEqual({ type: 'memory' });
+    expect(resolveConfig({ endpoints, locker: { type: 'redis', url: 'redis://127.0.0.1:6379/0' } }).locker).toEqual({
+      type: 'redis',
+      url: 'redis://127.0.0.1:6379/0',
+      keyPrefix: 'tusport:',
+      lease: 10_000,
+    });
+  });
+
+  it('takes the lease as a duration', () => {
+    expect(resolveConfig({ endpoints, locker: { type: 'redis', url: 'redis://r:6379', lease: '3s' } }).locker).toMatchObject({ lease: 3_000 });
+  });
+
+  it('refuses a lease outside 1 s to 120 s, and one that is not a duration, saying why', () => {
+    expect(problemsOf({ endpoints, locker: { type: 'redis', url: 'redis://r:6379', lease: 500 } })).toEqual(['locker.lease: expected a lease between 1s and 120s']);
+    expect(problemsOf({ endpoints, locker: { type: 'redis', url: 'redis://r:6379', lease: '5min' } })).toEqual(['locker.lease: expected a lease between 1s and 120s']);
+    expect(problemsOf({ endpoints, locker: { type: 'redis', url: 'redis://r:6379', lease: 'soon' } })[0]).toMatch(/^locker\.lease: expected a duration/);
+    expect(problemsOf({ endpoints, locker: { type: 'memory', lease: '5s' } })[0]).toMatch(/^locker: /);
+  });
+});
