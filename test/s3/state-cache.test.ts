@@ -35,7 +35,7 @@ afterEach(async () => {
   await killAll();
 });
 
-async function twoInstances(): Promise<{ fleet: Fleet; proxy: FaultProxy; bucket: string; a: string; b: string }> {
+async function twoInstances(): Promise<{ fleet: Fleet; proxy: FaultProxy; bucket: string; a: string; b: string; keyPrefix: string }> {
   const bucket = await createTestBucket(info, 'cache');
   const proxy = await startFaultProxy(info.endpoint);
   cleanup.push(() => proxy.close());
@@ -53,7 +53,7 @@ async function twoInstances(): Promise<{ fleet: Fleet; proxy: FaultProxy; bucket
     },
   });
   cleanup.push(() => fleet.stop());
-  return { fleet, proxy, bucket, a: fleet.instances[0]!.url, b: fleet.instances[1]!.url };
+  return { fleet, proxy, bucket, a: fleet.instances[0]!.url, b: fleet.instances[1]!.url, keyPrefix };
 }
 
 /** HEAD, and how many S3 requests it took. */
@@ -133,12 +133,12 @@ describe('S3 state cache in Redis, two instances', () => {
     // 5 MiB (part 1), then 5 more (part 2): the stale entry knows no tail and one part fewer.
     ['whole parts', 5 * MiB, 10 * MiB],
   ])('a stale entry (Redis restored from before the last PATCH, after %s) cannot make a write overwrite committed bytes', async (_name, first, second) => {
-    const { proxy, bucket, a, b } = await twoInstances();
+    const { proxy, bucket, a, b, keyPrefix } = await twoInstances();
     const data = randomBytes(SIZE);
     const uploadPath = await createUpload(a, '/files', { 'Upload-Length': SIZE });
     const id = uploadPath.split('/').pop()!;
     expect((await patch(a, uploadPath, 0, data.subarray(0, first))).status).toBe(204);
-    const keys = await inspector.keys('*s3:*');
+    const keys = await inspector.keys(`${keyPrefix}s3:*`);
     expect(keys.length).toBeGreaterThan(0);
     const snapshot = await Promise.all(keys.map(async (key) => [key, await inspector.dumpBuffer(key)] as const));
 
