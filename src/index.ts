@@ -8,7 +8,7 @@ import { tusportPlugin } from './plugin.js';
 
 export default tusportPlugin;
 export { tusportPlugin };
-export type { SweepResult, TusportControls, TusportPluginOptions } from './plugin.js';
+export type { AppClaimOptions, ClaimFunction, ClaimResult, SweepResult, TusportControls, TusportPluginOptions } from './plugin.js';
 export { buildApp, type BuildOptions, StoreCheckError } from './app.js';
 export { ConfigError, loadConfig, resolveConfig } from './config/load.js';
 export type { EndpointConfig, EndpointConfigInput, ResolvedConfig, TusportConfig } from './config/schema.js';
@@ -25,3 +25,5 @@ export { AuthErrors } from './auth/errors.js';
 export type { AuthConfig } from './auth/schema.js';
 export { signUploadToken, verifyUploadToken, type SignUploadTokenOptions, type UploadTokenPayload } from './auth/signed-token.js';
 export type { AuthorizeFunction, AuthorizeResult, Principal, SignedScope } from './auth/types.js';
+export { signDownloadLink, type SignDownloadLinkOptions } from './files/links.js';
+export { FileErrors } from './files/errors.js';

@@ -5,7 +5,7 @@ import { mountTusport } from './plugin/mount.js';
 import { splitRegisterOptions, type TusportPluginOptions, warnHostOwnedSettings } from './plugin/options.js';
 
 export type { TusportPluginOptions } from './plugin/options.js';
-export { type SweepResult, StoreCheckError, type TusportControls } from './plugin/controls.js';
+export { type AppClaimOptions, type ClaimFunction, type ClaimResult, type SweepResult, StoreCheckError, type TusportControls } from './plugin/controls.js';
 
 /**
  * tusport as a Fastify plugin:

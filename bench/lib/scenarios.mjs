@@ -93,27 +93,28 @@ export function scenarios(ctx) {
       client: rate('patch', ctx.duration),
       warmup: rate('patch', ctx.warmupDuration),
     },
-    {
-      id: 'locker-patch-latency',
-      title: `64 KiB PATCHes, Redis locker vs memory locker, ${ctx.lockerConnections} connection${ctx.lockerConnections === 1 ? '' : 's'}`,
-      method: `The patch-rate client (autocannon, ${ctx.duration} s per run, pipelining 1) with ${ctx.lockerConnections} connection${ctx.lockerConnections === 1 ? '' : 's'}, so a PATCH's latency is its own and not a queue's: tusport with \`locker: { type: redis }\` (redis-server on loopback) against the same tusport with the default memory locker. Each PATCH takes the upload's lock (SET NX PX) and releases it (compare-and-delete script + PUBLISH): two Redis round trips, plus a SUBSCRIBE/UNSUBSCRIBE of the upload's channel. Added latency per PATCH = the difference of the p50s.`,
-      kind: 'rate',
-      metric: { name: 'requests/s', better: 'higher' },
-      variants: ['tusport-redis', 'tusport'],
-      connections: ctx.lockerConnections,
-      client: rate('patch', ctx.duration, ctx.lockerConnections),
-      warmup: rate('patch', ctx.warmupDuration, ctx.lockerConnections),
-    },
-    {
-      id: 'locker-head-latency',
-      title: `HEADs, Redis locker vs memory locker, ${ctx.lockerConnections} connection${ctx.lockerConnections === 1 ? '' : 's'}`,
-      method: `The head-rate client with ${ctx.lockerConnections} connection${ctx.lockerConnections === 1 ? '' : 's'}, ${ctx.duration} s per run. A HEAD takes the upload's lock like a PATCH but writes nothing (no fsync, whose time varies a lot on this VM), so this isolates what the Redis locker adds to every request.`,
-      kind: 'rate',
-      metric: { name: 'requests/s', better: 'higher' },
-      variants: ['tusport-redis', 'tusport'],
-      connections: ctx.lockerConnections,
-      client: rate('head', ctx.duration, ctx.lockerConnections),
-      warmup: rate('head', ctx.warmupDuration, ctx.lockerConnections),
-    },
+    lockerScenario(ctx, rate, 'patch', '64 KiB PATCHes', `The patch-rate client (autocannon, pipelining 1), so a PATCH's latency is its own and not a queue's. fsync dominates a PATCH and varies a lot on this VM.`),
+    lockerScenario(ctx, rate, 'head', 'HEADs', `The head-rate client. A HEAD takes the upload's lock like a PATCH but writes nothing (no fsync), so this isolates what the Redis locker adds to every request.`),
   ];
+}
+
+/**
+ * tusport with \`locker: { type: redis }\` against the same tusport with the default memory locker,
+ * on few connections (BENCH_LOCKER_CONNECTIONS, default 1): with one connection, 1 / rate is the
+ * per-request latency, so the difference of the two is what the Redis locker adds per request.
+ */
+function lockerScenario(ctx, rate, mode, what, how) {
+  const connections = ctx.lockerConnections;
+  const plural = connections === 1 ? '' : 's';
+  return {
+    id: `locker-${mode}-latency`,
+    title: `${what}, Redis locker vs memory locker, ${connections} connection${plural}`,
+    method: `${how} ${connections} connection${plural}, ${ctx.duration} s per run. The Redis variant's redis-server runs on loopback without persistence; each request takes the upload's lock (SET NX PX) and releases it (a compare-and-delete script that also PUBLISHes): two Redis round trips. Added latency per request = 1 / rate of the Redis variant − 1 / rate of the memory variant.`,
+    kind: 'rate',
+    metric: { name: 'requests/s', better: 'higher' },
+    variants: ['tusport-redis', 'tusport'],
+    connections,
+    client: rate(mode, ctx.duration, connections),
+    warmup: rate(mode, ctx.warmupDuration, connections),
+  };
 }

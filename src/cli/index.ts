@@ -4,6 +4,7 @@ import { ConfigError } from '../config/load.js';
 import { ENV_PREFIX } from '../config/load.js';
 import { ListenError, serve } from './serve.js';
 import { registerTokenCommand } from './token.js';
+import { registerLinkCommand } from './link.js';
 import { registerCleanupCommand } from './cleanup.js';
 import { registerUploadCommand } from './upload.js';
 import { packageVersion } from './version.js';
@@ -44,6 +45,7 @@ export async function main(argv: string[]): Promise<void> {
     });
 
   registerTokenCommand(program);
+  registerLinkCommand(program);
   registerCleanupCommand(program);
   registerUploadCommand(program);
 

@@ -37,6 +37,7 @@ const RESOLVED_DEFAULTS: Record<string, unknown> = (() => {
     ...flatten('endpoints[]', { maxMetadataSize: endpoint?.maxMetadataSize, postReceiveInterval: endpoint?.postReceiveInterval }),
     ...flatten('endpoints[].hooks[]', { timeout: hook?.timeout, retryDelay: hook?.retryDelay, maxRetryDelay: hook?.maxRetryDelay }),
     ...flatten('endpoints[].policy', { maxMetadataValueSize: endpoint?.policy.maxMetadataValueSize }),
+    ...flatten('endpoints[].downloads', { linkMaxAge: endpoint?.downloads.linkMaxAge }),
     ...flatten('locker', { lease: redisLocker.type === 'redis' ? redisLocker.lease : undefined }),
   };
 })();

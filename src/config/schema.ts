@@ -13,6 +13,7 @@ import { S3StoreSchema } from '../stores/s3/schema.js';
 import { MetricsSchema } from '../observability/schema.js';
 import { ConnectionLimitsSchema } from '../limits/schema.js';
 import { sharedAcrossParamsKey } from '../stores/shared-location.js';
+import { ClaimSchema, DownloadsSchema } from '../files/schema.js';
 
 /**
  * The one description of tusport's configuration: TypeScript types (`TusportConfig`,
@@ -55,6 +56,8 @@ const EndpointSchema = z.strictObject({
   }),
   auth: AuthSchema,
   finalize: FinalizeSchema.optional(),
+  downloads: DownloadsSchema.prefault({}),
+  claim: ClaimSchema.optional(),
   policy: PolicySchema.prefault({}).meta({ description: 'What uploads this endpoint accepts: types, metadata, quotas.' }),
   hooks: HooksSchema,
   postReceiveInterval: PostReceiveIntervalSchema,
@@ -189,6 +192,9 @@ function checkEndpoints(endpoints: EndpointInput[], ctx: z.RefinementCtx): void 
     }
     const finalizeProblem = endpoint.finalize && checkFinalizeTemplate(endpoint.finalize.path, template.params);
     if (finalizeProblem) ctx.addIssue({ code: 'custom', path: ['endpoints', index, 'finalize', 'path'], message: finalizeProblem });
+    if (endpoint.downloads.presignedRedirect && endpoint.store.type !== 's3') {
+      ctx.addIssue({ code: 'custom', path: ['endpoints', index, 'downloads', 'presignedRedirect'], message: 'needs an S3 store (disk stores serve link downloads themselves)' });
+    }
     if (endpoint.maxChunkSize !== undefined && endpoint.maxChunkSize < 1) {
       ctx.addIssue({ code: 'custom', path: ['endpoints', index, 'maxChunkSize'], message: 'must be at least 1 byte' });
     }

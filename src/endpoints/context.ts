@@ -42,6 +42,11 @@ export interface UploadContext {
    * owner's quota lets that body bring, and the error for a body that goes past them.
    */
   creationBodyQuota?: { limit: number; exceeded: () => Error } | undefined;
+  /**
+   * A GET authorised by a signed download link instead of the endpoint's auth (src/files/links.ts):
+   * it may read the one upload its URL names, whoever owns it, until `expiresAt` (ms).
+   */
+  link?: { expiresAt: number } | undefined;
   /** Who is asking, once auth has run; null on anonymous endpoints. */
   principal: Principal | null;
   /** The principal's id: what new uploads record as their owner. */

@@ -1,6 +1,8 @@
 import { TUS_RESUMABLE } from '@tus/server';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { Errors } from '../errors.js';
+import { acceptDownloadLink } from '../files/link-auth.js';
+import { handleClaim } from '../files/claim-route.js';
 import { handleCreate } from '../protocol/create.js';
 import { handleDelete } from '../protocol/delete.js';
 import { handleGet } from '../protocol/get.js';
@@ -43,16 +45,20 @@ export function mountEndpoint(app: FastifyInstance, runtime: EndpointRuntime): v
     if (!context) throw new Error('upload context missing');
     return handler(runtime, context, request, reply);
   };
-  const preHandler = async (request: FastifyRequest, reply: FastifyReply) => {
-    reply.header('Tus-Resumable', TUS_RESUMABLE);
+  const authenticate = async (request: FastifyRequest, reply: FastifyReply) => {
     const context = resolveUploadContext(runtime, request, prefix);
     request.uploadContext = context;
     // Discovery (OPTIONS) is open, as browsers' preflights must be; everything else is authenticated
     // before any tus header is looked at.
-    if (request.method !== 'OPTIONS') {
+    // A signed download link stands in for the endpoint's auth (src/files/link-auth.ts).
+    if (request.method !== 'OPTIONS' && !acceptDownloadLink(runtime, request, context)) {
       context.principal = await runtime.authenticate(request, reply, context.params);
       context.owner = context.principal?.id ?? null;
     }
+  };
+  const preHandler = async (request: FastifyRequest, reply: FastifyReply) => {
+    reply.header('Tus-Resumable', TUS_RESUMABLE);
+    await authenticate(request, reply);
     checkTusPreconditions(request, reply, runtime.config);
   };
   const options = { preHandler, exposeHeadRoute: false };
@@ -66,6 +72,8 @@ export function mountEndpoint(app: FastifyInstance, runtime: EndpointRuntime): v
   app.get(uploadUrl, options, route(handleGet));
   // Clients behind proxies that only pass GET/POST send X-HTTP-Method-Override.
   app.post(uploadUrl, options, route(handleMethodOverride({ PATCH: handlePatch, HEAD: handleHead, DELETE: handleDelete })));
+  // Upload now, claim later: a plain JSON POST from the app's form handler, not a tus request.
+  if (runtime.config.claim) app.post(`${uploadUrl}/claim`, { preHandler: authenticate, exposeHeadRoute: false }, route(handleClaim));
 }
 
 function resolveUploadContext(runtime: EndpointRuntime, request: FastifyRequest, prefix: string): UploadContext {

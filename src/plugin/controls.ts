@@ -2,6 +2,9 @@ import type { FastifyInstance } from 'fastify';
 import type { MetricsHandle } from '../observability/metrics/handle.js';
 import { ConfigError } from '../config/load.js';
 import { SweepFailed } from '../uploads/sweep-failed.js';
+import type { AppClaimOptions, ClaimResult } from '../files/claim-types.js';
+
+export type { AppClaimOptions, ClaimResult };
 
 /**
  * The public face of `app.tusport`. Declared here, by hand, rather than derived from the store
@@ -29,7 +32,15 @@ export interface TusportControls {
   checkStores(): Promise<void>;
   /** The Prometheus metrics (of the first tusport registered with `metrics.enabled`; undefined if none). */
   readonly metrics: MetricsHandle | undefined;
+  /**
+   * Claim a finished upload of an endpoint with `claim` (by its URL template, e.g. `/files`): it is
+   * finalized, post-finish fires, and the answer says where it is. Idempotent. Throws coded errors:
+   * 404 unknown or removed, 409 unfinished, 410 past `claim.ttl`, 400 bad options.
+   */
+  claim: ClaimFunction;
 }
+
+export type ClaimFunction = (endpoint: string, id: string, options?: AppClaimOptions) => Promise<ClaimResult>;
 
 declare module 'fastify' {
   interface FastifyInstance {
@@ -50,6 +61,7 @@ interface Member {
   outbox: string | undefined;
   sweep(now?: number): Promise<SweepResult>;
   checkStores(): Promise<void>;
+  claim: ClaimFunction;
   /** Its metrics handle, known once its routes are registered. */
   metrics(): MetricsHandle | undefined;
 }
@@ -96,6 +108,20 @@ class TusportRegistry implements TusportControls {
   async checkStores(): Promise<void> {
     for (const member of this.members) await member.checkStores();
   }
+
+  claim: ClaimFunction = async (endpoint, id, options) => {
+    // The tusport that has this endpoint with `claim` answers; the others say they have none.
+    let unknown: unknown;
+    for (const member of this.members) {
+      try {
+        return await member.claim(endpoint, id, options);
+      } catch (error) {
+        if ((error as { code?: string }).code !== 'TUSPORT_ERR_CLAIM_ENDPOINT') throw error;
+        unknown = error;
+      }
+    }
+    throw unknown ?? new Error(`no tusport is registered to claim on ${endpoint}`);
+  };
 
   get metrics(): MetricsHandle | undefined {
     for (const member of this.members) {

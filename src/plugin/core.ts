@@ -16,7 +16,8 @@ import { createBackend } from '../stores/create-backend.js';
 import { EndpointStore } from '../stores/endpoint-store.js';
 import { completionFor } from '../uploads/completion.js';
 import { sweepAll } from '../uploads/sweep.js';
-import { StoreCheckError, type SweepResult } from './controls.js';
+import { claimerFor } from '../files/claim-library.js';
+import { type ClaimFunction, StoreCheckError, type SweepResult } from './controls.js';
 
 /** How long a lock holder gets to finish when another request asks for its upload. */
 const LOCK_DRAIN_MS = 3000;
@@ -39,6 +40,8 @@ export interface TusportCore {
   readonly coordination: RedisCoordination | undefined;
   sweep(now?: number): Promise<SweepResult>;
   checkStores(): Promise<void>;
+  /** Claim an upload of a `claim` endpoint (src/files/claim-library.ts). */
+  claim: ClaimFunction;
 }
 
 export function createTusportCore(config: ResolvedConfig, log: FastifyBaseLogger, origin: RequestOrigin = createRequestOrigin(config.server)): TusportCore {
@@ -58,7 +61,7 @@ export function createTusportCore(config: ResolvedConfig, log: FastifyBaseLogger
       }
     }
   };
-  return { config, runtimes, hooks, metrics, origin, coordination, sweep, checkStores };
+  return { config, runtimes, hooks, metrics, origin, coordination, sweep, checkStores, claim: claimerFor(runtimes, log) };
 }
 
 function buildRuntime(

@@ -31,7 +31,7 @@ export function mountTusport(host: FastifyInstance, core: TusportCore, options: 
   }
   // Known once tusport's routes are registered (the metrics count the requests of its scope).
   let metrics: MetricsHandle | undefined;
-  joinControls(host, { prefix: options.prefix, outbox: core.hooks.outboxLocation, sweep: core.sweep, checkStores: core.checkStores, metrics: () => metrics });
+  joinControls(host, { prefix: options.prefix, outbox: core.hooks.outboxLocation, sweep: core.sweep, checkStores: core.checkStores, claim: core.claim, metrics: () => metrics });
   if (options.ownsServer) applyPolicy(host, config, { notFound: true });
   host.register(
     async (scope) => {

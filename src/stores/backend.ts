@@ -15,6 +15,20 @@ export interface StoredUpload {
   location: string;
 }
 
+/** A slice of an upload's bytes: `start` to `end`, both inclusive (as in HTTP's Content-Range). */
+export interface ByteRange {
+  start: number;
+  end: number;
+}
+
+/** What a presigned download URL answers with (S3 sets these response headers itself). */
+export interface PresignOptions {
+  /** Lifetime in seconds. */
+  expiresIn: number;
+  contentType: string;
+  contentDisposition: string;
+}
+
 export interface WriteLimits {
   /** Most bytes this request may add (min of the chunk limit and what the upload has left). */
   limit: number;
@@ -86,13 +100,21 @@ export interface StorageBackend {
   /** Cut an upload back to `offset` (undo bytes that were never acknowledged). Only if `canTruncate`. */
   truncate(place: string, id: string, offset: number): Promise<void>;
   updateSidecar(place: string, sidecar: Sidecar): Promise<void>;
-  /** The finished upload's bytes. */
-  open(stored: StoredUpload): Promise<Readable>;
+  /** The finished upload's bytes, or only `range` of them (inclusive offsets; S3 asks for just those bytes). */
+  open(stored: StoredUpload, range?: ByteRange): Promise<Readable>;
   remove(place: string, stored: StoredUpload): Promise<void>;
+  /** S3 only: a URL that downloads the finished bytes straight from the bucket until it expires. */
+  presignGet?(stored: StoredUpload, options: PresignOptions): Promise<string>;
   /** Move a finished upload to `relativePath` under `place`; returns its new location. */
   finalize(place: string, stored: StoredUpload, relativePath: string, overwrite: OverwriteMode): Promise<string>;
   /** Whether `relativePath` under `place` is already taken (the early check at creation). */
   finalPathTaken(place: string, relativePath: string): Promise<boolean>;
+  /**
+   * Every finished upload's sidecar anywhere in this store whose sidecar was last written before
+   * `before` (ms), with its place. Costs a walk of the store (disk) or a listing of it plus a read
+   * per old sidecar (S3): only the sweep of unclaimed uploads uses it.
+   */
+  finishedBefore(before: number): AsyncIterable<{ place: string; sidecar: Sidecar }>;
   /** Every unfinished upload anywhere in this store (all places). */
   unfinished(): AsyncIterable<UnfinishedUpload>;
   /** Remove expired unfinished uploads and crash debris. Finished uploads are never touched. */

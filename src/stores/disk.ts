@@ -3,7 +3,7 @@ import fs from 'node:fs/promises';
 import path from 'node:path';
 import type { Readable } from 'node:stream';
 import { directoryRoot, resolveDirectory, type TemplateParams } from '../endpoints/template.js';
-import type { StorageBackend, StoredUpload, SweepOptions, SweepResult, UnfinishedUpload, WriteLimits, WriteResult } from './backend.js';
+import type { ByteRange, StorageBackend, StoredUpload, SweepOptions, SweepResult, UnfinishedUpload, WriteLimits, WriteResult } from './backend.js';
 import { confinedDirectory } from './confine.js';
 import { isFinalizedFile, NO_FOLLOW, readSidecar, STREAM_FLAGS, type Sidecar, sidecarPath, syncDirectory, writeNewSidecar, writeSidecar } from './sidecar.js';
 import { StoreErrors } from './store-errors.js';
@@ -166,8 +166,8 @@ export class DiskBackend implements StorageBackend {
     await writeSidecar(sidecarPath(await this.requireDataPath(directory, sidecar.id)), sidecar);
   }
 
-  async open(stored: StoredUpload): Promise<Readable> {
-    return createReadStream(stored.location, { flags: STREAM_FLAGS.read });
+  async open(stored: StoredUpload, range?: ByteRange): Promise<Readable> {
+    return createReadStream(stored.location, { flags: STREAM_FLAGS.read, ...(range ? { start: range.start, end: range.end } : {}) });
   }
 
   async finalize(directory: string, stored: StoredUpload, relativePath: string, overwrite: OverwriteMode): Promise<string> {
@@ -187,6 +187,14 @@ export class DiskBackend implements StorageBackend {
   async finalPathTaken(directory: string, relativePath: string): Promise<boolean> {
     const real = await this.confined(directory, false);
     return real !== undefined && finalPathTaken(real, relativePath);
+  }
+
+  async *finishedBefore(before: number): AsyncIterable<{ place: string; sidecar: Sidecar }> {
+    for await (const found of walkUploads(this.root)) {
+      if ('leftover' in found || found.sidecar.tusport.completed_at === undefined || path.basename(found.sidecarPath) !== `${found.sidecar.id}.json`) continue;
+      const written = await fs.lstat(found.sidecarPath).then((stats) => stats.mtimeMs, () => undefined);
+      if (written !== undefined && written < before) yield { place: path.dirname(found.sidecarPath), sidecar: found.sidecar };
+    }
   }
 
   async *unfinished(): AsyncIterable<UnfinishedUpload> {

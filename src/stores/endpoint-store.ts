@@ -4,7 +4,7 @@ import type { WriteFence } from '../coordination/fence.js';
 import { currentUploadContext, type UploadContext } from '../endpoints/context.js';
 import { type CodedError, Errors, toTusError } from '../errors.js';
 import { storageError } from '../protocol/storage-errors.js';
-import type { StorageBackend, StoredUpload, WriteResult } from './backend.js';
+import type { ByteRange, StorageBackend, StoredUpload, WriteResult } from './backend.js';
 import type { Sidecar, SidecarTusport } from './sidecar.js';
 import { VisibilityCache } from './visibility-cache.js';
 
@@ -70,6 +70,8 @@ export class EndpointStore extends DataStore {
   /** Made by this endpoint under the request's params, and owned by its principal (or an admin asks). */
   private visible(tusport: Pick<SidecarTusport, 'endpoint' | 'params' | 'owner'>, context: UploadContext): boolean {
     if (tusport.endpoint !== this.options.endpoint || !sameParams(tusport.params, context.params)) return false;
+    // A signed download link opens the upload its (signed) URL names, whoever owns it.
+    if (context.link) return true;
     // Someone else's upload does not exist for you (404, not 403: its existence is not revealed).
     return tusport.owner === context.owner || context.principal?.admin === true;
   }
@@ -167,8 +169,8 @@ export class EndpointStore extends DataStore {
     await this.options.backend.updateSidecar(context.place, stored.sidecar);
   }
 
-  openStored(stored: StoredUpload): Promise<Readable> {
-    return this.options.backend.open(stored);
+  openStored(stored: StoredUpload, range?: ByteRange): Promise<Readable> {
+    return this.options.backend.open(stored, range);
   }
 
   get backend(): StorageBackend {

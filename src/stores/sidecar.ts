@@ -40,10 +40,24 @@ export interface SidecarTusport {
   maxSize?: number;
   /** Where finalize moved the file, relative to the store directory, `/`-separated. */
   final_path?: string;
+  /** On endpoints with `claim`: who claimed the upload and when (src/files/claim.ts). */
+  claim?: ClaimRecord;
 }
 
-/** The steps of completion, in order: bytes checked and recorded; file moved; hooks told. */
-export type CompletionStep = 'received' | 'finalized' | 'notified';
+export interface ClaimRecord {
+  /** The claiming principal's id; null for an anonymous endpoint or the app's own `app.tusport.claim()` without `by`. */
+  by: string | null;
+  /** ISO date. */
+  at: string;
+  /** The final path template the claim asked for (`claim.allowPath`), if any. */
+  path?: string;
+}
+
+/**
+ * The steps of completion, in order: bytes checked and recorded (`unclaimed` instead of `received`
+ * on an endpoint with `claim`, until a claim moves it on); file moved; hooks told.
+ */
+export type CompletionStep = 'unclaimed' | 'received' | 'finalized' | 'notified';
 
 export function sidecarPath(dataPath: string): string {
   return `${dataPath}.json`;

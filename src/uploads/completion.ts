@@ -18,6 +18,7 @@ import type { CompletionStep, Sidecar } from '../stores/sidecar.js';
  * persisted in the sidecar (`tusport.completion`), so a step that fails is never lost:
  *
  *   (bytes in) --receive--> received --finalize--> finalized --notify--> notified
+ *                      \-> unclaimed --claim--/   (endpoints with `claim`: src/files/claim.ts)
  *
  * - receive: the bytes pass `accept`, pre-finish hooks say yes; `completed_at` is recorded and the
  *   quota slot given back. From here on the upload is complete and is never deleted for expiry.
@@ -67,9 +68,13 @@ export function completionStep(sidecar: Sidecar): CompletionStep | undefined {
   return sidecar.tusport.completion ?? 'notified';
 }
 
-/** Every byte is in but completion has not run to its end (a crash, or a step that failed). */
+/**
+ * Every byte is in but completion has not run to its end (a crash, or a step that failed). An
+ * upload waiting for its claim is not pending: only a claim moves it on.
+ */
 export function completionPending(stored: StoredUpload): boolean {
-  return isComplete(stored) && completionStep(stored.sidecar) !== 'notified';
+  const step = completionStep(stored.sidecar);
+  return isComplete(stored) && step !== 'notified' && step !== 'unclaimed';
 }
 
 export function completionFor(deps: CompletionDeps): Complete {
@@ -103,8 +108,9 @@ async function receive(deps: CompletionDeps, context: UploadContext, stored: Sto
     }
   }
   const headers = await preFinish(deps, context, stored, request);
-  // Nothing to move: received and finalized are one step (one sidecar write fewer).
-  const next: CompletionStep = deps.config.finalize ? 'received' : 'finalized';
+  // A claim endpoint's upload stays temporary until claimed; with nothing to move, received and
+  // finalized are one step (one sidecar write fewer).
+  const next: CompletionStep = deps.config.claim ? 'unclaimed' : deps.config.finalize ? 'received' : 'finalized';
   await record(deps, context, stored, next, new Date().toISOString());
   quota.release(owner, id);
   return headers;
@@ -146,8 +152,10 @@ async function preFinish({ store, quota, hooks }: CompletionDeps, context: Uploa
  * never clobbered. For a creating request the clash refuses the creation: the upload is removed.
  */
 async function finalize(deps: CompletionDeps, context: UploadContext, stored: StoredUpload, request: CompletionRequest): Promise<Error | undefined> {
-  const settings = deps.config.finalize;
   const { sidecar } = stored;
+  // A claim may name the final path itself (`claim.allowPath`).
+  const claimed = sidecar.tusport.claim?.path;
+  const settings = claimed ? { path: claimed, overwrite: deps.config.finalize?.overwrite ?? false } : deps.config.finalize;
   const id = sidecar.id;
   let clash: Error | undefined;
   if (settings) {

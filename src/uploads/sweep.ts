@@ -2,6 +2,7 @@ import type { Locker } from '@tus/server';
 import type { FastifyBaseLogger } from 'fastify';
 import type { EndpointRuntime } from '../endpoints/runtime.js';
 import type { SweepResult } from '../stores/backend.js';
+import { sweepUnclaimed } from '../files/claim-sweep.js';
 import { resumerFor } from './resume.js';
 import { SweepFailed } from './sweep-failed.js';
 
@@ -30,6 +31,8 @@ export async function sweepAll(runtimes: readonly EndpointRuntime[], options: { 
         resume: resumerFor({ template: runtime.template, store: runtime.store, locker, complete: runtime.complete, log }),
       });
       for (const key of ['expired', 'leftovers', 'completed', 'skipped'] as const) total[key] += result[key];
+      // Unclaimed uploads past `claim.ttl` count as expired (src/files/claim-sweep.ts).
+      total.expired += await sweepUnclaimed(runtime, { locker, log, now });
     } catch (error) {
       failed.push(endpoint);
       log.error({ endpoint, err: error }, 'sweep of this endpoint\'s store failed; going on with the others');

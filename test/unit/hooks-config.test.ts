@@ -1,5 +1,6 @@
 import pino from 'pino';
 import { describe, expect, it } from 'vitest';
+import { problemsOf } from '../helpers/config.js';
 import { ConfigError, resolveConfig } from '../../src/config/load.js';
 import { buildApp } from '../../src/index.js';
 
@@ -8,15 +9,6 @@ const withHooks = (hooks: unknown[], extra: Record<string, unknown> = {}) => ({
   endpoints: [{ path: '/files', store: { type: 'disk', directory: './d' }, hooks, ...extra }],
 });
 
-function problemsOf(input: unknown): string[] {
-  try {
-    resolveConfig(input);
-  } catch (error) {
-    expect(error).toBeInstanceOf(ConfigError);
-    return (error as ConfigError).problems;
-  }
-  throw new Error('expected a ConfigError');
-}
 
 function buildError(input: unknown, env: NodeJS.ProcessEnv = {}): string {
   const saved = { ...process.env };

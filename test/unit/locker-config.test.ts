@@ -1,17 +1,9 @@
 import { describe, expect, it } from 'vitest';
-import { ConfigError, resolveConfig } from '../../src/config/load.js';
+import { problemsOf } from '../helpers/config.js';
+import { resolveConfig } from '../../src/config/load.js';
 
 const endpoints = [{ path: '/files', store: { type: 'disk', directory: '/tmp/tusport-locker-config' } }];
 
-function problemsOf(input: unknown): string[] {
-  try {
-    resolveConfig(input);
-  } catch (error) {
-    expect(error).toBeInstanceOf(ConfigError);
-    return (error as ConfigError).problems;
-  }
-  throw new Error('expected a ConfigError');
-}
 
 describe('config: locker', () => {
   it('defaults to the memory locker; redis gets keyPrefix tusport: and a 10 s lease', () => {

@@ -3,7 +3,7 @@ import type { Readable } from 'node:stream';
 import type { Lock, Locker } from '@tus/server';
 import { leaseOf } from '../../coordination/fence.js';
 import type { TemplateParams } from '../../endpoints/template.js';
-import type { StorageBackend, StoredUpload, SweepOptions, SweepResult, UnfinishedUpload, WriteLimits, WriteResult } from '../../stores/backend.js';
+import type { ByteRange, PresignOptions, StorageBackend, StoredUpload, SweepOptions, SweepResult, UnfinishedUpload, WriteLimits, WriteResult } from '../../stores/backend.js';
 import type { OverwriteMode } from '../../stores/finalize.js';
 import type { Sidecar } from '../../stores/sidecar.js';
 import type { MetricsRecorder } from './recorder.js';
@@ -44,6 +44,7 @@ class TimedBackend implements StorageBackend {
   readonly canTruncate: boolean;
   /** Only where the inner backend has one (completion skips the step otherwise). */
   readonly seal?: (place: string, stored: StoredUpload) => Promise<void>;
+  readonly presignGet?: (stored: StoredUpload, options: PresignOptions) => Promise<string>;
 
   constructor(
     private readonly inner: StorageBackend,
@@ -53,6 +54,8 @@ class TimedBackend implements StorageBackend {
     this.canTruncate = inner.canTruncate;
     const seal = inner.seal?.bind(inner);
     if (seal) this.seal = (place, stored) => this.timed('seal', () => seal(place, stored));
+    const presign = inner.presignGet?.bind(inner);
+    if (presign) this.presignGet = (stored, options) => this.timed('presign_get', () => presign(stored, options));
   }
 
   private async timed<T>(operation: string, run: () => Promise<T>): Promise<T> {
@@ -103,8 +106,8 @@ class TimedBackend implements StorageBackend {
     return this.timed('update_sidecar', () => this.inner.updateSidecar(place, sidecar));
   }
 
-  open(stored: StoredUpload): Promise<Readable> {
-    return this.timed('open', () => this.inner.open(stored));
+  open(stored: StoredUpload, range?: ByteRange): Promise<Readable> {
+    return this.timed('open', () => this.inner.open(stored, range));
   }
 
   remove(place: string, stored: StoredUpload): Promise<void> {
@@ -117,6 +120,10 @@ class TimedBackend implements StorageBackend {
 
   finalPathTaken(place: string, relativePath: string): Promise<boolean> {
     return this.timed('final_path_taken', () => this.inner.finalPathTaken(place, relativePath));
+  }
+
+  finishedBefore(before: number): AsyncIterable<{ place: string; sidecar: Sidecar }> {
+    return this.inner.finishedBefore(before);
   }
 
   unfinished(): AsyncIterable<UnfinishedUpload> {

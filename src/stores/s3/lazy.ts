@@ -1,6 +1,6 @@
 import type { Readable } from 'node:stream';
 import { renderTemplate, type TemplateParams } from '../../endpoints/template.js';
-import type { StorageBackend, StoredUpload, SweepOptions, SweepResult, UnfinishedUpload, WriteLimits, WriteResult } from '../backend.js';
+import type { ByteRange, PresignOptions, StorageBackend, StoredUpload, SweepOptions, SweepResult, UnfinishedUpload, WriteLimits, WriteResult } from '../backend.js';
 import type { OverwriteMode } from '../finalize.js';
 import type { Sidecar } from '../sidecar.js';
 import type { S3Backend, S3StateCacheOptions } from './backend.js';
@@ -62,8 +62,12 @@ export class LazyS3Backend implements StorageBackend {
     return (await this.load()).updateSidecar(place, sidecar);
   }
 
-  async open(stored: StoredUpload): Promise<Readable> {
-    return (await this.load()).open(stored);
+  async open(stored: StoredUpload, range?: ByteRange): Promise<Readable> {
+    return (await this.load()).open(stored, range);
+  }
+
+  async presignGet(stored: StoredUpload, options: PresignOptions): Promise<string> {
+    return (await this.load()).presignGet(stored, options);
   }
 
   async remove(place: string, stored: StoredUpload): Promise<void> {
@@ -76,6 +80,10 @@ export class LazyS3Backend implements StorageBackend {
 
   async finalPathTaken(place: string, relativePath: string): Promise<boolean> {
     return (await this.load()).finalPathTaken(place, relativePath);
+  }
+
+  async *finishedBefore(before: number): AsyncIterable<{ place: string; sidecar: Sidecar }> {
+    yield* (await this.load()).finishedBefore(before);
   }
 
   async *unfinished(): AsyncIterable<UnfinishedUpload> {
