@@ -44,7 +44,8 @@ export class UploadStates {
     }
     const info = await readInfo(this.client, this.bucket, key);
     if (!info) return undefined;
-    const progress = await this.progressInS3(key, info.multipartId);
+    // A finished upload's sidecar says all there is: no multipart upload left to list.
+    const progress = info.sidecar.tusport.completed_at !== undefined ? 'completed' : await this.progressInS3(key, info.multipartId);
     if (this.cache && read && progress !== 'gone') {
       const state = progress === 'completed' ? { ...EMPTY, completed: true } : withoutParts(progress);
       const parts = progress === 'completed' ? [] : (progress.parts ?? []);
