@@ -92,12 +92,12 @@ export async function withCeph(fn) {
 }
 
 /**
- * The Ceph cluster the test suite already runs for everybody (TUSPORT_TEST_CEPH_INFO, written by
+ * The Ceph cluster the test suite already runs for everybody (TUSPORT_TEST_CEPH_INFO or BENCH_CEPH_INFO, written by
  * scripts/dev-ceph.mjs), if set: the S3 scenarios then use it as it is, never start, restart or
  * stop it (so RGW keeps beast's default Nagle setting: both variants of a scenario see the same).
  */
 export function sharedCluster() {
-  const file = process.env.TUSPORT_TEST_CEPH_INFO;
+  const file = process.env.TUSPORT_TEST_CEPH_INFO ?? process.env.BENCH_CEPH_INFO;
   if (!file) return undefined;
   const info = JSON.parse(fs.readFileSync(file, 'utf8'));
   return { info, dir: path.dirname(info.confPath), shared: true, stop: async () => {} };

@@ -124,7 +124,8 @@ export function renderResults(resultsDir) {
     .readdirSync(resultsDir)
     .filter((f) => f.endsWith('.json') && !f.startsWith('profile'))
     .map((f) => JSON.parse(fs.readFileSync(path.join(resultsDir, f), 'utf8')))
-    .filter((r) => r.scenario && r.variants)
+    // Results of scripts with their own shape (bench/forms.mjs) are documented where they are made.
+    .filter((r) => r.scenario && r.variants && r.metric)
     .sort((a, b) => ORDER.indexOf(a.scenario) - ORDER.indexOf(b.scenario));
   if (results.length === 0) return ['No results yet: run `npm run bench`.'];
   const newest = results.reduce((a, b) => (a.generated > b.generated ? a : b));

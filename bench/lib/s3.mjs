@@ -90,13 +90,12 @@ export async function runS3Scenarios({ ctx, machine, work, ids, log, onResult })
       endpoint: info.endpoint,
       credentials: { accessKeyId: info.accessKeyId, secretAccessKey: info.secretAccessKey },
     };
-    const tusport = await startVariant('tusport', work, {
-      endpoints: [
-        { path: '/files', store: { ...store, prefix: '' } },
-        { path: '/parts', store: { ...store, prefix: 'parts/', partSize: SMALL_PART, minPartSize: SMALL_PART } },
-        { path: '/direct', store: { ...store, prefix: 'direct/' }, direct: true },
-      ],
-    });
+    const endpoints = [
+      { path: '/files', store: { ...store, prefix: '' } },
+      { path: '/parts', store: { ...store, prefix: 'parts/', partSize: SMALL_PART, minPartSize: SMALL_PART } },
+      { path: '/direct', store: { ...store, prefix: 'direct/' }, direct: true },
+    ];
+    const tusport = await startVariant('tusport', work, { endpoints });
     const storage = storagePids(cluster);
     log(`  Ceph up (RGW ${info.endpoint}, bucket ${bucket}); tusport pid ${tusport.pid}; radosgw/osd pids ${storage.join(', ')}`);
     try {
@@ -107,7 +106,7 @@ export async function runS3Scenarios({ ctx, machine, work, ids, log, onResult })
         onResult(await uploadScenario({ scenario: 's3-direct-upload', ctx, machine, log, cluster, s3, bucket, awsEnv, tusport, storage, inputFile, inputHash, sizeBytes }));
       }
       if (ids.includes('s3-head-1000-parts')) {
-        onResult(await headScenario({ ctx, machine, log, cluster, s3, bucket, awsEnv, info, tusport, work }));
+        onResult(await headScenario({ ctx, machine, log, cluster, s3, bucket, awsEnv, info, tusport, work, endpoints }));
       }
     } finally {
       await tusport.stop();
@@ -275,7 +274,7 @@ async function uploadScenario({ scenario = 's3-upload', ctx, machine, log, clust
   };
 }
 
-async function headScenario({ ctx, machine, log, s3, bucket, awsEnv, info, tusport, work }) {
+async function headScenario({ ctx, machine, log, cluster, s3, bucket, awsEnv, info, tusport, work, endpoints }) {
   const partsUrl = tusport.url.replace(/\/files$/, '/parts');
   const heads = ctx.s3Heads;
   const perRound = Math.max(1, Math.ceil(heads / ctx.pairs));
@@ -311,6 +310,18 @@ async function headScenario({ ctx, machine, log, s3, bucket, awsEnv, info, tuspo
   const big = await make(bodyFile, PARTS);
   const small = await make(onePartFile, 1);
   log(`  made ${big.url} (${PARTS} parts) and ${small.url} (1 part)`);
+  // A second tusport on the same bucket with the Redis locker, so with the S3 state cache: its
+  // first HEAD (unmeasured) fills the cache from S3, the measured ones read Redis.
+  const cached = await startVariant('tusport-redis', work, { endpoints });
+  const bigCached = big.url.replace(new URL(big.url).origin, new URL(cached.url).origin);
+  try {
+    return await measureHeads({ ctx, machine, log, cluster, info, awsEnv, tusport, cached, big, small, bigCached, bucket, perRound });
+  } finally {
+    await cached.stop();
+  }
+}
+
+async function measureHeads({ ctx, machine, log, cluster, info, awsEnv, tusport, cached, big, small, bigCached, bucket, perRound }) {
 
   const variants = {
     'tus-head-1000': {
@@ -318,6 +329,13 @@ async function headScenario({ ctx, machine, log, s3, bucket, awsEnv, info, tuspo
       detail: 'HEAD through tusport: reads the .info sidecar (GetObject), lists the parts (ListParts, paged), looks for a .part tail (HeadObject)',
       client: () => runNodeClient(path.join(CLIENTS, 'head-latency.mjs'), ['--mode', 'tus', '--url', big.url, '--count', String(perRound)]),
       check: (out) => out.offset === PARTS * SMALL_PART,
+    },
+    'tus-head-1000-redis': {
+      label: `tusport HEAD, ${PARTS} parts, Redis state cache`,
+      detail: 'HEAD through a second tusport with `locker: { type: redis }` (the bench\'s redis-server): the lock and the upload state in Redis, no S3 request',
+      client: () => runNodeClient(path.join(CLIENTS, 'head-latency.mjs'), ['--mode', 'tus', '--url', bigCached, '--count', String(perRound)]),
+      check: (out) => out.offset === PARTS * SMALL_PART,
+      pid: () => cached.pid,
     },
     'tus-head-1': {
       label: 'tusport HEAD, 1 part',
@@ -344,9 +362,10 @@ async function headScenario({ ctx, machine, log, s3, bucket, awsEnv, info, tuspo
   const clientCpu = Object.fromEntries(names.map((n) => [n, []]));
   for (let round_ = 1; round_ <= ctx.pairs; round_++) {
     for (const name of names) {
-      const t0 = cpuTimes(tusport.pid);
+      const pid = variants[name].pid?.() ?? tusport.pid;
+      const t0 = cpuTimes(pid);
       const out = await variants[name].client();
-      const t1 = cpuTimes(tusport.pid);
+      const t1 = cpuTimes(pid);
       if (!variants[name].check(out)) throw new Error(`${name}: unexpected answer ${JSON.stringify({ ...out, latenciesMs: undefined })}`);
       latencies[name].push(...out.latenciesMs);
       roundMedians[name].push(median(out.latenciesMs));
@@ -376,7 +395,7 @@ async function headScenario({ ctx, machine, log, s3, bucket, awsEnv, info, tuspo
     kind: 's3-head',
     title: `HEAD latency on an S3 upload of ${PARTS} parts`,
     method:
-      `The same Ceph RGW and tusport process. tusport makes the upload itself: an endpoint with partSize = minPartSize = 64 KiB gets one PATCH of ${PARTS} × 64 KiB (curl -T) and stores it as ${PARTS} parts; ` +
+      `${cluster.shared ? 'A running Ceph RGW (BENCH_CEPH_INFO, its settings as they are: no tcp_nodelay restart, shared with other work)' : 'The same Ceph RGW and tusport process'}. tusport makes the upload itself: an endpoint with partSize = minPartSize = 64 KiB gets one PATCH of ${PARTS} × 64 KiB (curl -T) and stores it as ${PARTS} parts; ` +
       `Upload-Length is one part more, so the multipart upload stays open (RGW stores parts under 5 MiB and only refuses to complete them). ` +
       `Then ${ctx.pairs} rounds of ${perRound} sequential requests per variant on one keep-alive connection (after 3 unmeasured ones), variants interleaved: ` +
       `${names.map((n) => `**${variants[n].label}**: ${variants[n].detail}`).join('; ')}. p50/p99 over all requests of a variant.`,
@@ -387,6 +406,7 @@ async function headScenario({ ctx, machine, log, s3, bucket, awsEnv, info, tuspo
     variants: out,
     ratios: {
       'tus-head-1000/listparts-1000': { label: 'p50: tusport HEAD ÷ ListParts alone', ofMedians: round(out['tus-head-1000'].p50Ms / out['listparts-1000'].p50Ms, 2) },
+      'tus-head-1000-redis/tus-head-1000': { label: `p50: tusport HEAD, ${PARTS} parts, with ÷ without the Redis state cache`, ofMedians: round(out['tus-head-1000-redis'].p50Ms / out['tus-head-1000'].p50Ms, 3) },
       'tus-head-1000/tus-head-1': { label: `p50: tusport HEAD, ${PARTS} parts ÷ 1 part`, ofMedians: round(out['tus-head-1000'].p50Ms / out['tus-head-1'].p50Ms, 2) },
     },
   };

@@ -50,7 +50,7 @@ export function createTusportCore(config: ResolvedConfig, log: FastifyBaseLogger
   const coordination = config.locker.type === 'redis' ? new RedisCoordination(config.locker, log) : undefined;
   const locker = instrumentLocker(coordination ? new RedisLocker(coordination, { acquireTimeoutMs: Math.max(30_000, coordination.leaseMs + 10_000) }) : new MemoryLocker(), metrics);
   const hooks = new HookSystem(config, log, { metrics });
-  const runtimes = config.endpoints.map((endpoint, index) => buildRuntime(endpoint, index, locker, hooks, origin, metrics));
+  const runtimes = config.endpoints.map((endpoint, index) => buildRuntime(endpoint, index, locker, hooks, origin, metrics, coordination));
   const sweep = (now = Date.now()): Promise<SweepResult> => sweepAll(runtimes, { locker, log, now });
   const checkStores = async () => {
     for (const runtime of runtimes) {
@@ -64,7 +64,15 @@ export function createTusportCore(config: ResolvedConfig, log: FastifyBaseLogger
   return { config, runtimes, hooks, metrics, origin, coordination, sweep, checkStores, claim: claimerFor(runtimes, log) };
 }
 
-function buildRuntime(endpoint: EndpointConfig, index: number, locker: Locker, hookSystem: HookSystem, origin: RequestOrigin, metrics: MetricsRecorder): EndpointRuntime {
+function buildRuntime(
+  endpoint: EndpointConfig,
+  index: number,
+  locker: Locker,
+  hookSystem: HookSystem,
+  origin: RequestOrigin,
+  metrics: MetricsRecorder,
+  coordination: RedisCoordination | undefined,
+): EndpointRuntime {
   const template = parseUrlTemplate(endpoint.path);
   let authenticate;
   try {
@@ -73,7 +81,8 @@ function buildRuntime(endpoint: EndpointConfig, index: number, locker: Locker, h
     if (error instanceof AuthConfigError) throw new ConfigError(`Invalid config:\n  - endpoints[${index}].auth: ${error.message}`);
     throw error;
   }
-  const backend = createBackend(endpoint.store, metrics);
+  // With Redis, S3 stores keep their uploads' state there too (a HEAD without S3 round trips).
+  const backend = createBackend(endpoint.store, metrics, coordination && { redis: coordination, expireMs: endpoint.expire });
   const hooks = hookSystem.forEndpoint(index, backend);
   const store = new EndpointStore({
     endpoint: template.source,

@@ -8,13 +8,17 @@ import { stageBody } from '../staged-body.js';
 import { copyWithLimit } from '../stream-copy.js';
 import { unverified } from '../verified-write.js';
 import { createS3Client } from './client.js';
-import { describeS3Error, isNoSuchUpload, isS3NotFound } from './errors.js';
+import { describeS3Error, isNoSuchUpload } from './errors.js';
 import { concatenateObjects } from './concat.js';
 import { copyToFinalKey, objectExists } from './finalize.js';
-import { infoKey, partKey, readInfo, writeInfo } from './info.js';
+import { infoKey, partKey, readInfo } from './info.js';
 import { PartWriter } from './part-writer.js';
 import { S3WriteFences } from './write-fence.js';
 import type { S3StoreConfig } from './schema.js';
+import { offsetOf } from './upload-state.js';
+import { type CacheRedis, S3StateCache } from './state-cache.js';
+import { type Progress, UploadStates } from './states.js';
+import type { WriteFence } from '../../coordination/fence.js';
 import { listOpenUploads, sweepBucket } from './sweep.js';
 import { NO_METRICS, type MetricsRecorder } from '../../observability/metrics/recorder.js';
 import { instrumentS3Client } from '../../observability/metrics/s3.js';
@@ -24,6 +28,18 @@ const PIPE_BUFFER_BYTES = 1024 * 1024;
 const SAFE_ID = /^[A-Za-z0-9_-]{1,128}$/;
 const MIME_TYPE = /^[a-z0-9][a-z0-9!#$&^_.+-]{0,126}\/[a-z0-9][a-z0-9!#$&^_.+-]{0,126}$/i;
 
+/** With Redis: where the state cache lives and how long its entries outlast their last write. */
+export interface S3StateCacheOptions {
+  redis: CacheRedis;
+  ttlMs: number;
+}
+
+/** Bytes received: committed parts plus the valid tail; the full size once S3 completed the upload. */
+function offsetAfter(progress: Progress, size: number | undefined): number {
+  if (progress === 'completed') return size ?? 0;
+  return progress === 'gone' ? 0 : offsetOf(progress);
+}
+
 export class S3StoreUnavailable extends Error {
   override name = 'S3StoreUnavailable';
 }
@@ -31,8 +47,9 @@ export class S3StoreUnavailable extends Error {
 /**
  * Uploads as S3 objects under the endpoint's templated prefix: a multipart upload at
  * `<prefix><id>` while bytes arrive, the sidecar at `<prefix><id>.info` and, between PATCHes, a
- * tail smaller than minPartSize at `<prefix><id>.part` (the layout of @tus/s3-store, whose part
- * writer does the splitting). The offset is what S3 holds: the listed parts plus the tail.
+ * tail smaller than minPartSize at `<prefix><id>.part` (the layout of @tus/s3-store; our
+ * PartWriter writes it so that no acknowledged byte depends on one process staying alive). The
+ * offset is what S3 holds: the committed parts plus the tail when it follows them (upload-state.ts).
  */
 export class S3Backend implements StorageBackend {
   readonly kind = 's3';
@@ -40,14 +57,17 @@ export class S3Backend implements StorageBackend {
   readonly client: S3;
   private readonly writer: PartWriter;
   private readonly fences: S3WriteFences;
+  private readonly states: UploadStates;
 
   constructor(
     readonly config: S3StoreConfig,
     metrics: MetricsRecorder = NO_METRICS,
+    stateCache?: S3StateCacheOptions,
   ) {
     this.client = createS3Client(config);
     instrumentS3Client(this.client, metrics);
     this.writer = new PartWriter(this.client, config);
+    this.states = new UploadStates(this.client, config.bucket, stateCache && new S3StateCache(stateCache.redis, config.bucket, stateCache.ttlMs));
     this.fences = new S3WriteFences(this.client);
   }
 
@@ -70,55 +90,28 @@ export class S3Backend implements StorageBackend {
     });
     // A crash between these two calls leaves a multipart upload without a sidecar: the sweep
     // aborts such orphans after an hour.
-    await writeInfo(this.client, this.bucket, key, sidecar, created.UploadId);
+    await this.states.created(key, sidecar, created.UploadId);
     return { sidecar, offset: 0, location: key };
   }
 
   async getSidecar(prefix: string, id: string): Promise<Sidecar | undefined> {
-    const info = await readInfo(this.client, this.bucket, prefix + id);
+    const info = await this.states.info(prefix + id);
     return info?.sidecar.id === id ? info.sidecar : undefined;
   }
 
   async get(prefix: string, id: string): Promise<StoredUpload | undefined> {
     const key = prefix + id;
-    const info = await readInfo(this.client, this.bucket, key);
-    if (!info || info.sidecar.id !== id) return undefined;
-    const { sidecar } = info;
+    const current = await this.states.current(key);
+    if (!current || current.info.sidecar.id !== id) return undefined;
+    const { sidecar } = current.info;
     const finalPath = sidecar.tusport.final_path;
     const location = typeof finalPath === 'string' ? prefix + finalPath : key;
     if (sidecar.tusport.completed_at !== undefined) return { sidecar, offset: sidecar.size ?? 0, location };
-    return { sidecar, offset: await this.receivedBytes(key, info.multipartId, sidecar.size), location };
-  }
-
-  /** Listed parts plus the `.part` tail; the full size once S3 has completed the multipart upload. */
-  private async receivedBytes(key: string, multipartId: string | undefined, size: number | undefined): Promise<number> {
-    let parts = 0;
-    try {
-      let marker: string | undefined;
-      do {
-        const page = await this.client.listParts({ Bucket: this.bucket, Key: key, UploadId: multipartId, PartNumberMarker: marker });
-        for (const part of page.Parts ?? []) parts += part.Size ?? 0;
-        marker = page.IsTruncated ? page.NextPartNumberMarker : undefined;
-      } while (marker);
-    } catch (error) {
-      // Completed (the last PATCH finished it before the sidecar said so) or aborted.
-      if (isNoSuchUpload(error)) return (await objectExists(this.client, this.bucket, key)) ? (size ?? 0) : 0;
-      throw error;
-    }
-    return parts + (await this.tailSize(key));
-  }
-
-  private async tailSize(key: string): Promise<number> {
-    try {
-      return (await this.client.headObject({ Bucket: this.bucket, Key: partKey(key) })).ContentLength ?? 0;
-    } catch (error) {
-      if (isS3NotFound(error)) return 0;
-      throw error;
-    }
+    return { sidecar, offset: offsetAfter(current.progress, sidecar.size), location };
   }
 
   async write(prefix: string, id: string, source: Readable, offset: number, limits: WriteLimits, stop?: AbortSignal): Promise<WriteResult> {
-    if (limits.verify) return this.writeVerified(prefix + id, source, offset, limits.limit, limits.verify, stop);
+    if (limits.verify) return this.writeVerified(prefix + id, source, offset, limits, limits.verify, stop);
     // The part writer reads a stream that ends where the client stopped (or at the limit), so
     // whatever arrived is stored: whole parts as parts, a short tail as `<key>.part`.
     const body = new PassThrough({ highWaterMark: PIPE_BUFFER_BYTES });
@@ -126,7 +119,7 @@ export class S3Backend implements StorageBackend {
     copying.catch(() => undefined);
     let written: number;
     try {
-      written = await this.fences.during(prefix + id, limits.fence, () => this.writer.write(body, prefix + id, offset));
+      written = await this.fences.during(prefix + id, limits.fence, () => this.append(prefix + id, body, limits.fence));
     } catch (error) {
       body.destroy(error instanceof Error ? error : new Error(String(error)));
       throw error;
@@ -137,25 +130,32 @@ export class S3Backend implements StorageBackend {
   }
 
   /**
-   * A verified write: S3 parts (and the `.part` tail, which the part writer deletes as it starts)
-   * cannot be taken back, so the body is staged and verified before the part writer sees a byte.
-   * A refused or cut-short body leaves S3 exactly as it was.
+   * A verified write: S3 parts cannot be taken back, so the body is staged and verified before the
+   * part writer sees a byte. A refused or cut-short body leaves S3 exactly as it was.
    */
-  private async writeVerified(key: string, source: Readable, offset: number, limit: number, verify: ChunkVerifier, stop?: AbortSignal): Promise<WriteResult> {
-    const staged = await stageBody(source, limit, verify, stop);
+  private async writeVerified(key: string, source: Readable, offset: number, limits: WriteLimits, verify: ChunkVerifier, stop?: AbortSignal): Promise<WriteResult> {
+    const staged = await stageBody(source, limits.limit, verify, stop);
     try {
       if (!staged.verified) return unverified(staged.outcome, offset);
-      return { kind: 'complete', offset: await this.writer.write(staged.open(), key, offset) };
+      return { kind: 'complete', offset: await this.fences.during(key, limits.fence, () => this.append(key, staged.open(), limits.fence)) };
     } finally {
       await staged.discard();
     }
+  }
+
+  /** Append a body to the upload at `key` (the caller checked the offset under the upload's lock). */
+  private async append(key: string, body: Readable, fence?: WriteFence): Promise<number> {
+    const outcome = await this.states.write(key, fence, (info, state, parts) =>
+      this.writer.write(body, { key, multipartId: info.multipartId, size: info.sidecar.size }, state, parts),
+    );
+    return offsetOf(outcome.state);
   }
 
   /** Complete the multipart upload if bytes alone did not (zero-byte uploads, a length declared at the end). */
   async seal(prefix: string, stored: StoredUpload): Promise<void> {
     const key = prefix + stored.sidecar.id;
     if (await objectExists(this.client, this.bucket, key)) return;
-    await this.writer.write(Readable.from([]), key, stored.offset);
+    await this.append(key, Readable.from([]));
   }
 
   /** Server-side: UploadPartCopy from the parts' objects into the target's multipart upload (see concat.ts). */
@@ -164,11 +164,14 @@ export class S3Backend implements StorageBackend {
     const info = await readInfo(this.client, this.bucket, key);
     if (!info?.multipartId) throw new Error(`S3 upload ${key} has no multipart upload to concatenate into`);
     const sources = parts.map((part) => ({ key: part.location, size: part.offset }));
-    await concatenateObjects(this.client, this.bucket, key, info.multipartId, sources, {
-      minPartSize: this.config.minPartSize,
-      partSize: this.config.partSize,
-      concurrency: this.config.maxConcurrentPartUploads,
-    });
+    const multipartId = info.multipartId;
+    await this.states.changing(key, () =>
+      concatenateObjects(this.client, this.bucket, key, multipartId, sources, {
+        minPartSize: this.config.minPartSize,
+        partSize: this.config.partSize,
+        concurrency: this.config.maxConcurrentPartUploads,
+      }),
+    );
   }
 
   async truncate(): Promise<void> {
@@ -176,10 +179,7 @@ export class S3Backend implements StorageBackend {
   }
 
   async updateSidecar(prefix: string, sidecar: Sidecar): Promise<void> {
-    const key = prefix + sidecar.id;
-    // The multipart id travels in the `.info` object's metadata; keep it across rewrites.
-    const current = await readInfo(this.client, this.bucket, key);
-    await writeInfo(this.client, this.bucket, key, sidecar, current?.multipartId);
+    await this.states.updateSidecar(prefix + sidecar.id, sidecar);
   }
 
   async open(stored: StoredUpload, range?: ByteRange): Promise<Readable> {
@@ -204,6 +204,10 @@ export class S3Backend implements StorageBackend {
 
   async remove(prefix: string, stored: StoredUpload): Promise<void> {
     const key = prefix + stored.sidecar.id;
+    await this.states.removing(key, () => this.removeObjects(key, stored));
+  }
+
+  private async removeObjects(key: string, stored: StoredUpload): Promise<void> {
     const info = await readInfo(this.client, this.bucket, key);
     if (info?.multipartId) {
       await this.client.abortMultipartUpload({ Bucket: this.bucket, Key: key, UploadId: info.multipartId }).catch((error: unknown) => {
@@ -274,7 +278,7 @@ export class S3Backend implements StorageBackend {
       const info = await readInfo(this.client, this.bucket, upload.key);
       if (!info || info.sidecar.tusport.completed_at !== undefined) continue;
       // Quotas count declared sizes; only a deferred length needs the bytes so far.
-      const offset = info.sidecar.size === undefined ? await this.receivedBytes(upload.key, info.multipartId, undefined) : 0;
+      const offset = info.sidecar.size === undefined ? offsetAfter(await this.states.progressInS3(upload.key, info.multipartId), undefined) : 0;
       yield { sidecar: info.sidecar, offset };
     }
   }
