@@ -4,12 +4,12 @@ import { AuthConfigError, createAuthenticator } from '../auth/authenticate.js';
 import { ConfigError } from '../config/load.js';
 import type { EndpointConfig, ResolvedConfig } from '../config/schema.js';
 import { RedisCoordination } from '../coordination/redis-client.js';
+import { sharedState, type SharedState } from '../coordination/shared.js';
 import { createRequestOrigin, type RequestOrigin } from '../endpoints/request-origin.js';
 import type { EndpointRuntime } from '../endpoints/runtime.js';
 import { parseUrlTemplate } from '../endpoints/template.js';
 import { HookSystem } from '../hooks/setup.js';
 import { parseAccept } from '../policy/accept.js';
-import { QuotaTracker } from '../policy/quota.js';
 import { createMetrics, instrumentLocker, type MetricsRecorder } from '../observability/index.js';
 import { createBackend } from '../stores/create-backend.js';
 import { EndpointStore } from '../stores/endpoint-store.js';
@@ -46,8 +46,10 @@ export function createTusportCore(config: ResolvedConfig, log: FastifyBaseLogger
   const coordination = config.locker.type === 'redis' ? new RedisCoordination(config.locker, log) : undefined;
   const locker = instrumentLocker(new MemoryLocker(), metrics);
   const hooks = new HookSystem(config, log, { metrics });
-  const runtimes = config.endpoints.map((endpoint, index) => buildRuntime(endpoint, index, locker, hooks, origin, metrics));
-  const sweep = (now = Date.now()): Promise<SweepResult> => sweepAll(runtimes, { locker, log, now });
+  // Quota counts and the sweep lease: in Redis with it (shared by the fleet), else in this process.
+  const shared = sharedState(coordination, { log, cleanupIntervalMs: config.server.cleanupInterval });
+  const runtimes = config.endpoints.map((endpoint, index) => buildRuntime(endpoint, index, locker, hooks, origin, metrics, shared));
+  const sweep = (now = Date.now()): Promise<SweepResult> => sweepAll(runtimes, { locker, log, now, lease: shared.sweepLease });
   const checkStores = async () => {
     for (const runtime of runtimes) {
       try {
@@ -60,7 +62,15 @@ export function createTusportCore(config: ResolvedConfig, log: FastifyBaseLogger
   return { config, runtimes, hooks, metrics, origin, coordination, sweep, checkStores };
 }
 
-function buildRuntime(endpoint: EndpointConfig, index: number, locker: Locker, hookSystem: HookSystem, origin: RequestOrigin, metrics: MetricsRecorder): EndpointRuntime {
+function buildRuntime(
+  endpoint: EndpointConfig,
+  index: number,
+  locker: Locker,
+  hookSystem: HookSystem,
+  origin: RequestOrigin,
+  metrics: MetricsRecorder,
+  shared: SharedState,
+): EndpointRuntime {
   const template = parseUrlTemplate(endpoint.path);
   let authenticate;
   try {
@@ -79,7 +89,7 @@ function buildRuntime(endpoint: EndpointConfig, index: number, locker: Locker, h
     onCreated: (context, stored) => hooks.notify('post-create', context, stored),
   });
   const accept = endpoint.policy.accept ? parseAccept(endpoint.policy.accept) : undefined;
-  const quota = new QuotaTracker(template.source, () => backend.unfinished(), endpoint.policy.quota);
+  const quota = shared.quota(template.source, () => backend.unfinished(), endpoint.policy.quota);
   return {
     config: endpoint,
     template,

@@ -60,7 +60,7 @@ export function handleCreate(create: ProtocolHandler): ProtocolHandler {
  * completion already ran to its end (the hooks were told it is done) is kept.
  */
 async function discardRefusedCreation(runtime: EndpointRuntime, context: UploadContext, id: string, why: string): Promise<void> {
-  runtime.quota.release(context.owner, id);
+  await runtime.quota.release(context.owner, id);
   // Never an upload this request did not make (a hook-chosen id that turned out to be taken).
   if (!context.createdUpload) return;
   try {
@@ -102,7 +102,7 @@ async function reserveQuota(runtime: EndpointRuntime, context: UploadContext, re
 /** A deferred-length upload created with a body: count the bytes it really has from now on. */
 async function settleCreationBody(runtime: EndpointRuntime, context: UploadContext): Promise<void> {
   const stored = await runtime.store.find(context.newUploadId ?? '', context);
-  if (stored) runtime.quota.settle(stored.sidecar, stored.offset);
+  if (stored) await runtime.quota.settle(stored.sidecar, stored.offset);
 }
 
 /**

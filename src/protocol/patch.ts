@@ -102,7 +102,7 @@ export const handlePatch: ProtocolHandler = async (runtime, context, request, re
       result = await store.writeChunk(context, id, request.raw, offset, Math.min(limit, quotaLimit), progress ? AbortSignal.any([lock.handOver, stop.signal]) : lock.handOver);
     } catch (error) {
       progress?.end(undefined);
-      if (claimed) runtime.quota.settle(stored.sidecar, offset);
+      if (claimed) await runtime.quota.settle(stored.sidecar, offset);
       throw storageError(error, context.log, id);
     }
     if (result.kind === 'limit' && quotaLimit < limit) {
@@ -110,10 +110,10 @@ export const handlePatch: ProtocolHandler = async (runtime, context, request, re
       progress?.end(undefined);
       closeAfterAnswer(reply);
       await store.truncate(context, id, offset);
-      runtime.quota.settle(stored.sidecar, offset);
+      await runtime.quota.settle(stored.sidecar, offset);
       throw runtime.quota.exceeded();
     }
-    if (claimed) runtime.quota.settle(stored.sidecar, result.offset);
+    if (claimed) await runtime.quota.settle(stored.sidecar, result.offset);
     // Bytes past Upload-Length are undone below: no progress to report for them.
     progress?.end(result.kind === 'limit' && limit === remaining ? undefined : result.offset);
     if (result.kind === 'limit') {

@@ -97,7 +97,7 @@ async function receive(deps: CompletionDeps, context: UploadContext, stored: Sto
     const verdict = await step(context, id, 'could not read the upload to check its type', () => verifyContent(rules, () => store.openStored(stored)));
     if (!verdict.ok) {
       await store.removeStored(context, stored);
-      quota.release(owner, id);
+      await quota.release(owner, id);
       context.log.warn({ uploadId: id, sniffed: verdict.sniffed }, 'upload rejected: content type not accepted; deleted');
       throw new PolicyErrors.CONTENT_NOT_ACCEPTED(verdict.sniffed, rules.list.join(', '));
     }
@@ -106,7 +106,7 @@ async function receive(deps: CompletionDeps, context: UploadContext, stored: Sto
   // Nothing to move: received and finalized are one step (one sidecar write fewer).
   const next: CompletionStep = deps.config.finalize ? 'received' : 'finalized';
   await record(deps, context, stored, next, new Date().toISOString());
-  quota.release(owner, id);
+  await quota.release(owner, id);
   return headers;
 }
 
@@ -128,7 +128,7 @@ async function preFinish({ store, quota, hooks }: CompletionDeps, context: Uploa
       context.log.warn({ uploadId: id }, 'upload not finished: pre-finish hook failed; the next sweep asks again');
     } else if (isHookRejection(error) || undoTo === undefined || !store.backend.canTruncate) {
       await store.removeStored(context, stored);
-      quota.release(stored.sidecar.tusport.owner, id);
+      await quota.release(stored.sidecar.tusport.owner, id);
       context.log.warn({ uploadId: id, status: isCodedError(error) ? error.statusCode : undefined }, 'upload not finished: pre-finish hook said no or failed; deleted');
     } else {
       await store.truncate(context, id, undoTo);

@@ -1,5 +1,6 @@
 import type { Locker } from '@tus/server';
 import type { FastifyBaseLogger } from 'fastify';
+import { LOCAL_SWEEP, type SweepLease } from '../coordination/sweep-lease.js';
 import type { EndpointRuntime } from '../endpoints/runtime.js';
 import type { SweepResult } from '../stores/backend.js';
 import { resumerFor } from './resume.js';
@@ -11,16 +12,20 @@ export { SweepFailed };
  * One sweep of every endpoint's store: expired unfinished uploads and crash debris removed,
  * completions that stopped half-way carried on. An endpoint whose store cannot be listed at all
  * (S3 down) does not keep the others from being swept; the sweep reports it once it is done
- * with the rest (`SweepFailed`).
+ * with the rest (`SweepFailed`). With several instances on one store, `lease` lets one at a time
+ * sweep it; the others skip it this round.
  */
-export async function sweepAll(runtimes: readonly EndpointRuntime[], options: { locker: Locker; log: FastifyBaseLogger; now: number }): Promise<SweepResult> {
-  const { locker, log, now } = options;
+export async function sweepAll(
+  runtimes: readonly EndpointRuntime[],
+  options: { locker: Locker; log: FastifyBaseLogger; now: number; lease?: SweepLease },
+): Promise<SweepResult> {
+  const { locker, log, now, lease = LOCAL_SWEEP } = options;
   const total: SweepResult = { expired: 0, leftovers: 0, completed: 0, skipped: 0 };
   const failed: string[] = [];
   for (const runtime of runtimes) {
     const endpoint = runtime.template.source;
     try {
-      const result = await runtime.store.backend.sweep({
+      const result = await lease.run(endpoint, () => runtime.store.backend.sweep({
         endpoint,
         expireMs: runtime.config.expire,
         locker,
@@ -28,7 +33,8 @@ export async function sweepAll(runtimes: readonly EndpointRuntime[], options: { 
         now,
         onRemoved: (sidecar) => runtime.quota.release(sidecar.tusport.owner, sidecar.id),
         resume: resumerFor({ template: runtime.template, store: runtime.store, locker, complete: runtime.complete, log }),
-      });
+      }));
+      if (!result) continue;
       for (const key of ['expired', 'leftovers', 'completed', 'skipped'] as const) total[key] += result[key];
     } catch (error) {
       failed.push(endpoint);

@@ -74,7 +74,7 @@ async function sweepOne(backend: S3Backend, upload: OpenUpload, options: SweepOp
   try {
     const prefix = upload.key.slice(0, upload.key.length - sidecar.id.length);
     await backend.remove(prefix, { sidecar, offset: 0, location: upload.key });
-    onRemoved?.(sidecar);
+    await onRemoved?.(sidecar);
     log.info({ uploadId: sidecar.id, endpoint, key: upload.key }, 'expired unfinished upload removed');
     return 'expired';
   } finally {
