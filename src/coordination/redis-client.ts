@@ -28,6 +28,9 @@ export class RedisCoordination {
   /** The lock lease (`locker.lease`), ms. */
   readonly leaseMs: number;
   private connecting: Promise<{ commands: Redis; subscriber: Redis }> | undefined;
+  private subscriber: Redis | undefined;
+  /** Connections that have been ready once: from then on, a disconnection fails requests at once. */
+  private readonly wasReady = new WeakSet<Redis>();
   private readonly handlers = new Map<string, Set<MessageHandler>>();
   private everReady = false;
   private down = false;
@@ -42,9 +45,9 @@ export class RedisCoordination {
     this.leaseMs = config.lease;
   }
 
-  /** Whether the command connection is up right now (what /readyz and fast-fail paths ask). */
+  /** Whether both connections are up right now. */
   get reachable(): boolean {
-    return !this.down && this.everReady;
+    return !this.down && this.everReady && this.subscriber?.status === 'ready';
   }
 
   /** Connect in the background (a Redis that is down at startup is retried, and logged). */
@@ -65,6 +68,14 @@ export class RedisCoordination {
   async redis(): Promise<Redis> {
     const { commands } = await this.connections();
     if (commands.status !== 'ready') await this.firstConnection(commands);
+    return commands;
+  }
+
+  /** Both connections ready (a request that takes a lock needs both); throws 503 otherwise. */
+  async ready(): Promise<Redis> {
+    const commands = await this.redis();
+    const { subscriber } = await this.connections();
+    if (subscriber.status !== 'ready') await this.firstConnection(subscriber);
     return commands;
   }
 
@@ -140,6 +151,7 @@ export class RedisCoordination {
     const commands = new Redis(this.config.url, options);
     // No command timeout on the subscriber: it only waits for messages.
     const subscriber = new Redis(this.config.url, { ...options, commandTimeout: undefined, autoResubscribe: true });
+    this.subscriber = subscriber;
     const lost = (reason: string) => {
       if (this.down || this.closed) return;
       this.down = true;
@@ -149,6 +161,7 @@ export class RedisCoordination {
     commands.on('close', () => {
       if (this.everReady) lost('connection closed');
     });
+    for (const connection of [commands, subscriber]) connection.on('ready', () => this.wasReady.add(connection));
     commands.on('ready', () => {
       if (this.down || !this.everReady) this.log.info({ redis: this.label }, `coordination Redis at ${this.label} connected`);
       this.everReady = true;
@@ -166,7 +179,7 @@ export class RedisCoordination {
 
   /** At startup the first connection is waited for; once it has failed (or after), fail at once. */
   private async firstConnection(commands: Redis): Promise<void> {
-    if (this.everReady || this.down || this.closed) throw this.unavailable();
+    if (this.wasReady.has(commands) || this.down || this.closed) throw this.unavailable();
     await new Promise<void>((resolve, reject) => {
       const settle = (error?: Error) => {
         clearTimeout(timer);

@@ -4,6 +4,7 @@ import { AuthConfigError, createAuthenticator } from '../auth/authenticate.js';
 import { ConfigError } from '../config/load.js';
 import type { EndpointConfig, ResolvedConfig } from '../config/schema.js';
 import { RedisCoordination } from '../coordination/redis-client.js';
+import { RedisLocker } from '../coordination/redis-locker.js';
 import { sharedState, type SharedState } from '../coordination/shared.js';
 import { createRequestOrigin, type RequestOrigin } from '../endpoints/request-origin.js';
 import type { EndpointRuntime } from '../endpoints/runtime.js';
@@ -44,7 +45,7 @@ export function createTusportCore(config: ResolvedConfig, log: FastifyBaseLogger
   // One locker per tusport: upload ids are unique across its endpoints.
   const metrics = createMetrics(config.metrics);
   const coordination = config.locker.type === 'redis' ? new RedisCoordination(config.locker, log) : undefined;
-  const locker = instrumentLocker(new MemoryLocker(), metrics);
+  const locker = instrumentLocker(coordination ? new RedisLocker(coordination, { acquireTimeoutMs: Math.max(30_000, coordination.leaseMs + 10_000) }) : new MemoryLocker(), metrics);
   const hooks = new HookSystem(config, log, { metrics });
   // Quota counts and the sweep lease: in Redis with it (shared by the fleet), else in this process.
   const shared = sharedState(coordination, { log, cleanupIntervalMs: config.server.cleanupInterval });

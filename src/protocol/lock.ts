@@ -1,12 +1,18 @@
 import type { Lock, Locker } from '@tus/server';
+import { leaseOf, type WriteFence } from '../coordination/fence.js';
 import type { FastifyReply } from 'fastify';
 import type { UploadContext } from '../endpoints/context.js';
 import { clientGoneSignal, type EndpointRuntime } from '../endpoints/runtime.js';
-import { Errors } from '../errors.js';
+import { Errors, isCodedError } from '../errors.js';
 
-export interface HeldLock {
-  /** Aborted when another request has asked for this upload and the drain time has passed. */
+export interface HeldLock extends WriteFence {
+  /**
+   * Aborted when another request has asked for this upload and the drain time has passed, or at
+   * once when the lock's lease is lost (Redis): then with the error `assertHeld` throws.
+   */
   handOver: AbortSignal;
+  /** What the write paths check before each commit: throws once the lock is no longer ours (see fence.ts). */
+  assertHeld(): void;
   release(): Promise<void>;
 }
 
@@ -26,12 +32,17 @@ export async function acquireUploadLock(locker: Locker, id: string, drainMs: num
     });
   } catch (error) {
     if (requestGone.aborted) throw error;
+    // Redis unreachable (503) is not contention.
+    if (isCodedError(error)) throw error;
     // MemoryLocker's timeout answers 500 "failed to acquire lock"; a client should retry.
     throw new Errors.LOCKED();
   }
   let released = false;
+  const lease = leaseOf(lock);
+  lease?.lost.addEventListener('abort', () => handOver.abort(lease.lost.reason), { once: true });
   return {
     handOver: handOver.signal,
+    assertHeld: () => lease?.assertHeld(),
     async release() {
       if (released) return;
       released = true;

@@ -99,7 +99,9 @@ export const handlePatch: ProtocolHandler = async (runtime, context, request, re
       void terminateStoppedUpload(runtime, context, id);
     });
     try {
-      result = await store.writeChunk(context, id, request.raw, offset, Math.min(limit, quotaLimit), progress ? AbortSignal.any([lock.handOver, stop.signal]) : lock.handOver);
+      result = await store.writeChunk(context, id, request.raw, offset, Math.min(limit, quotaLimit), progress ? AbortSignal.any([lock.handOver, stop.signal]) : lock.handOver, lock);
+      // A lock lost mid-write (Redis lease lapsed): stop here, acknowledge nothing, commit nothing more.
+      lock.assertHeld();
     } catch (error) {
       progress?.end(undefined);
       if (claimed) await runtime.quota.settle(stored.sidecar, offset);

@@ -1,4 +1,5 @@
 import type { Locker } from '@tus/server';
+import type { WriteFence } from '../coordination/fence.js';
 import type { FastifyBaseLogger } from 'fastify';
 import type { Readable } from 'node:stream';
 import type { TemplateParams } from '../endpoints/template.js';
@@ -17,6 +18,8 @@ export interface StoredUpload {
 export interface WriteLimits {
   /** Most bytes this request may add (min of the chunk limit and what the upload has left). */
   limit: number;
+  /** Checked before each commit of bytes to storage: the upload's lock is still this request's. */
+  fence?: WriteFence | undefined;
 }
 
 export type WriteResult =

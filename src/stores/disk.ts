@@ -142,7 +142,7 @@ export class DiskBackend implements StorageBackend {
     try {
       // The sink fsyncs before it closes: the 204 that acknowledges these bytes is sent only after.
       // It holds a file descriptor only while bytes flow (a stalled client holds none).
-      const sink = new LazyFileSink(data, offset, { highWaterMark: writeBufferBytes() });
+      const sink = new LazyFileSink(data, offset, { highWaterMark: writeBufferBytes(), fence: limits.fence });
       outcome = await copyWithLimit(source, sink, limits.limit, stop);
     } finally {
       writesInProgress--;

@@ -1,5 +1,6 @@
 import type { Readable } from 'node:stream';
 import { DataStore, ERRORS, Upload } from '@tus/server';
+import type { WriteFence } from '../coordination/fence.js';
 import { currentUploadContext, type UploadContext } from '../endpoints/context.js';
 import { type CodedError, Errors, toTusError } from '../errors.js';
 import { storageError } from '../protocol/storage-errors.js';
@@ -148,8 +149,8 @@ export class EndpointStore extends DataStore {
   }
 
   /** Our PATCH handler's write: the caller computed the limit and handles each outcome. */
-  writeChunk(context: UploadContext, id: string, source: Readable, offset: number, limit: number, stop?: AbortSignal): Promise<WriteResult> {
-    return this.options.backend.write(context.place, id, source, offset, { limit }, stop);
+  writeChunk(context: UploadContext, id: string, source: Readable, offset: number, limit: number, stop?: AbortSignal, fence?: WriteFence): Promise<WriteResult> {
+    return this.options.backend.write(context.place, id, source, offset, { limit, fence }, stop);
   }
 
   truncate(context: UploadContext, id: string, offset: number): Promise<void> {

@@ -1,5 +1,6 @@
 import fs from 'node:fs';
 import { Writable } from 'node:stream';
+import type { WriteFence } from '../coordination/fence.js';
 
 /** A PATCH body that sends nothing for this long gives its file descriptor back (fsynced first). */
 export const IDLE_CLOSE_MS = 1000;
@@ -28,14 +29,16 @@ export class LazyFileSink extends Writable {
   constructor(
     private readonly file: string,
     start: number,
-    options: { highWaterMark: number; idleCloseMs?: number },
+    options: { highWaterMark: number; idleCloseMs?: number; fence?: WriteFence | undefined },
   ) {
     super({ highWaterMark: options.highWaterMark });
     this.position = start;
+    this.fence = options.fence;
     this.idleCloseMs = options.idleCloseMs ?? IDLE_CLOSE_MS;
   }
 
   private readonly idleCloseMs: number;
+  private readonly fence: WriteFence | undefined;
 
   /** Whether a descriptor is open right now (tests and metrics). */
   get open(): boolean {
@@ -70,6 +73,9 @@ export class LazyFileSink extends Writable {
     this.fd ??= await openFile(this.file);
     let pending = buffers;
     while (pending.length > 0) {
+      // Right before each write: a lock holder whose lease lapsed must not write over the bytes of
+      // the request that holds it now (the sink then fails, and nothing more is acknowledged).
+      this.fence?.assertHeld();
       const written = await writev(this.fd, pending, this.position);
       this.position += written;
       pending = rest(pending, written);

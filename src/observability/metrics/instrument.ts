@@ -1,6 +1,7 @@
 import { performance } from 'node:perf_hooks';
 import type { Readable } from 'node:stream';
 import type { Lock, Locker } from '@tus/server';
+import { leaseOf } from '../../coordination/fence.js';
 import type { TemplateParams } from '../../endpoints/template.js';
 import type { StorageBackend, StoredUpload, SweepOptions, SweepResult, UnfinishedUpload, WriteLimits, WriteResult } from '../../stores/backend.js';
 import type { OverwriteMode } from '../../stores/finalize.js';
@@ -13,7 +14,10 @@ export function instrumentLocker(locker: Locker, metrics: MetricsRecorder): Lock
   return {
     newLock(id: string): Lock {
       const lock = locker.newLock(id);
+      const lease = leaseOf(lock);
       return {
+        // The write paths' fence (Redis leases) stays reachable through the timing wrapper.
+        ...(lease ? { lease } : {}),
         async lock(signal, cancelReq) {
           const started = performance.now();
           let acquired = false;

@@ -10,6 +10,7 @@ import { describeS3Error, isNoSuchUpload, isS3NotFound } from './errors.js';
 import { copyToFinalKey, objectExists } from './finalize.js';
 import { infoKey, partKey, readInfo, writeInfo } from './info.js';
 import { PartWriter } from './part-writer.js';
+import { S3WriteFences } from './write-fence.js';
 import type { S3StoreConfig } from './schema.js';
 import { listOpenUploads, sweepBucket } from './sweep.js';
 import { NO_METRICS, type MetricsRecorder } from '../../observability/metrics/recorder.js';
@@ -34,6 +35,7 @@ export class S3Backend implements StorageBackend {
   readonly canTruncate = false;
   readonly client: S3;
   private readonly writer: PartWriter;
+  private readonly fences: S3WriteFences;
 
   constructor(
     readonly config: S3StoreConfig,
@@ -42,6 +44,7 @@ export class S3Backend implements StorageBackend {
     this.client = createS3Client(config);
     instrumentS3Client(this.client, metrics);
     this.writer = new PartWriter(this.client, config);
+    this.fences = new S3WriteFences(this.client);
   }
 
   get bucket(): string {
@@ -118,7 +121,7 @@ export class S3Backend implements StorageBackend {
     copying.catch(() => undefined);
     let written: number;
     try {
-      written = await this.writer.write(body, prefix + id, offset);
+      written = await this.fences.during(prefix + id, limits.fence, () => this.writer.write(body, prefix + id, offset));
     } catch (error) {
       body.destroy(error instanceof Error ? error : new Error(String(error)));
       throw error;
