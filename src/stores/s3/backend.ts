@@ -6,12 +6,13 @@ import type { OverwriteMode } from '../finalize.js';
 import type { Sidecar } from '../sidecar.js';
 import { copyWithLimit } from '../stream-copy.js';
 import { createS3Client } from './client.js';
-import { describeS3Error, isNoSuchUpload, isS3NotFound } from './errors.js';
+import { describeS3Error, isNoSuchUpload } from './errors.js';
 import { copyToFinalKey, objectExists } from './finalize.js';
 import { infoKey, partKey, readInfo, writeInfo } from './info.js';
 import { PartWriter } from './part-writer.js';
 import { S3WriteFences } from './write-fence.js';
 import type { S3StoreConfig } from './schema.js';
+import { offsetOf, readUploadState, type UploadState } from './upload-state.js';
 import { listOpenUploads, sweepBucket } from './sweep.js';
 import { NO_METRICS, type MetricsRecorder } from '../../observability/metrics/recorder.js';
 import { instrumentS3Client } from '../../observability/metrics/s3.js';
@@ -27,8 +28,9 @@ export class S3StoreUnavailable extends Error {
 /**
  * Uploads as S3 objects under the endpoint's templated prefix: a multipart upload at
  * `<prefix><id>` while bytes arrive, the sidecar at `<prefix><id>.info` and, between PATCHes, a
- * tail smaller than minPartSize at `<prefix><id>.part` (the layout of @tus/s3-store, whose part
- * writer does the splitting). The offset is what S3 holds: the listed parts plus the tail.
+ * tail smaller than minPartSize at `<prefix><id>.part` (the layout of @tus/s3-store; our
+ * PartWriter writes it so that no acknowledged byte depends on one process staying alive). The
+ * offset is what S3 holds: the committed parts plus the tail when it follows them (upload-state.ts).
  */
 export class S3Backend implements StorageBackend {
   readonly kind = 's3';
@@ -86,34 +88,25 @@ export class S3Backend implements StorageBackend {
     return { sidecar, offset: await this.receivedBytes(key, info.multipartId, sidecar.size), location };
   }
 
-  /** Listed parts plus the `.part` tail; the full size once S3 has completed the multipart upload. */
+  /** Committed parts plus the valid `.part` tail; the full size once S3 has completed the multipart upload. */
   private async receivedBytes(key: string, multipartId: string | undefined, size: number | undefined): Promise<number> {
-    let parts = 0;
+    const state = await this.stateOf(key, multipartId);
+    if (state === 'completed') return size ?? 0;
+    return state === 'gone' ? 0 : offsetOf(state);
+  }
+
+  /** The upload's state in S3, or what became of its multipart upload. */
+  private async stateOf(key: string, multipartId: string | undefined): Promise<UploadState | 'completed' | 'gone'> {
     try {
-      let marker: string | undefined;
-      do {
-        const page = await this.client.listParts({ Bucket: this.bucket, Key: key, UploadId: multipartId, PartNumberMarker: marker });
-        for (const part of page.Parts ?? []) parts += part.Size ?? 0;
-        marker = page.IsTruncated ? page.NextPartNumberMarker : undefined;
-      } while (marker);
+      return await readUploadState(this.client, this.bucket, key, multipartId);
     } catch (error) {
       // Completed (the last PATCH finished it before the sidecar said so) or aborted.
-      if (isNoSuchUpload(error)) return (await objectExists(this.client, this.bucket, key)) ? (size ?? 0) : 0;
-      throw error;
-    }
-    return parts + (await this.tailSize(key));
-  }
-
-  private async tailSize(key: string): Promise<number> {
-    try {
-      return (await this.client.headObject({ Bucket: this.bucket, Key: partKey(key) })).ContentLength ?? 0;
-    } catch (error) {
-      if (isS3NotFound(error)) return 0;
+      if (isNoSuchUpload(error)) return (await objectExists(this.client, this.bucket, key)) ? 'completed' : 'gone';
       throw error;
     }
   }
 
-  async write(prefix: string, id: string, source: Readable, offset: number, limits: WriteLimits, stop?: AbortSignal): Promise<WriteResult> {
+  async write(prefix: string, id: string, source: Readable, _offset: number, limits: WriteLimits, stop?: AbortSignal): Promise<WriteResult> {
     // The part writer reads a stream that ends where the client stopped (or at the limit), so
     // whatever arrived is stored: whole parts as parts, a short tail as `<key>.part`.
     const body = new PassThrough({ highWaterMark: PIPE_BUFFER_BYTES });
@@ -121,7 +114,7 @@ export class S3Backend implements StorageBackend {
     copying.catch(() => undefined);
     let written: number;
     try {
-      written = await this.fences.during(prefix + id, limits.fence, () => this.writer.write(body, prefix + id, offset));
+      written = await this.fences.during(prefix + id, limits.fence, () => this.append(prefix + id, body));
     } catch (error) {
       body.destroy(error instanceof Error ? error : new Error(String(error)));
       throw error;
@@ -131,11 +124,21 @@ export class S3Backend implements StorageBackend {
     return { kind: outcome.kind, offset: written };
   }
 
+  /** Append a body to the upload at `key` (the caller checked the offset under the upload's lock). */
+  private async append(key: string, body: Readable): Promise<number> {
+    const info = await readInfo(this.client, this.bucket, key);
+    if (!info) throw new Error(`${infoKey(key)} is gone`);
+    const target = { key, multipartId: info.multipartId, size: info.sidecar.size };
+    const state = await readUploadState(this.client, this.bucket, key, info.multipartId);
+    const outcome = await this.writer.write(body, target, state, async () => state.parts ?? []);
+    return offsetOf(outcome.state);
+  }
+
   /** Complete the multipart upload if bytes alone did not (zero-byte uploads, a length declared at the end). */
   async seal(prefix: string, stored: StoredUpload): Promise<void> {
     const key = prefix + stored.sidecar.id;
     if (await objectExists(this.client, this.bucket, key)) return;
-    await this.writer.write(Readable.from([]), key, stored.offset);
+    await this.append(key, Readable.from([]));
   }
 
   async truncate(): Promise<void> {

@@ -9,7 +9,7 @@ import type { S3StoreConfig } from './schema.js';
 import { NO_METRICS, type MetricsRecorder } from '../../observability/metrics/recorder.js';
 
 /**
- * The S3 backend, loaded on first use: `./backend.js` brings in the AWS SDK and @tus/s3-store
+ * The S3 backend, loaded on first use: `./backend.js` brings in the AWS SDK
  * (about 15 MB of memory per process), which a server with only disk endpoints never needs.
  * Every call is passed on to the real S3Backend once its module has loaded.
  */
