@@ -105,17 +105,22 @@ it('20 uploads through nginx to three instances, one SIGKILLed every few seconds
   });
   const fiveHundreds: { status: number; method: string; body: string }[] = [];
 
-  // The killer: a random instance every 2-4 s, restarted at once (restart waits for /readyz).
+  // The killer: every 2-4 s a random instance that is up is SIGKILLed and restarted in the
+  // background (restart waits for its /readyz), so kills come every few seconds however long a
+  // restart takes; one instance is always left up.
   const kills: { instance: number; at: number }[] = [];
+  const restarting = new Map<number, Promise<void>>();
   let uploading = true;
   const killer = (async () => {
     while (uploading) {
       await new Promise((resolve) => setTimeout(resolve, randomInt(...KILL_EVERY_MS)));
-      if (!uploading) break;
-      const instance = randomInt(0, fleet.instances.length);
+      const up = fleet.instances.map((instance) => instance.index).filter((i) => !restarting.has(i));
+      if (!uploading || up.length < 2) continue;
+      const instance = up[randomInt(0, up.length)]!;
       kills.push({ instance, at: Date.now() });
-      await fleet.restart(instance);
+      restarting.set(instance, fleet.restart(instance).finally(() => restarting.delete(instance)));
     }
+    await Promise.all(restarting.values());
   })();
 
   const upload = (file: (typeof files)[number]) =>
