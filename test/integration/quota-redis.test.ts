@@ -1,0 +1,86 @@
+import { mkdir, rm } from 'node:fs/promises';
+import path from 'node:path';
+import { Redis } from 'ioredis';
+import { afterAll, afterEach, beforeAll, expect, it } from 'vitest';
+import { type RunningRedis, startRedis } from '../harness/redis.js';
+import { listTree } from '../helpers/files.js';
+import { errorOf, raw, TUS } from '../helpers/http.js';
+import { type RunningTusport, startTusport, tempDir } from '../helpers/server.js';
+
+/**
+ * Quotas counted in Redis (`locker.type: redis`) when Redis is not there: a creation that needs
+ * the count gets 503 TUSPORT_ERR_COORDINATION_UNAVAILABLE naming Redis without its password, and
+ * nothing is stored; once Redis is back the counts are rebuilt from the store (a Redis restarted
+ * without its data has none) and the limit holds again.
+ */
+const PASSWORD = 'quota-redis-password-0123456789';
+const TOKEN = 'alice-quota-redis-token-0123456789';
+
+let redis: RunningRedis;
+let server: RunningTusport | undefined;
+let scratch: Awaited<ReturnType<typeof tempDir>>;
+beforeAll(async () => {
+  redis = await startRedis({ password: PASSWORD });
+});
+afterEach(async () => {
+  await server?.close();
+  server = undefined;
+  await scratch?.remove();
+  if (!redis.alive()) await redis.restart();
+});
+afterAll(async () => {
+  await redis?.remove();
+});
+
+const create = (s: RunningTusport) => raw(s.url, { method: 'POST', path: '/files', headers: { ...TUS, 'Upload-Length': '10', Authorization: `Bearer ${TOKEN}` } });
+
+it('Redis down: 503 with the coordination code and a message naming Redis (no password), nothing stored; back up (and empty): counts rebuilt, the limit holds', async () => {
+  scratch = await tempDir('tusport-quota-redis-');
+  server = await startTusport(
+    {
+      locker: { type: 'redis', url: redis.url, keyPrefix: 'quota-redis:' },
+      endpoints: [
+        {
+          path: '/files',
+          store: { type: 'disk', directory: path.join(scratch.dir, 'files') },
+          auth: { type: 'bearer', tokens: [{ id: 'alice', token: TOKEN }] },
+          policy: { quota: { maxUnfinishedUploads: 2 } },
+        },
+      ],
+    },
+    { dir: scratch.dir },
+  );
+  expect((await create(server)).status).toBe(201);
+  const before = await listTree(path.join(scratch.dir, 'files'));
+
+  await redis.kill();
+  const refused = await create(server);
+  expect(refused.status).toBe(503);
+  expect(errorOf(refused)).toMatchObject({ code: 'TUSPORT_ERR_COORDINATION_UNAVAILABLE', message: `Redis at redis://127.0.0.1:${redis.port}/0 is unreachable; retry later` });
+  expect(refused.body).not.toContain(PASSWORD);
+  expect(await listTree(path.join(scratch.dir, 'files'))).toEqual(before);
+
+  // Back, but without the counts (the data directory is emptied: a Redis that lost its data).
+  await redis.stop();
+  await rm(redis.dir, { recursive: true, force: true });
+  await mkdir(redis.dir, { recursive: true });
+  await redis.restart();
+  const client = new Redis(redis.url);
+  try {
+    expect(await client.dbsize()).toBe(0);
+    let second = await create(server);
+    // The client reconnects with backoff: until then, the same 503.
+    for (let i = 0; i < 100 && second.status === 503; i += 1) {
+      await new Promise((resolve) => setTimeout(resolve, 100));
+      second = await create(server);
+    }
+    expect(second.status).toBe(201);
+    const third = await create(server);
+    expect(third.status).toBe(429);
+    expect(errorOf(third).code).toBe('TUSPORT_ERR_QUOTA_UPLOADS');
+    expect(await client.hlen('quota-redis:quota:%2Ffiles:alice')).toBe(2);
+    expect(await client.exists('quota-redis:quota-built:%2Ffiles')).toBe(1);
+  } finally {
+    client.disconnect();
+  }
+});
