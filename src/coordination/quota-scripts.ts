@@ -26,7 +26,9 @@ local function num(x) return string.format('%.0f', x) end
 `;
 
 /**
- * reserve: KEYS owner, built; ARGV id, bytes, exact (1/0), maxUploads (-1: none), maxBytes (-1: none).
+ * reserve: KEYS owner, built, reserved; ARGV id, bytes, exact (1/0), maxUploads (-1: none),
+ * maxBytes (-1: none), now (ms). The reservation's time goes to `reserved` (trimmed to the last
+ * hour), so a reconciliation never takes back the slot of a creation still on its way to the store.
  * -> {'ok', granted} | {'uploads', max} | {'bytes', max, total} | {'rebuild'}
  */
 export const RESERVE = `${SUM}
@@ -38,7 +40,36 @@ if maxUploads >= 0 and count >= maxUploads then return {'uploads', num(maxUpload
 if not exact and maxBytes >= 0 then bytes = math.min(bytes, math.max(0, maxBytes - sum)) end
 if maxBytes >= 0 and sum + bytes > maxBytes then return {'bytes', num(maxBytes), num(sum + bytes)} end
 redis.call('HSET', KEYS[1], id, num(bytes))
+redis.call('ZADD', KEYS[3], ARGV[6], id)
+redis.call('ZREMRANGEBYSCORE', KEYS[3], '-inf', tonumber(ARGV[6]) - 3600000)
 return {'ok', num(bytes)}
+`;
+
+/**
+ * reconcile one owner's counts with a listing of the store (the sweep does it, under its lease):
+ * KEYS owner, released, reserved; ARGV cutoff (ms), then id, bytes of each upload the listing found
+ * for the owner. A counted id the store does not have is dropped unless it was reserved after
+ * `cutoff` (a creation that may not have reached the store when it was listed): that is the slot a
+ * creation killed between its quota check and its sidecar leaves behind. A listed id not counted
+ * (and not released meanwhile) is counted. -> number of ids dropped
+ */
+export const RECONCILE = `
+local listed = {}
+for i = 2, #ARGV, 2 do
+  listed[ARGV[i]] = true
+  if not redis.call('ZSCORE', KEYS[2], ARGV[i]) then redis.call('HSETNX', KEYS[1], ARGV[i], ARGV[i + 1]) end
+end
+local dropped = 0
+for _, id in ipairs(redis.call('HKEYS', KEYS[1])) do
+  if not listed[id] then
+    local at = redis.call('ZSCORE', KEYS[3], id)
+    if not at or tonumber(at) < tonumber(ARGV[1]) then
+      redis.call('HDEL', KEYS[1], id)
+      dropped = dropped + 1
+    end
+  end
+end
+return dropped
 `;
 
 /**

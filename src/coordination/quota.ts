@@ -37,6 +37,11 @@ export interface QuotaTracker {
   release(owner: string | null, id: string): Promise<void>;
   /** The quota's 413 for a body of unknown length that went past the room its claim was given. */
   exceeded(): Error;
+  /**
+   * Shared counts only (the sweep calls it, under its lease): make the counts agree with the store,
+   * giving back slots no upload holds. Returns how many. In one process the counts cannot drift.
+   */
+  reconcile?(): Promise<number>;
 }
 
 export function quotaEnabled(limits: QuotaLimits): boolean {

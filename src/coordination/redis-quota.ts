@@ -1,15 +1,17 @@
 import type { FastifyBaseLogger } from 'fastify';
 import { isCodedError } from '../errors.js';
-import { QuotaErrors, type QuotaLimits } from '../policy/quota.js';
+import { countedBytes, QuotaErrors, type QuotaLimits } from '../policy/quota.js';
 import type { UnfinishedUpload } from '../stores/backend.js';
 import type { Sidecar } from '../stores/sidecar.js';
 import { quotaEnabled, quotaExceeded, type QuotaTracker } from './quota.js';
 import { QuotaRebuild, type QuotaKeys } from './quota-rebuild.js';
-import { CLAIM, RELEASE, RESERVE, RESIZE, SETTLE } from './quota-scripts.js';
+import { CLAIM, RECONCILE, RELEASE, RESERVE, RESIZE, SETTLE } from './quota-scripts.js';
 import { keyPart, type RedisHandle, runScript } from './redis-scripts.js';
 
 /** How long a released id is remembered, so a rebuild listing the store meanwhile does not count it again. */
 const RELEASED_KEEP_MS = 10 * 60 * 1000;
+/** A reservation this recent may belong to a creation not yet in the store when it was listed: reconciliation keeps it. */
+const RECONCILE_MARGIN_MS = 60 * 1000;
 
 type Answer = [string, ...string[]];
 
@@ -23,13 +25,13 @@ type Answer = [string, ...string[]];
  * corrected by the next rebuild).
  */
 export class RedisQuota implements QuotaTracker {
-  private readonly keys: QuotaKeys;
+  private readonly keys: QuotaKeys & { reserved: string; ownerPattern: string };
   private readonly rebuild: QuotaRebuild;
 
   constructor(
     private readonly coordination: RedisHandle,
     private readonly endpoint: string,
-    listUnfinished: () => AsyncIterable<UnfinishedUpload>,
+    private readonly listUnfinished: () => AsyncIterable<UnfinishedUpload>,
     private readonly limits: QuotaLimits,
     private readonly log: FastifyBaseLogger,
   ) {
@@ -40,6 +42,9 @@ export class RedisQuota implements QuotaTracker {
       built: `${base}-built:${ep}`,
       released: `${base}-released:${ep}`,
       rebuild: `${base}-rebuild:${ep}`,
+      reserved: `${base}-reserved:${ep}`,
+      // SCAN MATCH is a glob: escape what the prefix might hold.
+      ownerPattern: `${`${base}:${ep}:`.replace(/[*?[\]\\]/g, '\\$&')}*`,
     };
     this.rebuild = new QuotaRebuild({ coordination, endpoint, keys: this.keys, listUnfinished, log });
   }
@@ -54,7 +59,8 @@ export class RedisQuota implements QuotaTracker {
 
   async reserve(owner: string | null, id: string, bytes: number, exact = true): Promise<number> {
     if (!this.enabled || owner === null) return bytes;
-    const answer = await this.check('reserve', RESERVE, owner, [id, bytes, exact ? 1 : 0, this.limits.maxUnfinishedUploads ?? -1, this.limits.maxBytesInFlight ?? -1]);
+    const limits = [this.limits.maxUnfinishedUploads ?? -1, this.limits.maxBytesInFlight ?? -1];
+    const answer = await this.check('reserve', RESERVE, owner, [id, bytes, exact ? 1 : 0, ...limits, Date.now()], [this.keys.reserved]);
     return Number(answer[1]);
   }
 
@@ -87,10 +93,36 @@ export class RedisQuota implements QuotaTracker {
     return quotaExceeded(this.limits);
   }
 
+  /**
+   * Make the counts agree with the store (the sweep calls this, under its lease): a slot no upload
+   * holds (a creation killed between its quota check and its sidecar) is given back, an upload the
+   * counts missed is counted. Returns how many slots were given back.
+   */
+  async reconcile(): Promise<number> {
+    if (!this.enabled) return 0;
+    const cutoff = Date.now() - RECONCILE_MARGIN_MS;
+    const listed = new Map<string, string[]>();
+    for await (const { sidecar, offset } of this.listUnfinished()) {
+      const owner = sidecar.tusport.owner;
+      if (sidecar.tusport.endpoint !== this.endpoint || owner === null) continue;
+      const key = this.keys.owner(owner);
+      listed.set(key, [...(listed.get(key) ?? []), sidecar.id, String(countedBytes(sidecar.size, offset))]);
+    }
+    const redis = await this.coordination.redis();
+    // Counts are being rebuilt (or will be on first use): that listing is as good as this one.
+    if ((await redis.exists(this.keys.built)) === 0) return 0;
+    const owners = new Set(listed.keys());
+    for await (const keys of redis.scanStream({ match: this.keys.ownerPattern, count: 500 }) as AsyncIterable<string[]>) for (const key of keys) owners.add(key);
+    let dropped = 0;
+    for (const key of owners) dropped += Number(await runScript(redis, 'quota_reconcile', RECONCILE, [key, this.keys.released, this.keys.reserved], [cutoff, ...(listed.get(key) ?? [])]));
+    if (dropped > 0) this.log.warn({ endpoint: this.endpoint, slots: dropped }, 'quota counts reconciled with the store: slots no upload held were given back');
+    return dropped;
+  }
+
   /** Run a checking script; rebuild the counts first when Redis has none; turn its refusal into the quota's error. */
-  private async check(name: string, lua: string, owner: string, args: (string | number)[]): Promise<Answer> {
+  private async check(name: string, lua: string, owner: string, args: (string | number)[], extraKeys: string[] = []): Promise<Answer> {
     for (let attempt = 0; ; attempt += 1) {
-      const answer = (await this.call(() => this.run(name, lua, [this.keys.owner(owner), this.keys.built], args))) as Answer;
+      const answer = (await this.call(() => this.run(name, lua, [this.keys.owner(owner), this.keys.built, ...extraKeys], args))) as Answer;
       switch (answer[0]) {
         case 'ok':
           return answer;

@@ -25,15 +25,21 @@ export async function sweepAll(
   for (const runtime of runtimes) {
     const endpoint = runtime.template.source;
     try {
-      const result = await lease.run(endpoint, () => runtime.store.backend.sweep({
-        endpoint,
-        expireMs: runtime.config.expire,
-        locker,
-        log,
-        now,
-        onRemoved: (sidecar) => runtime.quota.release(sidecar.tusport.owner, sidecar.id),
-        resume: resumerFor({ template: runtime.template, store: runtime.store, locker, complete: runtime.complete, log }),
-      }));
+      const sweepStore = async (): Promise<SweepResult> => {
+        const swept = await runtime.store.backend.sweep({
+          endpoint,
+          expireMs: runtime.config.expire,
+          locker,
+          log,
+          now,
+          onRemoved: (sidecar) => runtime.quota.release(sidecar.tusport.owner, sidecar.id),
+          resume: resumerFor({ template: runtime.template, store: runtime.store, locker, complete: runtime.complete, log }),
+        });
+        // Under the same lease: shared quota counts are checked against what the store now holds.
+        await runtime.quota.reconcile?.().catch((error: unknown) => log.warn({ endpoint, err: error }, 'could not reconcile the quota counts with the store; the next sweep tries again'));
+        return swept;
+      };
+      const result = await lease.run(endpoint, sweepStore);
       if (!result) continue;
       for (const key of ['expired', 'leftovers', 'completed', 'skipped'] as const) total[key] += result[key];
     } catch (error) {
