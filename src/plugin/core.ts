@@ -49,7 +49,7 @@ export function createTusportCore(config: ResolvedConfig, log: FastifyBaseLogger
   const hooks = new HookSystem(config, log, { metrics });
   // Quota counts and the sweep lease: in Redis with it (shared by the fleet), else in this process.
   const shared = sharedState(coordination, { log, cleanupIntervalMs: config.server.cleanupInterval });
-  const runtimes = config.endpoints.map((endpoint, index) => buildRuntime(endpoint, index, locker, hooks, origin, metrics, shared));
+  const runtimes = config.endpoints.map((endpoint, index) => buildRuntime(endpoint, index, locker, hooks, origin, metrics, coordination, shared));
   const sweep = (now = Date.now()): Promise<SweepResult> => sweepAll(runtimes, { locker, log, now, lease: shared.sweepLease });
   const checkStores = async () => {
     for (const runtime of runtimes) {
@@ -70,6 +70,7 @@ function buildRuntime(
   hookSystem: HookSystem,
   origin: RequestOrigin,
   metrics: MetricsRecorder,
+  coordination: RedisCoordination | undefined,
   shared: SharedState,
 ): EndpointRuntime {
   const template = parseUrlTemplate(endpoint.path);
@@ -80,7 +81,8 @@ function buildRuntime(
     if (error instanceof AuthConfigError) throw new ConfigError(`Invalid config:\n  - endpoints[${index}].auth: ${error.message}`);
     throw error;
   }
-  const backend = createBackend(endpoint.store, metrics);
+  // With Redis, S3 stores keep their uploads' state there too (a HEAD without S3 round trips).
+  const backend = createBackend(endpoint.store, metrics, coordination && { redis: coordination, expireMs: endpoint.expire });
   const hooks = hookSystem.forEndpoint(index, backend);
   const store = new EndpointStore({
     endpoint: template.source,

@@ -8,11 +8,14 @@ import { copyWithLimit } from '../stream-copy.js';
 import { createS3Client } from './client.js';
 import { describeS3Error, isNoSuchUpload } from './errors.js';
 import { copyToFinalKey, objectExists } from './finalize.js';
-import { infoKey, partKey, readInfo, writeInfo } from './info.js';
+import { infoKey, partKey, readInfo } from './info.js';
 import { PartWriter } from './part-writer.js';
 import { S3WriteFences } from './write-fence.js';
 import type { S3StoreConfig } from './schema.js';
-import { offsetOf, readUploadState, type UploadState } from './upload-state.js';
+import { offsetOf } from './upload-state.js';
+import { type CacheRedis, S3StateCache } from './state-cache.js';
+import { type Progress, UploadStates } from './states.js';
+import type { WriteFence } from '../../coordination/fence.js';
 import { listOpenUploads, sweepBucket } from './sweep.js';
 import { NO_METRICS, type MetricsRecorder } from '../../observability/metrics/recorder.js';
 import { instrumentS3Client } from '../../observability/metrics/s3.js';
@@ -20,6 +23,18 @@ import { instrumentS3Client } from '../../observability/metrics/s3.js';
 /** Bytes buffered between the socket and the part splitter. */
 const PIPE_BUFFER_BYTES = 1024 * 1024;
 const MIME_TYPE = /^[a-z0-9][a-z0-9!#$&^_.+-]{0,126}\/[a-z0-9][a-z0-9!#$&^_.+-]{0,126}$/i;
+
+/** With Redis: where the state cache lives and how long its entries outlast their last write. */
+export interface S3StateCacheOptions {
+  redis: CacheRedis;
+  ttlMs: number;
+}
+
+/** Bytes received: committed parts plus the valid tail; the full size once S3 completed the upload. */
+function offsetAfter(progress: Progress, size: number | undefined): number {
+  if (progress === 'completed') return size ?? 0;
+  return progress === 'gone' ? 0 : offsetOf(progress);
+}
 
 export class S3StoreUnavailable extends Error {
   override name = 'S3StoreUnavailable';
@@ -38,14 +53,17 @@ export class S3Backend implements StorageBackend {
   readonly client: S3;
   private readonly writer: PartWriter;
   private readonly fences: S3WriteFences;
+  private readonly states: UploadStates;
 
   constructor(
     readonly config: S3StoreConfig,
     metrics: MetricsRecorder = NO_METRICS,
+    stateCache?: S3StateCacheOptions,
   ) {
     this.client = createS3Client(config);
     instrumentS3Client(this.client, metrics);
     this.writer = new PartWriter(this.client, config);
+    this.states = new UploadStates(this.client, config.bucket, stateCache && new S3StateCache(stateCache.redis, config.bucket, stateCache.ttlMs));
     this.fences = new S3WriteFences(this.client);
   }
 
@@ -68,42 +86,24 @@ export class S3Backend implements StorageBackend {
     });
     // A crash between these two calls leaves a multipart upload without a sidecar: the sweep
     // aborts such orphans after an hour.
-    await writeInfo(this.client, this.bucket, key, sidecar, created.UploadId);
+    await this.states.created(key, sidecar, created.UploadId);
     return { sidecar, offset: 0, location: key };
   }
 
   async getSidecar(prefix: string, id: string): Promise<Sidecar | undefined> {
-    const info = await readInfo(this.client, this.bucket, prefix + id);
+    const info = await this.states.info(prefix + id);
     return info?.sidecar.id === id ? info.sidecar : undefined;
   }
 
   async get(prefix: string, id: string): Promise<StoredUpload | undefined> {
     const key = prefix + id;
-    const info = await readInfo(this.client, this.bucket, key);
-    if (!info || info.sidecar.id !== id) return undefined;
-    const { sidecar } = info;
+    const current = await this.states.current(key);
+    if (!current || current.info.sidecar.id !== id) return undefined;
+    const { sidecar } = current.info;
     const finalPath = sidecar.tusport.final_path;
     const location = typeof finalPath === 'string' ? prefix + finalPath : key;
     if (sidecar.tusport.completed_at !== undefined) return { sidecar, offset: sidecar.size ?? 0, location };
-    return { sidecar, offset: await this.receivedBytes(key, info.multipartId, sidecar.size), location };
-  }
-
-  /** Committed parts plus the valid `.part` tail; the full size once S3 has completed the multipart upload. */
-  private async receivedBytes(key: string, multipartId: string | undefined, size: number | undefined): Promise<number> {
-    const state = await this.stateOf(key, multipartId);
-    if (state === 'completed') return size ?? 0;
-    return state === 'gone' ? 0 : offsetOf(state);
-  }
-
-  /** The upload's state in S3, or what became of its multipart upload. */
-  private async stateOf(key: string, multipartId: string | undefined): Promise<UploadState | 'completed' | 'gone'> {
-    try {
-      return await readUploadState(this.client, this.bucket, key, multipartId);
-    } catch (error) {
-      // Completed (the last PATCH finished it before the sidecar said so) or aborted.
-      if (isNoSuchUpload(error)) return (await objectExists(this.client, this.bucket, key)) ? 'completed' : 'gone';
-      throw error;
-    }
+    return { sidecar, offset: offsetAfter(current.progress, sidecar.size), location };
   }
 
   async write(prefix: string, id: string, source: Readable, _offset: number, limits: WriteLimits, stop?: AbortSignal): Promise<WriteResult> {
@@ -114,7 +114,7 @@ export class S3Backend implements StorageBackend {
     copying.catch(() => undefined);
     let written: number;
     try {
-      written = await this.fences.during(prefix + id, limits.fence, () => this.append(prefix + id, body));
+      written = await this.fences.during(prefix + id, limits.fence, () => this.append(prefix + id, body, limits.fence));
     } catch (error) {
       body.destroy(error instanceof Error ? error : new Error(String(error)));
       throw error;
@@ -125,12 +125,10 @@ export class S3Backend implements StorageBackend {
   }
 
   /** Append a body to the upload at `key` (the caller checked the offset under the upload's lock). */
-  private async append(key: string, body: Readable): Promise<number> {
-    const info = await readInfo(this.client, this.bucket, key);
-    if (!info) throw new Error(`${infoKey(key)} is gone`);
-    const target = { key, multipartId: info.multipartId, size: info.sidecar.size };
-    const state = await readUploadState(this.client, this.bucket, key, info.multipartId);
-    const outcome = await this.writer.write(body, target, state, async () => state.parts ?? []);
+  private async append(key: string, body: Readable, fence?: WriteFence): Promise<number> {
+    const outcome = await this.states.write(key, fence, (info, state, parts) =>
+      this.writer.write(body, { key, multipartId: info.multipartId, size: info.sidecar.size }, state, parts),
+    );
     return offsetOf(outcome.state);
   }
 
@@ -146,10 +144,7 @@ export class S3Backend implements StorageBackend {
   }
 
   async updateSidecar(prefix: string, sidecar: Sidecar): Promise<void> {
-    const key = prefix + sidecar.id;
-    // The multipart id travels in the `.info` object's metadata; keep it across rewrites.
-    const current = await readInfo(this.client, this.bucket, key);
-    await writeInfo(this.client, this.bucket, key, sidecar, current?.multipartId);
+    await this.states.updateSidecar(prefix + sidecar.id, sidecar);
   }
 
   async open(stored: StoredUpload): Promise<Readable> {
@@ -160,6 +155,10 @@ export class S3Backend implements StorageBackend {
 
   async remove(prefix: string, stored: StoredUpload): Promise<void> {
     const key = prefix + stored.sidecar.id;
+    await this.states.removing(key, () => this.removeObjects(key, stored));
+  }
+
+  private async removeObjects(key: string, stored: StoredUpload): Promise<void> {
     const info = await readInfo(this.client, this.bucket, key);
     if (info?.multipartId) {
       await this.client.abortMultipartUpload({ Bucket: this.bucket, Key: key, UploadId: info.multipartId }).catch((error: unknown) => {
@@ -197,7 +196,7 @@ export class S3Backend implements StorageBackend {
       const info = await readInfo(this.client, this.bucket, upload.key);
       if (!info || info.sidecar.tusport.completed_at !== undefined) continue;
       // Quotas count declared sizes; only a deferred length needs the bytes so far.
-      const offset = info.sidecar.size === undefined ? await this.receivedBytes(upload.key, info.multipartId, undefined) : 0;
+      const offset = info.sidecar.size === undefined ? offsetAfter(await this.states.progressInS3(upload.key, info.multipartId), undefined) : 0;
       yield { sidecar: info.sidecar, offset };
     }
   }

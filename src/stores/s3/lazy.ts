@@ -3,7 +3,7 @@ import { renderTemplate, type TemplateParams } from '../../endpoints/template.js
 import type { StorageBackend, StoredUpload, SweepOptions, SweepResult, UnfinishedUpload, WriteLimits, WriteResult } from '../backend.js';
 import type { OverwriteMode } from '../finalize.js';
 import type { Sidecar } from '../sidecar.js';
-import type { S3Backend } from './backend.js';
+import type { S3Backend, S3StateCacheOptions } from './backend.js';
 import { infoKey } from './info.js';
 import type { S3StoreConfig } from './schema.js';
 import { NO_METRICS, type MetricsRecorder } from '../../observability/metrics/recorder.js';
@@ -21,11 +21,12 @@ export class LazyS3Backend implements StorageBackend {
   constructor(
     private readonly config: S3StoreConfig,
     private readonly metrics: MetricsRecorder = NO_METRICS,
+    private readonly stateCache?: S3StateCacheOptions,
   ) {}
 
   /** The real backend (loaded and built once). */
   load(): Promise<S3Backend> {
-    this.loading ??= import('./backend.js').then(({ S3Backend }) => new S3Backend(this.config, this.metrics));
+    this.loading ??= import('./backend.js').then(({ S3Backend }) => new S3Backend(this.config, this.metrics, this.stateCache));
     return this.loading;
   }
 
