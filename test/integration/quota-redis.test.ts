@@ -71,7 +71,10 @@ it('a slot counted for an upload the store does not have (its creation was kille
     // A reservation a second old may be a creation still on its way to the store: kept.
     await client.hset(owner, 'e'.repeat(32), '10');
     await client.zadd('quota-phantom:quota-reserved:%2Ffiles', Date.now(), 'e'.repeat(32));
+    // A principal with no upload at all but a leftover slot (found by scanning Redis, not the store).
+    await client.hset('quota-phantom:quota:%2Ffiles:bob', 'd'.repeat(32), '10');
     await s.app.tusport.sweep();
+    expect(await client.exists('quota-phantom:quota:%2Ffiles:bob')).toBe(0);
     expect(await client.hexists(owner, 'f'.repeat(32))).toBe(0);
     expect(await client.hexists(owner, 'e'.repeat(32))).toBe(1);
     // The real upload stays counted: it and the fresh reservation are alice's two slots.
