@@ -60,11 +60,12 @@ export class RedisSweepLease implements SweepLease {
       return await sweep();
     } finally {
       clearInterval(renewal);
+      // Logged before the lease goes: another instance may take it the moment it is dropped.
+      this.log.debug({ endpoint }, 'store sweep done; releasing the sweep lease');
       await this.coordination
         .redis()
         .then((redis) => runScript(redis, 'lease_drop', DROP, [key], [token]))
         .catch(() => undefined);
-      this.log.debug({ endpoint }, 'store sweep done; sweep lease released');
     }
   }
 }

@@ -83,7 +83,7 @@ function sweepsOf(lines: Line[]): [number, number][] {
   const spans: [number, number][] = [];
   for (const line of lines) {
     if (line.msg === 'store sweep: this instance took the sweep lease') spans.push([line.time, Number.POSITIVE_INFINITY]);
-    if (line.msg === 'store sweep done; sweep lease released') spans[spans.length - 1]![1] = line.time;
+    if (line.msg === 'store sweep done; releasing the sweep lease') spans[spans.length - 1]![1] = line.time;
   }
   return spans;
 }
@@ -108,6 +108,8 @@ it('three instances, a sweep every second: every expired upload removed exactly 
       if (a.instance < b.instance) expect(a.to < b.from || b.to < a.from, `sweeps of instances ${a.instance} and ${b.instance} overlap`).toBe(true);
     }
   }
+  // Nobody's lease lapsed while it swept (the one way two sweeps could overlap).
+  expect(logs.flat().filter((line) => line.msg.startsWith('the sweep lease lapsed'))).toEqual([]);
   const skipped = logs.map((lines) => lines.filter((line) => line.msg.startsWith('store sweep skipped: another instance holds the sweep lease')).length);
   console.log(`[fleet-sweep] ${spans.length} sweeps, skipped rounds per instance: ${skipped.join(', ')}; removals per instance: ${logs.map((l) => removals(l).length).join(', ')}`);
 });
