@@ -25,6 +25,9 @@
 //   BENCH_S3_VARIANTS comma-separated s3-upload variants to run (default: all; `direct` always runs)
 //   TUSPORT_TEST_CEPH_INFO (or BENCH_CEPH_INFO)  use the already running shared Ceph RGW it
 //                     describes (never restarted, so no tcp_nodelay: slower small answers)
+//   BENCH_FLEET_UPLOADS / BENCH_FLEET_SIZE_MB / BENCH_FLEET_CHUNK_MB  fleet-3-vs-1 scenario (3
+//                     instances behind nginx with Redis vs 1): uploads at once, MiB each, MiB per
+//                     PATCH (default 24 / 16 / 4; needs nginx and redis-server, as the tests do)
 import { createHash } from 'node:crypto';
 import fs from 'node:fs';
 import os from 'node:os';
@@ -35,6 +38,7 @@ import { describeMachine } from './lib/machine.mjs';
 import { cpuTimes, memory, resetPeakRss, run } from './lib/proc.mjs';
 import { writeDocs } from './lib/report.mjs';
 import { cephInstalled, sharedCluster, waitForMonPort } from './lib/ceph.mjs';
+import { FLEET_SCENARIO, runFleetScenario } from './lib/fleet.mjs';
 import { runS3Scenarios, S3_SCENARIOS } from './lib/s3.mjs';
 import { scenarios } from './lib/scenarios.mjs';
 import { dataFiles, emptyDirectory, ROOT, SERVERS, startVariant } from './lib/servers.mjs';
@@ -254,6 +258,12 @@ try {
     for (const [pair, ratio] of Object.entries(result.ratios)) {
       log(`  ${pair}: ${ratio.ofMedians} (per pair ${ratio.perPairMin}..${ratio.perPairMax})`);
     }
+    log(`  wrote ${path.relative(ROOT, file)}`);
+  }
+  if (!only || only.has(FLEET_SCENARIO)) {
+    const result = await runFleetScenario({ ctx, machine, work, log });
+    const file = path.join(ctx.resultsDir, `${result.scenario}.json`);
+    fs.writeFileSync(file, `${JSON.stringify(result, null, 2)}\n`);
     log(`  wrote ${path.relative(ROOT, file)}`);
   }
   const s3Ids = S3_SCENARIOS.filter((id) => !only || only.has(id));

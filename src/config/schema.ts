@@ -3,7 +3,7 @@ import { z } from 'zod';
 import { checkDemo, DemoSchema } from '../demo/schema.js';
 import { parseUrlTemplate, placeholdersOf, shapesOverlap, TemplateError } from '../endpoints/template.js';
 import type { UploadDoneHandler } from '../hooks/types.js';
-import { HooksSchema, OutboxSchema, PostReceiveIntervalSchema } from '../hooks/schema.js';
+import { defaultOutbox, HooksSchema, OutboxChoiceSchema, PostReceiveIntervalSchema } from '../hooks/schema.js';
 import { AuthSchema } from '../auth/schema.js';
 import { PolicySchema } from '../policy/schema.js';
 import { FormSchema } from '../protocols/form/schema.js';
@@ -148,7 +148,10 @@ export const ConfigSchema = z
       .prefault(DEFAULT_ENDPOINTS)
       .meta({ description: 'The tus endpoints this server mounts.' }),
     locker: LockerSchema,
-    outbox: OutboxSchema,
+    outbox: OutboxChoiceSchema.optional().meta({
+      description:
+        'Where notifications wait until their hooks have them (see "Hooks"). Left out: `disk`, or with `locker.type: redis` the Redis outbox on `locker.url` (keys `<locker.keyPrefix>outbox:*`), shared by the fleet (see "Scaling out").',
+    }),
     metrics: MetricsSchema,
     demo: DemoSchema,
   })
@@ -162,7 +165,8 @@ export const ConfigSchema = z
     }
     checkEndpoints(config.endpoints, ctx);
     checkDemo(config.demo, config.endpoints, ctx);
-  });
+  })
+  .transform((config) => ({ ...config, outbox: config.outbox ?? defaultOutbox(config.locker) }));
 
 type EndpointInput = z.output<typeof EndpointSchema>;
 

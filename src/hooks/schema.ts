@@ -129,15 +129,22 @@ const RedisOutboxSchema = z.strictObject({
   giveUpAfter: giveUpAfter(),
 });
 
-export const OutboxSchema = z
-  .discriminatedUnion('type', [DiskOutboxSchema, RedisOutboxSchema], {
-    error: (issue) =>
-      issue.code === 'invalid_union' || issue.code === 'invalid_type' ? 'expected an outbox: { type: "disk", directory: "..." } or { type: "redis", url: "redis://..." }' : undefined,
-  })
-  .prefault({})
-  .meta({ description: 'Where notifications wait until their hooks have them (see "Hooks").' });
+/** The outbox as written; the config's root fills it in when it is left out (see `defaultOutbox`). */
+export const OutboxChoiceSchema = z.discriminatedUnion('type', [DiskOutboxSchema, RedisOutboxSchema], {
+  error: (issue) =>
+    issue.code === 'invalid_union' || issue.code === 'invalid_type' ? 'expected an outbox: { type: "disk", directory: "..." } or { type: "redis", url: "redis://..." }' : undefined,
+});
+
+/**
+ * The outbox of a config that names none: with a Redis locker, the Redis outbox on the same URL
+ * (`<locker.keyPrefix>outbox:`), so that a fleet shares one queue and any instance delivers what a
+ * dead one queued; otherwise the disk outbox. An explicit `outbox` always wins.
+ */
+export function defaultOutbox(locker: { type: 'memory' } | { type: 'redis'; url: string; keyPrefix: string }): z.output<typeof OutboxChoiceSchema> {
+  return OutboxChoiceSchema.parse(locker.type === 'redis' ? { type: 'redis', url: locker.url, keyPrefix: `${locker.keyPrefix}outbox:` } : {});
+}
 
 export type HookConfig = z.output<typeof HookSchema>;
 export type HookConfigInput = z.input<typeof HookSchema>;
-export type OutboxConfig = z.output<typeof OutboxSchema>;
+export type OutboxConfig = z.output<typeof OutboxChoiceSchema>;
 export type RedisOutboxConfig = Extract<OutboxConfig, { type: 'redis' }>;

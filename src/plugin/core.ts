@@ -5,12 +5,12 @@ import { ConfigError } from '../config/load.js';
 import type { EndpointConfig, ResolvedConfig } from '../config/schema.js';
 import { RedisCoordination } from '../coordination/redis-client.js';
 import { RedisLocker } from '../coordination/redis-locker.js';
+import { sharedState, type SharedState } from '../coordination/shared.js';
 import { createRequestOrigin, type RequestOrigin } from '../endpoints/request-origin.js';
 import type { EndpointRuntime } from '../endpoints/runtime.js';
 import { parseUrlTemplate } from '../endpoints/template.js';
 import { HookSystem } from '../hooks/setup.js';
 import { parseAccept } from '../policy/accept.js';
-import { QuotaTracker } from '../policy/quota.js';
 import { createMetrics, instrumentLocker, type MetricsRecorder } from '../observability/index.js';
 import { createBackend } from '../stores/create-backend.js';
 import { EndpointStore } from '../stores/endpoint-store.js';
@@ -50,8 +50,10 @@ export function createTusportCore(config: ResolvedConfig, log: FastifyBaseLogger
   const coordination = config.locker.type === 'redis' ? new RedisCoordination(config.locker, log) : undefined;
   const locker = instrumentLocker(coordination ? new RedisLocker(coordination, { acquireTimeoutMs: Math.max(30_000, coordination.leaseMs + 10_000) }) : new MemoryLocker(), metrics);
   const hooks = new HookSystem(config, log, { metrics });
-  const runtimes = config.endpoints.map((endpoint, index) => buildRuntime(endpoint, index, locker, hooks, origin, metrics, coordination));
-  const sweep = (now = Date.now()): Promise<SweepResult> => sweepAll(runtimes, { locker, log, now });
+  // Quota counts and the sweep lease: in Redis with it (shared by the fleet), else in this process.
+  const shared = sharedState(coordination, { log, cleanupIntervalMs: config.server.cleanupInterval });
+  const runtimes = config.endpoints.map((endpoint, index) => buildRuntime(endpoint, index, locker, hooks, origin, metrics, coordination, shared));
+  const sweep = (now = Date.now()): Promise<SweepResult> => sweepAll(runtimes, { locker, log, now, lease: shared.sweepLease });
   const checkStores = async () => {
     for (const runtime of runtimes) {
       try {
@@ -72,6 +74,7 @@ function buildRuntime(
   origin: RequestOrigin,
   metrics: MetricsRecorder,
   coordination: RedisCoordination | undefined,
+  shared: SharedState,
 ): EndpointRuntime {
   const template = parseUrlTemplate(endpoint.path);
   let authenticate;
@@ -90,7 +93,7 @@ function buildRuntime(
     expireMs: endpoint.expire,
   });
   const accept = endpoint.policy.accept ? parseAccept(endpoint.policy.accept) : undefined;
-  const quota = new QuotaTracker(template.source, () => backend.unfinished(), endpoint.policy.quota);
+  const quota = shared.quota(template.source, () => backend.unfinished(), endpoint.policy.quota);
   return {
     config: endpoint,
     template,

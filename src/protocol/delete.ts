@@ -48,6 +48,6 @@ export async function terminateStoppedUpload(runtime: EndpointRuntime, context: 
 
 async function terminate(runtime: EndpointRuntime, context: UploadContext, stored: StoredUpload): Promise<void> {
   await runtime.store.removeStored(context, stored);
-  runtime.quota.release(stored.sidecar.tusport.owner, stored.sidecar.id);
+  await runtime.quota.release(stored.sidecar.tusport.owner, stored.sidecar.id);
   await runtime.hooks.notify('post-terminate', context, stored);
 }

@@ -114,7 +114,7 @@ export const handlePatch: ProtocolHandler = async (runtime, context, request, re
       lock.assertHeld();
     } catch (error) {
       progress?.end(undefined);
-      if (claimed) runtime.quota.settle(stored.sidecar, offset);
+      if (claimed) await runtime.quota.settle(stored.sidecar, offset);
       throw storageError(error, context.log, id);
     }
     // A verified write that does not count has been undone by the store already.
@@ -122,7 +122,7 @@ export const handlePatch: ProtocolHandler = async (runtime, context, request, re
     if (result.kind === 'rejected') {
       // The body arrived whole and its checksum says it is not what the client sent: none of it counts.
       progress?.end(undefined);
-      if (claimed) runtime.quota.settle(stored.sidecar, offset);
+      if (claimed) await runtime.quota.settle(stored.sidecar, offset);
       throw checksumRefusal(verifier!, reply);
     }
     if (result.kind === 'limit' && quotaLimit < limit) {
@@ -130,10 +130,10 @@ export const handlePatch: ProtocolHandler = async (runtime, context, request, re
       progress?.end(undefined);
       closeAfterAnswer(reply);
       await undo();
-      runtime.quota.settle(stored.sidecar, offset);
+      await runtime.quota.settle(stored.sidecar, offset);
       throw runtime.quota.exceeded();
     }
-    if (claimed) runtime.quota.settle(stored.sidecar, result.offset);
+    if (claimed) await runtime.quota.settle(stored.sidecar, result.offset);
     // Bytes past Upload-Length are undone below: no progress to report for them.
     progress?.end(result.kind === 'limit' && limit === remaining ? undefined : result.offset);
     if (result.kind === 'limit') {

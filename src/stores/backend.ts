@@ -79,7 +79,7 @@ export interface SweepOptions {
   log: FastifyBaseLogger;
   now: number;
   /** Told of every upload the sweep removed (quotas give its slot back). */
-  onRemoved?: ((sidecar: Sidecar) => void) | undefined;
+  onRemoved?: ((sidecar: Sidecar) => Promise<void> | void) | undefined;
   /**
    * Carry on the completion of a finished upload found at `place` if it stopped half-way; true
    * when it did work. Throws when a step still cannot be done (the sweep logs it and goes on).

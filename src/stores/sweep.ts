@@ -63,7 +63,7 @@ async function removeExpired(dataPath: string, sidecarFile: string, options: Swe
   if (!lock) return false;
   try {
     await removeFiles(dataPath, sidecarFile);
-    options.onRemoved?.(sidecar);
+    await options.onRemoved?.(sidecar);
     options.log.info({ uploadId: sidecar.id, endpoint: options.endpoint }, 'expired unfinished upload removed');
     return true;
   } finally {

@@ -106,7 +106,7 @@ async function receive(deps: CompletionDeps, context: UploadContext, stored: Sto
     const verdict = await step(context, id, 'could not read the upload to check its type', () => verifyContent(rules, () => store.openStored(stored)));
     if (!verdict.ok) {
       await store.removeStored(context, stored);
-      quota.release(owner, id);
+      await quota.release(owner, id);
       context.log.warn({ uploadId: id, sniffed: verdict.sniffed }, 'upload rejected: content type not accepted; deleted');
       throw new PolicyErrors.CONTENT_NOT_ACCEPTED(verdict.sniffed, rules.list.join(', '));
     }
@@ -116,7 +116,7 @@ async function receive(deps: CompletionDeps, context: UploadContext, stored: Sto
   // finalized are one step (one sidecar write fewer).
   const next: CompletionStep = deps.config.claim ? 'unclaimed' : deps.config.finalize ? 'received' : 'finalized';
   await record(deps, context, stored, next, new Date().toISOString());
-  quota.release(owner, id);
+  await quota.release(owner, id);
   return headers;
 }
 
@@ -128,7 +128,7 @@ async function receivePartial(deps: CompletionDeps, context: UploadContext, stor
   if (completionStep(stored.sidecar) !== undefined) return;
   await step(context, stored.sidecar.id, 'could not seal the upload', () => deps.store.backend.seal?.(context.place, stored));
   await record(deps, context, stored, 'notified', new Date().toISOString());
-  deps.quota.release(stored.sidecar.tusport.owner, stored.sidecar.id);
+  await deps.quota.release(stored.sidecar.tusport.owner, stored.sidecar.id);
 }
 
 /**
@@ -149,7 +149,7 @@ async function preFinish({ store, quota, hooks }: CompletionDeps, context: Uploa
       context.log.warn({ uploadId: id }, 'upload not finished: pre-finish hook failed; the next sweep asks again');
     } else if (isHookRejection(error) || undoTo === undefined || !store.backend.canTruncate) {
       await store.removeStored(context, stored);
-      quota.release(stored.sidecar.tusport.owner, id);
+      await quota.release(stored.sidecar.tusport.owner, id);
       context.log.warn({ uploadId: id, status: isCodedError(error) ? error.statusCode : undefined }, 'upload not finished: pre-finish hook said no or failed; deleted');
     } else {
       await store.truncate(context, id, undoTo);

@@ -116,14 +116,14 @@ export async function createUpload<T>(
   try {
     lock = await acquireUploadLock(runtime.locker, id, runtime.lockDrainMs, new AbortController().signal);
   } catch (error) {
-    runtime.quota.release(context.owner, id);
+    await runtime.quota.release(context.owner, id);
     throw error;
   }
   try {
     stored = await runtime.store.create(context, { id, size: upload.size, metadata, concat: upload.concat });
   } catch (error) {
     // Never an upload this request did not make (a hook-chosen id that turned out to be taken).
-    runtime.quota.release(context.owner, id);
+    await runtime.quota.release(context.owner, id);
     await lock.release();
     throw error;
   }
@@ -131,7 +131,7 @@ export async function createUpload<T>(
     await runtime.hooks.notify('post-create', context, stored);
     const result = await fill({ stored, lock, bodyQuota: quota.bodyQuota });
     // A deferred length created with a body: count the bytes it really has from now on.
-    if (quota.countedBody) runtime.quota.settle(stored.sidecar, stored.offset);
+    if (quota.countedBody) await runtime.quota.settle(stored.sidecar, stored.offset);
     return { stored, headers, result };
   } catch (error) {
     await removeRefused(runtime, context, id, 'refused');
@@ -162,7 +162,7 @@ export async function discardRefusedCreation(runtime: EndpointRuntime, context: 
 
 /** Remove a refused creation's upload; the caller holds its lock. Never throws: the sweep is the fallback. */
 async function removeRefused(runtime: EndpointRuntime, context: UploadContext, id: string, why: string): Promise<void> {
-  runtime.quota.release(context.owner, id);
+  await runtime.quota.release(context.owner, id);
   try {
     const stored = await runtime.store.find(id, context);
     if (!stored || completionStep(stored.sidecar) === 'notified') return;

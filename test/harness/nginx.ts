@@ -10,8 +10,11 @@ const NGINX = '/usr/sbin/nginx';
 export const SHIPPED_CONF = new URL('../../nginx/tusport.conf', import.meta.url);
 
 export interface NginxOptions {
-  /** tusport's port on 127.0.0.1 (replaces the shipped upstream address). */
-  upstreamPort: number;
+  /**
+   * tusport's port on 127.0.0.1 (replaces the shipped upstream address), or the ports of several
+   * instances: one `server` line each, in the shipped upstream block (nginx's default round-robin).
+   */
+  upstreamPort: number | readonly number[];
   /** Replaces the shipped `client_max_body_size` (nginx syntax: `1m`, `512k`). */
   clientMaxBodySize?: string;
   /**
@@ -46,7 +49,7 @@ function replaceOnce(text: string, search: string | RegExp, replacement: string)
 /**
  * The shipped site config made runnable on loopback. The only changes, each of a line that must
  * exist exactly once:
- * - `server 127.0.0.1:1080;` (upstream) -> tusport's port;
+ * - `server 127.0.0.1:1080;` (upstream) -> tusport's port (or one such line per port of a fleet);
  * - `listen 80;` -> `listen 127.0.0.1:<httpPort>;`
  * - `client_max_body_size 64m;` -> the given size, if any;
  * - with TLS, the commented `# listen 443 ssl;` / `# ssl_*` lines are uncommented, the listen on
@@ -57,7 +60,8 @@ export function renderSiteConfig(
   shipped: string,
   options: NginxOptions & { httpPort: number; httpsPort?: number; certFile?: string; keyFile?: string },
 ): string {
-  let conf = replaceOnce(shipped, 'server 127.0.0.1:1080;', `server 127.0.0.1:${options.upstreamPort};`);
+  const upstreams = (typeof options.upstreamPort === 'number' ? [options.upstreamPort] : options.upstreamPort).map((port) => `server 127.0.0.1:${port};`);
+  let conf = replaceOnce(shipped, 'server 127.0.0.1:1080;', upstreams.join('\n    '));
   conf = replaceOnce(conf, 'listen 80;', `listen 127.0.0.1:${options.httpPort};`);
   if (options.clientMaxBodySize !== undefined) {
     conf = replaceOnce(conf, 'client_max_body_size 64m;', `client_max_body_size ${options.clientMaxBodySize};`);

@@ -1,6 +1,9 @@
 import { stat } from 'node:fs/promises';
 import path from 'node:path';
-import { afterEach, describe, expect, it } from 'vitest';
+import { randomBytes } from 'node:crypto';
+import { Redis } from 'ioredis';
+import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { type RunningRedis, startRedis } from '../harness/redis.js';
 import { listTree } from '../helpers/files.js';
 import { errorOf, raw, type RawResponse, TUS } from '../helpers/http.js';
 import { type RunningTusport, startTusport, tempDir } from '../helpers/server.js';
@@ -10,7 +13,9 @@ import { type RunningTusport, startTusport, tempDir } from '../helpers/server.js
  * declared at creation, declared later with Upload-Length on a PATCH, or deferred and never
  * declared (then what it received counts). Every refusal is 413 TUSPORT_ERR_QUOTA_BYTES with
  * nothing stored past the quota: offset and data file unchanged. A restarted server counts the
- * same way from the sidecars.
+ * same way from the sidecars. Every test runs twice: counted in the process (`locker: memory`),
+ * and counted in a real Redis (`locker: redis`, src/coordination/redis-quota.ts), each test under
+ * its own key prefix; there the restart test also flushes Redis, so the counts are rebuilt.
  */
 
 const QUOTA = 1000;
@@ -19,7 +24,20 @@ const BOB = 'bob-token-0123456789ab';
 const as = (token: string) => ({ Authorization: `Bearer ${token}` });
 const OCTETS = { 'Content-Type': 'application/offset+octet-stream' };
 
+let redis: RunningRedis;
+let client: Redis;
+let locker: { type: 'memory' } | { type: 'redis'; url: string; keyPrefix: string } = { type: 'memory' };
+beforeAll(async () => {
+  redis = await startRedis();
+  client = new Redis(redis.url);
+});
+afterAll(async () => {
+  client?.disconnect();
+  await redis?.remove();
+});
+
 const config = (dir: string) => ({
+  locker,
   endpoints: [
     {
       path: '/files',
@@ -63,7 +81,15 @@ function* chunked(data: Buffer, piece = 100): Iterable<Buffer> {
   for (let at = 0; at < data.length; at += piece) yield data.subarray(at, at + piece);
 }
 
-describe('maxBytesInFlight counts every way an upload gets its size', () => {
+describe.each(['memory', 'redis'] as const)('maxBytesInFlight counts every way an upload gets its size (locker: %s)', (type) => {
+  beforeEach(() => {
+    locker = type === 'memory' ? { type } : { type, url: redis.url, keyPrefix: `quota-bytes-${randomBytes(6).toString('hex')}:` };
+  });
+  afterEach(async () => {
+    // The redis runs really counted in Redis: alice's counts are under this test's prefix.
+    if (locker.type === 'redis') expect(await client.hlen(`${locker.keyPrefix}quota:%2Ffiles:alice`)).toBeGreaterThan(0);
+  });
+
   it('a deferred length declared later by a PATCH is checked against the quota: 413, nothing recorded, nothing stored', async () => {
     const s = await start();
     const held = await create(s, ALICE, { 'Upload-Length': '600' });
@@ -141,6 +167,8 @@ describe('maxBytesInFlight counts every way an upload gets its size', () => {
     expect((await patchAs(s, ALICE, deferred, 0, Buffer.alloc(600, 9))).status).toBe(204);
     await s.close();
     server = undefined;
+    // Redis keeps the counts over a restart: flush them, so they are rebuilt from the sidecars.
+    if (type === 'redis') expect(await client.flushall()).toBe('OK');
 
     s = await start(store.dir);
     // 300 declared + 600 received = 900 counted.

@@ -104,7 +104,7 @@ async function undo(runtime: EndpointRuntime, context: UploadContext, files: Sto
     try {
       await underLock(runtime, file, async () => {
         const stored = await runtime.store.find(id, context);
-        runtime.quota.release(context.owner, id);
+        await runtime.quota.release(context.owner, id);
         if (!stored) return;
         await runtime.store.removeStored(context, stored);
         // Hook receivers were told it was created (and maybe finished): tell them it is gone.

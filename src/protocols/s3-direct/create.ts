@@ -73,7 +73,7 @@ export async function createDirectUpload(runtime: EndpointRuntime, context: Uplo
   try {
     multipartId = await s3.create(key, sidecar, request.type);
   } catch (error) {
-    runtime.quota.release(context.owner, id);
+    await runtime.quota.release(context.owner, id);
     throw storageError(error, context.log, id);
   }
   await runtime.hooks.notify('post-create', context, { sidecar, offset: 0, location: key });

@@ -142,7 +142,7 @@ export function completePost(context: UploadContext, s3: DirectS3, own: Pick<Own
 /** Delete the upload (object, multipart upload, sidecar), give its quota slot back, and answer `error`. */
 async function refuse(runtime: EndpointRuntime, context: UploadContext, stored: StoredUpload, error: Error): Promise<never> {
   await guard(context, stored.sidecar.id, () => runtime.store.removeStored(context, stored));
-  runtime.quota.release(stored.sidecar.tusport.owner, stored.sidecar.id);
+  await runtime.quota.release(stored.sidecar.tusport.owner, stored.sidecar.id);
   context.log.warn({ uploadId: stored.sidecar.id, reason: error.message }, 'direct upload refused at completion; deleted');
   throw error;
 }

@@ -129,7 +129,7 @@ export function mountDirect(app: FastifyInstance, runtime: EndpointRuntime, dire
       if (stored.sidecar.tusport.completed_at !== undefined) throw new Errors.UPLOAD_NOT_FOUND();
       await runtime.hooks.preTerminate(context, stored);
       await runtime.store.removeStored(context, stored);
-      runtime.quota.release(stored.sidecar.tusport.owner, own.id);
+      await runtime.quota.release(stored.sidecar.tusport.owner, own.id);
       await runtime.hooks.notify('post-terminate', context, stored);
     } finally {
       await lock.release();

@@ -209,16 +209,20 @@ export class S3Backend implements StorageBackend {
 
   private async removeObjects(key: string, stored: StoredUpload): Promise<void> {
     const info = await readInfo(this.client, this.bucket, key);
+    // Objects first (`<key>.part` too, which @tus/s3-store's own remove() leaves behind), then the
+    // sidecar, and the multipart upload last: the sweep finds unfinished uploads by their open
+    // multipart uploads, so whatever step an interrupted removal (a SIGKILLed instance) stopped at,
+    // the next sweep still sees it: with its sidecar it is removed again, without one it is aborted
+    // as a leftover. Aborted first, a removal stopped before the sidecar went left a sidecar nothing
+    // would ever find.
+    const objects = new Set([key, partKey(key), stored.location]);
+    await this.client.deleteObjects({ Bucket: this.bucket, Delete: { Objects: [...objects].map((Key) => ({ Key })), Quiet: true } });
+    await this.client.deleteObject({ Bucket: this.bucket, Key: infoKey(key) });
     if (info?.multipartId) {
       await this.client.abortMultipartUpload({ Bucket: this.bucket, Key: key, UploadId: info.multipartId }).catch((error: unknown) => {
         if (!isNoSuchUpload(error)) throw error;
       });
     }
-    // Data first, the sidecar last: an interrupted removal leaves a sidecar, never bytes nobody owns.
-    // `<key>.part` too, which @tus/s3-store's own remove() leaves behind.
-    const objects = new Set([key, partKey(key), stored.location]);
-    await this.client.deleteObjects({ Bucket: this.bucket, Delete: { Objects: [...objects].map((Key) => ({ Key })), Quiet: true } });
-    await this.client.deleteObject({ Bucket: this.bucket, Key: infoKey(key) });
   }
 
   async finalize(prefix: string, stored: StoredUpload, relativePath: string, overwrite: OverwriteMode): Promise<string> {

@@ -128,7 +128,7 @@ async function sweepOne(backend: S3Backend, upload: OpenUpload, options: SweepOp
   if (!lock) return undefined;
   try {
     await backend.remove(prefix, { sidecar, offset: 0, location: upload.key });
-    onRemoved?.(sidecar);
+    await onRemoved?.(sidecar);
     log.info({ uploadId: sidecar.id, endpoint, key: upload.key }, 'expired unfinished upload removed');
     return 'expired';
   } finally {
