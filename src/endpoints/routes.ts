@@ -11,6 +11,8 @@ import { handleMethodOverride } from '../protocol/method-override.js';
 import { handleOptions } from '../protocol/options.js';
 import { handlePatch } from '../protocol/patch.js';
 import { checkTusPreconditions } from '../protocol/preconditions.js';
+import { ietfOnSend, serveIetf } from '../protocols/ietf/door.js';
+import { isIetfRequest } from '../protocols/ietf/headers.js';
 import type { UploadContext } from './context.js';
 import type { EndpointRuntime, ProtocolHandler } from './runtime.js';
 import { checkParamValue, normalizeParamValue, renderUrlPath, TemplateError, type TemplateParams } from './template.js';
@@ -41,6 +43,8 @@ export function mountEndpoint(app: FastifyInstance, runtime: EndpointRuntime): v
   const route = (handler: ProtocolHandler) => async (request: FastifyRequest, reply: FastifyReply) => {
     const context = request.uploadContext;
     if (!context) throw new Error('upload context missing');
+    // The IETF resumable-upload draft on the same URLs: its requests name an interop version.
+    if (isIetfRequest(request)) return serveIetf(handler, runtime, context, request, reply);
     return handler(runtime, context, request, reply);
   };
   const authenticate = async (request: FastifyRequest, reply: FastifyReply) => {
@@ -55,11 +59,12 @@ export function mountEndpoint(app: FastifyInstance, runtime: EndpointRuntime): v
     }
   };
   const preHandler = async (request: FastifyRequest, reply: FastifyReply) => {
-    reply.header('Tus-Resumable', TUS_RESUMABLE);
+    const ietf = isIetfRequest(request);
+    if (!ietf) reply.header('Tus-Resumable', TUS_RESUMABLE);
     await authenticate(request, reply);
-    checkTusPreconditions(request, reply, runtime.config);
+    if (!ietf) checkTusPreconditions(request, reply, runtime.config);
   };
-  const options = { preHandler, exposeHeadRoute: false };
+  const options = { preHandler, onSend: ietfOnSend, exposeHeadRoute: false };
 
   app.post(base, options, route(handleCreate));
   app.options(base, options, route(handleOptions));

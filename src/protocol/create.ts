@@ -7,6 +7,7 @@ import { creationMetadata } from '../policy/creation.js';
 import type { StoredUpload } from '../stores/backend.js';
 import { isComplete } from '../stores/endpoint-store.js';
 import { type Creation, createUpload, discardRefusedCreation } from '../uploads/create.js';
+import { announceLocation } from '../uploads/located.js';
 import { ChecksumVerifier, checksumRefusal } from './checksum.js';
 import { handleCreateFinal, parseUploadConcat } from './concat.js';
 import { integerHeader } from './preconditions.js';
@@ -37,6 +38,8 @@ export const handleCreate: ProtocolHandler = async (runtime, context, request, r
     context,
     { metadata: creationMetadata(request), size, body: hasBody ? { length: contentLength } : undefined, concat: concat && 'partial' },
     async (creation) => {
+      // The upload exists and no byte of its body has been read: a door may tell its client where it is.
+      announceLocation(request, uploadUrl(context, creation.stored.sidecar.id));
       if (hasBody) await writeCreationBody(runtime, context, creation, request, reply, verifier);
       // Zero bytes declared, or all of them in the body: the upload is complete at its creation.
       return isComplete(creation.stored) ? runtime.complete(context, creation.stored, { creating: true }) : {};
