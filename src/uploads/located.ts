@@ -7,12 +7,14 @@ import type { FastifyRequest } from 'fastify';
  * `announceLocation` once the upload exists and before it reads a byte; a door that cares
  * registers a listener for its request. Requests without one are untouched.
  */
-const listeners = new WeakMap<FastifyRequest, (location: string) => void>();
+const listeners = new WeakMap<FastifyRequest, (location: string) => boolean>();
 
-export function onUploadLocated(request: FastifyRequest, listener: (location: string) => void): void {
+/** `listener` returns whether the client was told (it may then resume the upload if the request breaks). */
+export function onUploadLocated(request: FastifyRequest, listener: (location: string) => boolean): void {
   listeners.set(request, listener);
 }
 
-export function announceLocation(request: FastifyRequest, location: string): void {
-  listeners.get(request)?.(location);
+/** Whether the client was told where the upload is (so it may resume it, and it must be kept). */
+export function announceLocation(request: FastifyRequest, location: string): boolean {
+  return listeners.get(request)?.(location) ?? false;
 }

@@ -22,6 +22,8 @@ export interface IetfRequest {
   body?: Buffer;
   /** Send only this many bytes of `body` (Content-Length still says all of it), then drop the connection. */
   cutAfter?: number;
+  /** With `cutAfter`: drop the connection only once a 1xx has arrived (the client knows the upload's URL). */
+  cutOnInformational?: boolean;
   /** Called on each 1xx, e.g. to drop the connection once the upload's URL is known. */
   onInformational?: (info: { status: number; headers: http.IncomingHttpHeaders }, request: http.ClientRequest) => void;
 }
@@ -49,7 +51,9 @@ export function ietfRequest(base: string, request: IetfRequest): Promise<IetfRes
     if (!request.body) return void req.end();
     if (request.cutAfter === undefined) return void req.end(request.body);
     req.flushHeaders();
-    req.write(request.body.subarray(0, request.cutAfter), () => setImmediate(() => req.destroy()));
+    const drop = () => setImmediate(() => req.destroy());
+    if (request.cutOnInformational) req.once('information', drop);
+    req.write(request.body.subarray(0, request.cutAfter), () => (request.cutOnInformational ? undefined : drop()));
   });
 }
 

@@ -86,7 +86,7 @@ function prepareCreation(runtime: EndpointRuntime, request: FastifyRequest, repl
   onUploadLocated(request, (location) => {
     const headers: Record<string, string> = { Location: location, 'Upload-Draft-Interop-Version': String(version.version) };
     if (version.uploadLimit) headers['Upload-Limit'] = uploadLimit(runtime);
-    sendInformational(reply, 104, 'Upload Resumption Supported', headers);
+    return sendInformational(reply, 104, 'Upload Resumption Supported', headers);
   });
 }
 
