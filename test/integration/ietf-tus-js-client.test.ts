@@ -1,0 +1,50 @@
+import { randomBytes } from 'node:crypto';
+import { readFile } from 'node:fs/promises';
+import path from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { idOf, sha256 } from '../helpers/files.js';
+import { type RunningTusport, startTusport } from '../helpers/server.js';
+import { tus, tusUpload } from '../helpers/tus-client.js';
+
+/**
+ * tus-js-client's own IETF implementation (`protocol: 'ietf-draft-03'` sends interop 5,
+ * `'ietf-draft-05'` interop 6 with application/partial-upload): an upload the client stops after
+ * two chunks and resumes from its URL (HEAD, then PATCH from the offset) is byte-identical.
+ */
+let server: RunningTusport;
+beforeAll(async () => {
+  server = await startTusport((dir) => ({ endpoints: [{ path: '/files', store: { type: 'disk', directory: path.join(dir, 'files') } }] }));
+});
+afterAll(() => server?.close());
+
+describe.each(['ietf-draft-03', 'ietf-draft-05'] as const)('tus-js-client with protocol %s', (protocol) => {
+  it.each([false, true])('uploads with an interruption and a resume, sha256-identical (data during creation: %s)', async (uploadDataDuringCreation) => {
+    const data = randomBytes(640 * 1024);
+    const chunkSize = 64 * 1024;
+    const stopped = await new Promise<{ url: string; offset: number }>((resolve, reject) => {
+      let chunks = 0;
+      const upload = new tus.Upload(data as never, {
+        endpoint: `${server.url}/files`,
+        protocol,
+        chunkSize,
+        uploadDataDuringCreation,
+        retryDelays: [],
+        metadata: { filename: 'photo.heic' },
+        onError: reject,
+        onSuccess: () => reject(new Error('finished before it was stopped')),
+        onChunkComplete: (_size, accepted) => {
+          if (++chunks < 2) return;
+          void upload.abort().then(() => resolve({ url: upload.url!, offset: accepted }));
+        },
+      });
+      upload.start();
+    });
+    expect(stopped.offset).toBe(2 * chunkSize);
+    const { url } = await tusUpload(data, { uploadUrl: stopped.url, protocol, chunkSize });
+    expect(url).toBe(stopped.url);
+    const stored = await readFile(path.join(server.dir, 'files', idOf(url)));
+    expect(sha256(stored)).toBe(sha256(data));
+    const sidecar = JSON.parse(await readFile(path.join(server.dir, 'files', `${idOf(url)}.json`), 'utf8'));
+    expect(sidecar.metadata).toEqual({ filename: 'photo.heic', 'upload-protocol': `ietf-draft-interop-${protocol === 'ietf-draft-03' ? 5 : 6}` });
+  });
+});
