@@ -84,10 +84,21 @@ function prepareCreation(runtime: EndpointRuntime, request: FastifyRequest, repl
   metadata[PROTOCOL_METADATA_KEY] = `ietf-draft-interop-${version.version}`;
   request.headers['upload-metadata'] = Metadata.stringify(metadata);
   onUploadLocated(request, (location) => {
+    if (cameThroughProxy(request)) return false;
     const headers: Record<string, string> = { Location: location, 'Upload-Draft-Interop-Version': String(version.version) };
     if (version.uploadLimit) headers['Upload-Limit'] = uploadLimit(runtime);
     return sendInformational(reply, 104, 'Upload Resumption Supported', headers);
   });
+}
+
+/**
+ * No 1xx through a proxy: nginx 1.22 (the shipped config's) takes an upstream's 104 for the final
+ * response and passes the real answer on as its body, which breaks the exchange. The client then
+ * learns the URL from the final answer, as before the draft had 104 (a creation cut short is
+ * discarded then, as for tus: nobody could resume it).
+ */
+function cameThroughProxy(request: FastifyRequest): boolean {
+  return ['x-forwarded-for', 'x-forwarded-proto', 'x-forwarded-host', 'forwarded', 'via'].some((name) => request.headers[name] !== undefined);
 }
 
 /**
