@@ -21,11 +21,13 @@ describe.each(['ietf-draft-03', 'ietf-draft-05'] as const)('tus-js-client with p
   it.each([false, true])('uploads with an interruption and a resume, sha256-identical (data during creation: %s)', async (uploadDataDuringCreation) => {
     const data = randomBytes(640 * 1024);
     const chunkSize = 64 * 1024;
+    // tus-js-client 4.3's type declarations lack `protocol`; its code has it (lib.esm/upload.js).
+    const ietf = { protocol } as Partial<tus.UploadOptions>;
     const stopped = await new Promise<{ url: string; offset: number }>((resolve, reject) => {
       let chunks = 0;
       const upload = new tus.Upload(data as never, {
         endpoint: `${server.url}/files`,
-        protocol,
+        ...ietf,
         chunkSize,
         uploadDataDuringCreation,
         retryDelays: [],
@@ -40,7 +42,7 @@ describe.each(['ietf-draft-03', 'ietf-draft-05'] as const)('tus-js-client with p
       upload.start();
     });
     expect(stopped.offset).toBe(2 * chunkSize);
-    const { url } = await tusUpload(data, { uploadUrl: stopped.url, protocol, chunkSize });
+    const { url } = await tusUpload(data, { uploadUrl: stopped.url, ...ietf, chunkSize });
     expect(url).toBe(stopped.url);
     const stored = await readFile(path.join(server.dir, 'files', idOf(url)));
     expect(sha256(stored)).toBe(sha256(data));
