@@ -1,4 +1,5 @@
 import http from 'node:http';
+import { tus } from './tus-client.js';
 
 /**
  * A small client for "Resumable Uploads for HTTP" written to the text of draft -11 (interop 8),
@@ -66,4 +67,24 @@ export function completeHeaders(version: number, complete: boolean): Record<stri
 /** The media type an append must carry in `version` (none before interop 6). */
 export function appendHeaders(version: number): Record<string, string> {
   return version >= 6 ? { 'Content-Type': 'application/partial-upload' } : {};
+}
+
+/**
+ * Start a tus-js-client upload with `options`, stop it (abort) once `chunks` chunks are
+ * acknowledged, and resolve with its URL and the acknowledged offset, to resume it from there.
+ */
+export function stoppedTusUpload(data: Buffer, options: Partial<tus.UploadOptions>, chunks: number): Promise<{ url: string; offset: number }> {
+  return new Promise((resolve, reject) => {
+    let done = 0;
+    const upload = new tus.Upload(data as never, {
+      retryDelays: [],
+      ...options,
+      onError: reject,
+      onSuccess: () => reject(new Error('finished before it was stopped')),
+      onChunkComplete: (_size, accepted) => {
+        if (++done === chunks) void upload.abort().then(() => resolve({ url: upload.url!, offset: accepted }));
+      },
+    });
+    upload.start();
+  });
 }

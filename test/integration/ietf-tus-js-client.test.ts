@@ -4,7 +4,8 @@ import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { idOf, sha256 } from '../helpers/files.js';
 import { type RunningTusport, startTusport } from '../helpers/server.js';
-import { tus, tusUpload } from '../helpers/tus-client.js';
+import { stoppedTusUpload } from '../helpers/ietf-client.js';
+import { tusUpload } from '../helpers/tus-client.js';
 
 /**
  * tus-js-client's own IETF implementation (`protocol: 'ietf-draft-03'` sends interop 5,
@@ -23,24 +24,7 @@ describe.each(['ietf-draft-03', 'ietf-draft-05'] as const)('tus-js-client with p
     const chunkSize = 64 * 1024;
     // tus-js-client 4.3's type declarations lack `protocol`; its code has it (lib.esm/upload.js).
     const ietf = { protocol } as { endpoint?: string };
-    const stopped = await new Promise<{ url: string; offset: number }>((resolve, reject) => {
-      let chunks = 0;
-      const upload = new tus.Upload(data as never, {
-        endpoint: `${server.url}/files`,
-        ...ietf,
-        chunkSize,
-        uploadDataDuringCreation,
-        retryDelays: [],
-        metadata: { filename: 'photo.heic' },
-        onError: reject,
-        onSuccess: () => reject(new Error('finished before it was stopped')),
-        onChunkComplete: (_size, accepted) => {
-          if (++chunks < 2) return;
-          void upload.abort().then(() => resolve({ url: upload.url!, offset: accepted }));
-        },
-      });
-      upload.start();
-    });
+    const stopped = await stoppedTusUpload(data, { endpoint: `${server.url}/files`, ...ietf, chunkSize, uploadDataDuringCreation, metadata: { filename: 'photo.heic' } }, 2);
     expect(stopped.offset).toBe(2 * chunkSize);
     const { url } = await tusUpload(data, { uploadUrl: stopped.url, ...ietf, chunkSize });
     expect(url).toBe(stopped.url);
