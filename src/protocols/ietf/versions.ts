@@ -4,8 +4,8 @@
  * difference from here rather than testing version numbers where it handles a request.
  *
  * Interop version -> draft: 3 = -01, 4 = -02, 5 = -03, 6 = -04 and -05, 7 = -06 to -08,
- * 8 = -09 to -11 (the numbers tusd and tus-js-client send for 3 to 6; Apple's URLSession sends 3
- * on iOS 18.0 and 6 on iOS 18.1 / macOS 15.1).
+ * 8 = -09 to -11 (tusd's numbering for 3 to 6; tus-js-client sends 5 and 6; Apple's URLSession
+ * sends 3 on iOS 17, 5 on iOS 18.0 and 6 on iOS 18.1 / macOS 15.1).
  */
 export interface InteropVersion {
   version: number;
