@@ -13,6 +13,8 @@ import { handleList } from '../files/list.js';
 import { acceptDownloadLink } from '../files/link-auth.js';
 import { handleClaim } from '../files/claim-route.js';
 import { handleFormPost, isFormPost } from '../protocols/form/handler.js';
+import { ietfOnSend, serveIetf } from '../protocols/ietf/door.js';
+import { isIetfRequest } from '../protocols/ietf/headers.js';
 import type { UploadContext } from './context.js';
 import type { EndpointRuntime, ProtocolHandler } from './runtime.js';
 import { checkParamValue, normalizeParamValue, renderUrlPath, TemplateError, type TemplateParams } from './template.js';
@@ -43,6 +45,8 @@ export function mountEndpoint(app: FastifyInstance, runtime: EndpointRuntime): v
   const route = (handler: ProtocolHandler) => async (request: FastifyRequest, reply: FastifyReply) => {
     const context = request.uploadContext;
     if (!context) throw new Error('upload context missing');
+    // The IETF resumable-upload draft on the same URLs: its requests name an interop version.
+    if (isIetfRequest(request)) return serveIetf(handler, runtime, context, request, reply);
     return handler(runtime, context, request, reply);
   };
   const authenticate = async (request: FastifyRequest, reply: FastifyReply) => {
@@ -57,12 +61,13 @@ export function mountEndpoint(app: FastifyInstance, runtime: EndpointRuntime): v
     }
   };
   const preHandler = async (request: FastifyRequest, reply: FastifyReply) => {
-    reply.header('Tus-Resumable', TUS_RESUMABLE);
+    const ietf = isIetfRequest(request);
+    if (!ietf) reply.header('Tus-Resumable', TUS_RESUMABLE);
     await authenticate(request, reply);
-    // A form upload is not a tus request: none of tus's header rules apply to it.
-    if (!isFormPost(runtime, request)) checkTusPreconditions(request, reply, runtime.config);
+    // A form upload is not a tus request, nor is one of the IETF draft: tus's header rules apply to neither.
+    if (!ietf && !isFormPost(runtime, request)) checkTusPreconditions(request, reply, runtime.config);
   };
-  const options = { preHandler, exposeHeadRoute: false };
+  const options = { preHandler, onSend: ietfOnSend, exposeHeadRoute: false };
 
   app.post(base, options, route((...args) => (isFormPost(runtime, args[2]) ? handleFormPost(...args) : handleCreate(...args))));
   app.get(base, options, route(handleList));

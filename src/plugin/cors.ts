@@ -1,5 +1,6 @@
 import type { FastifyInstance, FastifyReply } from 'fastify';
 import type { ResolvedConfig } from '../config/schema.js';
+import { IETF_HEADERS } from '../protocols/ietf/versions.js';
 
 /** Headers a browser client must be allowed to send and to read (tus over CORS). */
 const TUS_REQUEST_HEADERS = [
@@ -14,6 +15,8 @@ const TUS_REQUEST_HEADERS = [
   'Upload-Offset',
   'X-HTTP-Method-Override',
   'X-Requested-With',
+  // The IETF resumable-upload draft (src/protocols/ietf/).
+  ...IETF_HEADERS,
 ];
 const TUS_RESPONSE_HEADERS = [
   'Location',
@@ -30,6 +33,7 @@ const TUS_RESPONSE_HEADERS = [
   'Tus-Checksum-Algorithm',
   'X-Request-Id',
   'WWW-Authenticate',
+  ...IETF_HEADERS,
 ];
 const METHODS = 'GET, HEAD, POST, PATCH, DELETE, OPTIONS';
 

@@ -7,6 +7,7 @@ import { creationMetadata } from '../policy/creation.js';
 import type { StoredUpload } from '../stores/backend.js';
 import { isComplete } from '../stores/endpoint-store.js';
 import { type Creation, createUpload, discardRefusedCreation } from '../uploads/create.js';
+import { announceLocation } from '../uploads/located.js';
 import { ChecksumVerifier, checksumRefusal } from './checksum.js';
 import { handleCreateFinal, parseUploadConcat } from './concat.js';
 import { integerHeader } from './preconditions.js';
@@ -32,19 +33,23 @@ export const handleCreate: ProtocolHandler = async (runtime, context, request, r
   const contentLength = request.headers['content-length'] === undefined ? undefined : Number(request.headers['content-length']);
   // A creation body's checksum is read before anything is created: a malformed one leaves nothing.
   const verifier = hasBody ? ChecksumVerifier.fromRequest(request.raw) : undefined;
+  let announced = false;
   const created = await createUpload(
     runtime,
     context,
     { metadata: creationMetadata(request), size, body: hasBody ? { length: contentLength } : undefined, concat: concat && 'partial' },
     async (creation) => {
+      // The upload exists and no byte of its body has been read: a door may tell its client where it is.
+      announced = announceLocation(request, uploadUrl(context, creation.stored.sidecar.id));
       if (hasBody) await writeCreationBody(runtime, context, creation, request, reply, verifier);
       // Zero bytes declared, or all of them in the body: the upload is complete at its creation.
       return isComplete(creation.stored) ? runtime.complete(context, creation.stored, { creating: true }) : {};
     },
   );
   const { stored } = created;
-  // A body cut short by a closed connection: the client was gone before its answer could reach it.
-  if (!request.raw.complete && request.raw.destroyed) {
+  // A body cut short by a closed connection: the client was gone before its answer could reach it,
+  // and unless it was told the upload's URL early (IETF 104) it can never resume it.
+  if (!request.raw.complete && request.raw.destroyed && !announced) {
     await discardRefusedCreation(runtime, context, stored.sidecar.id, 'client disconnected during creation-with-upload');
     return reply;
   }
