@@ -57,6 +57,9 @@ export function copyWithLimit(source: Readable, sink: Writable, limit: number, s
     const onEnd = () => finish({ kind: 'complete', bytes });
     const onSourceError = (reason: unknown) => {
       if (outcome) return;
+      // read() also emits 'data' for the chunk it returns: without this, each buffered chunk would
+      // be taken twice (once here, once by onData) and the sink would get bytes twice, out of order.
+      source.off('data', onData);
       // Bytes that reached us but still sit in the source's buffer (paused for backpressure, or a
       // client gone before the copy began) were received: keep them too. A destroyed source
       // emits no more 'data', but read() still hands over what it holds.
