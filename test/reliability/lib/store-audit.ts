@@ -42,8 +42,8 @@ export async function auditStore(directory: string): Promise<StoreAudit> {
     const full = path.join(directory, name);
     if (!(await stat(full)).isFile()) audit.strangers.push(name);
     else if (ID.test(name)) entry(name).dataSize = (await stat(full)).size;
-    else if (SIDECAR.test(name)) entry(name.slice(0, 32)).sidecar = JSON.parse(await readFile(full, 'utf8')) as Sidecar;
-    else if (TEMP_SIDECAR.test(name)) audit.tempSidecars.push({ name, id: name.slice(0, 32), sidecar: await parseSidecar(full) });
+    else if (SIDECAR.test(name)) entry(name.slice(0, 44)).sidecar = JSON.parse(await readFile(full, 'utf8')) as Sidecar;
+    else if (TEMP_SIDECAR.test(name)) audit.tempSidecars.push({ name, id: name.slice(0, 44), sidecar: await parseSidecar(full) });
     else audit.strangers.push(name);
   }
   for (const upload of audit.uploads.values()) {
