@@ -124,7 +124,7 @@ describe.each([3, 6, 8])('interop version %i', (version) => {
     });
     expect(created.status).toBe(0);
     const url = created.informational[0]?.headers.location;
-    expect(url).toMatch(/\/users\/alice\/uploads\/[0-9a-f]{32}$/);
+    expect(url).toMatch(/\/users\/alice\/uploads\/[0-9a-f]{44}$/);
     const head = await ietfRequest(server.url, { method: 'HEAD', url: url!, headers: { ...alice, ...v } });
     expect(head.status).toBe(204);
     const offset = Number(head.headers['upload-offset']);

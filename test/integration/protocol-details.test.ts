@@ -18,7 +18,13 @@ describe('protocol details', () => {
   });
   afterAll(() => server.close());
 
-  it.each(['PATCH', 'HEAD', 'DELETE', 'GET'])('%s on the collection URL with a trailing slash (no id) is a 404 that carries Tus-Resumable', async (method) => {
+  it('GET on the collection URL with a trailing slash is the files listing (here refused: the endpoint has no auth)', async () => {
+    const response = await raw(server.url, { method: 'GET', path: '/files/', headers: TUS });
+    expect(response.status).toBe(403);
+    expect(errorOf(response).code).toBe('TUSPORT_ERR_LIST_NEEDS_AUTH');
+  });
+
+  it.each(['PATCH', 'HEAD', 'DELETE'])('%s on the collection URL with a trailing slash (no id) is a 404 that carries Tus-Resumable', async (method) => {
     const response = await raw(server.url, {
       method,
       path: '/files/',
