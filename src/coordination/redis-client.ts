@@ -84,10 +84,13 @@ export class RedisCoordination {
     return commands;
   }
 
-  /** What `/readyz` runs: PING on the command connection. */
+  /**
+   * What `/readyz` runs: both connections up (a request that takes a lock needs both: after an
+   * outage the listening connection may come back after the command one), then a PING.
+   */
   async check(): Promise<void> {
     try {
-      await (await this.redis()).ping();
+      await (await this.ready()).ping();
     } catch {
       throw new Error(`Redis at ${this.label} is unreachable`);
     }
