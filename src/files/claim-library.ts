@@ -3,7 +3,7 @@ import type { EndpointRuntime } from '../endpoints/runtime.js';
 import { checkParamValue, normalizeParamValue } from '../endpoints/template.js';
 import { Errors } from '../errors.js';
 import { checkClaimOptions, claimUpload, lockForClaim } from './claim.js';
-import { backgroundContext } from './claim-sweep.js';
+import { backgroundContext } from '../uploads/background-context.js';
 import type { AppClaimOptions, ClaimResult } from './claim-types.js';
 import { FileErrors } from './errors.js';
 

@@ -1,29 +1,12 @@
 import path from 'node:path';
 import type { Locker } from '@tus/server';
 import type { FastifyBaseLogger } from 'fastify';
-import type { UploadContext } from '../endpoints/context.js';
 import type { EndpointRuntime } from '../endpoints/runtime.js';
-import { renderUrlPath } from '../endpoints/template.js';
 import { acquireUploadLock } from '../protocol/lock.js';
 import type { Sidecar } from '../stores/sidecar.js';
+import { backgroundContext } from '../uploads/background-context.js';
 import { completionStep } from '../uploads/completion.js';
 import { unclaimedExpiry } from './claim.js';
-
-/** The owner's view of an upload with no request behind it (the sweep, the app's own claim call). */
-export function backgroundContext(runtime: EndpointRuntime, sidecar: Pick<Sidecar, 'id' | 'tusport'>, place: string, log: FastifyBaseLogger): UploadContext {
-  const { params, owner } = sidecar.tusport;
-  return {
-    endpoint: runtime.template.source,
-    params,
-    place,
-    basePath: renderUrlPath(runtime.template, params),
-    origin: '',
-    uploadId: sidecar.id,
-    principal: null,
-    owner,
-    log,
-  };
-}
 
 /**
  * Remove the finished uploads of a `claim` endpoint that nobody claimed within `claim.ttl`. Each is

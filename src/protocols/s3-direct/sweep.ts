@@ -1,10 +1,9 @@
 import type { Locker } from '@tus/server';
 import type { FastifyBaseLogger } from 'fastify';
-import type { UploadContext } from '../../endpoints/context.js';
 import type { EndpointRuntime } from '../../endpoints/runtime.js';
-import { renderUrlPath } from '../../endpoints/template.js';
 import { isCodedError } from '../../errors.js';
 import { acquireUploadLock } from '../../protocol/lock.js';
+import { backgroundContext } from '../../uploads/background-context.js';
 import type { S3StoreConfig } from '../../stores/s3/schema.js';
 import type { Sidecar } from '../../stores/sidecar.js';
 import { completePost, finishLocked } from './finish.js';
@@ -20,7 +19,7 @@ export function directNoticer(runtime: EndpointRuntime, locker: Locker, log: Fas
   let loading: Promise<DirectS3> | undefined;
   const s3 = () => (loading ??= import('./s3.js').then(({ DirectS3 }) => new DirectS3(runtime.config.store as S3StoreConfig)));
   return async (place: string, sidecar: Sidecar, multipartId: string): Promise<boolean> => {
-    const { params, owner } = sidecar.tusport;
+    const { params } = sidecar.tusport;
     // Only where the upload's own params put it.
     let expected;
     try {
@@ -32,17 +31,7 @@ export function directNoticer(runtime: EndpointRuntime, locker: Locker, log: Fas
     const lock = await acquireUploadLock(locker, sidecar.id, 0, new AbortController().signal).catch(() => undefined);
     if (!lock) return false;
     try {
-      const context: UploadContext = {
-        endpoint: runtime.template.source,
-        params,
-        place,
-        basePath: renderUrlPath(runtime.template, params),
-        origin: '',
-        uploadId: sidecar.id,
-        principal: null,
-        owner,
-        log,
-      };
+      const context = backgroundContext(runtime, sidecar, place, log);
       const stored = await runtime.store.find(sidecar.id, context);
       if (!stored || stored.sidecar.tusport.completed_at !== undefined) return false;
       const client = await s3();
