@@ -1,5 +1,6 @@
 import { checkSignedSize } from '../auth/signed-token.js';
 import type { ProtocolHandler } from '../endpoints/runtime.js';
+import type { UploadContext } from '../endpoints/context.js';
 import { Errors } from '../errors.js';
 import { hookRejection, type HookRejection } from '../hooks/errors.js';
 import type { StoredUpload, WriteResult } from '../stores/backend.js';
@@ -8,7 +9,7 @@ import { isComplete } from '../stores/endpoint-store.js';
 import { completionPending } from '../uploads/completion.js';
 import { ConcatErrors, partialsOf } from '../uploads/concat.js';
 import { terminateStoppedUpload } from './delete.js';
-import { lockVisibleUpload } from './lock.js';
+import { type HeldLock, lockVisibleUpload } from './lock.js';
 import { ChecksumVerifier, checksumRefusal } from './checksum.js';
 import { integerHeader } from './preconditions.js';
 import { storageError } from './storage-errors.js';
@@ -115,7 +116,7 @@ export const handlePatch: ProtocolHandler = async (runtime, context, request, re
     } catch (error) {
       progress?.end(undefined);
       if (claimed) await runtime.quota.settle(stored.sidecar, offset);
-      throw storageError(error, context.log, id);
+      throw storageError(lockLostInstead(lock, error, context), context.log, id);
     }
     // A verified write that does not count has been undone by the store already.
     const undo = () => (verifier ? Promise.resolve() : store.truncate(context, id, offset));
@@ -173,3 +174,19 @@ export const handlePatch: ProtocolHandler = async (runtime, context, request, re
   if (expires) reply.header('Upload-Expires', expires.toUTCString());
   return reply.code(204).send();
 };
+
+/**
+ * A write that failed after its lock's lease was lost (a paused or partitioned instance): the lost
+ * lease is the answer (423 `TUSPORT_ERR_LOCK_LOST`), whatever step it then tripped on (the upload
+ * already finished by the new holder, a fenced S3 request), so the client hears "someone else has
+ * it now", not a storage failure.
+ */
+function lockLostInstead(lock: HeldLock, error: unknown, context: UploadContext): unknown {
+  try {
+    lock.assertHeld();
+    return error;
+  } catch (lost) {
+    context.log.info({ err: error }, 'a write failed after its upload lock was lost');
+    return lost;
+  }
+}
