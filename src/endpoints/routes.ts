@@ -1,14 +1,14 @@
 import { TUS_RESUMABLE } from '@tus/server';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { Errors } from '../errors.js';
-import { handleCreate } from '../protocol/create.js';
-import { handleDelete } from '../protocol/delete.js';
-import { handleGet } from '../protocol/get.js';
-import { handleHead } from '../protocol/head.js';
-import { handleMethodOverride } from '../protocol/method-override.js';
-import { handleOptions } from '../protocol/options.js';
-import { handlePatch } from '../protocol/patch.js';
-import { checkTusPreconditions } from '../protocol/preconditions.js';
+import { handleCreate } from '../protocols/tus/create.js';
+import { handleDelete } from '../protocols/tus/delete.js';
+import { handleGet } from '../protocols/tus/get.js';
+import { handleHead } from '../protocols/tus/head.js';
+import { handleMethodOverride } from '../protocols/tus/method-override.js';
+import { handleOptions } from '../protocols/tus/options.js';
+import { handlePatch } from '../protocols/tus/patch.js';
+import { checkTusPreconditions } from '../protocols/tus/preconditions.js';
 import { handleList } from '../files/list.js';
 import { acceptDownloadLink } from '../files/link-auth.js';
 import { handleClaim } from '../files/claim-route.js';
@@ -34,7 +34,7 @@ export const UPLOAD_ID = /^[A-Za-z0-9_-]{1,128}$/;
  * Mount one endpoint: the collection URL (POST to create) and upload URLs (HEAD, PATCH,
  * DELETE, GET). Each request first resolves its upload context (params validated, store
  * location rendered inside the store root), is authenticated (not OPTIONS), passes the tus
- * header checks, then reaches its protocol handler (src/protocol/, one per method).
+ * header checks, then reaches its protocol handler (src/protocols/tus/, one per method).
  */
 export function mountEndpoint(app: FastifyInstance, runtime: EndpointRuntime): void {
   const base = runtime.template.routePath;

@@ -2,7 +2,7 @@ import path from 'node:path';
 import type { Locker } from '@tus/server';
 import type { FastifyBaseLogger } from 'fastify';
 import type { EndpointRuntime } from '../endpoints/runtime.js';
-import { acquireUploadLock } from '../protocol/lock.js';
+import { acquireUploadLock } from '../uploads/lock.js';
 import type { Sidecar } from '../stores/sidecar.js';
 import { backgroundContext } from '../uploads/background-context.js';
 import { completionStep } from '../uploads/completion.js';

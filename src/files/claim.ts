@@ -1,7 +1,7 @@
 import type { UploadContext } from '../endpoints/context.js';
 import type { EndpointRuntime } from '../endpoints/runtime.js';
-import { storageError } from '../protocol/storage-errors.js';
-import { acquireUploadLock, type HeldLock } from '../protocol/lock.js';
+import { storageError } from '../uploads/storage-errors.js';
+import { acquireUploadLock, type HeldLock } from '../uploads/lock.js';
 import type { StoredUpload } from '../stores/backend.js';
 import { isComplete } from '../stores/endpoint-store.js';
 import { checkFinalizeTemplate } from '../stores/finalize.js';

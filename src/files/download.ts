@@ -2,7 +2,7 @@ import parseRange from 'range-parser';
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import type { EndpointRuntime, ProtocolHandler } from '../endpoints/runtime.js';
 import { Errors } from '../errors.js';
-import { storageError } from '../protocol/storage-errors.js';
+import { storageError } from '../uploads/storage-errors.js';
 import type { ByteRange, StoredUpload } from '../stores/backend.js';
 import { isComplete } from '../stores/endpoint-store.js';
 import { presentationOf, type Presentation, wantsAttachment } from './disposition.js';

@@ -2,7 +2,7 @@ import type { FastifyRequest } from 'fastify';
 import type { UploadContext } from '../endpoints/context.js';
 import type { EndpointRuntime, ProtocolHandler } from '../endpoints/runtime.js';
 import { isCodedError } from '../errors.js';
-import { storageError } from '../protocol/storage-errors.js';
+import { storageError } from '../uploads/storage-errors.js';
 import type { StoredUpload } from '../stores/backend.js';
 import { FileErrors } from './errors.js';
 

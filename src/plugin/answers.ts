@@ -3,8 +3,8 @@ import { TUS_RESUMABLE } from '@tus/server';
 import type { FastifyError, FastifyInstance } from 'fastify';
 import { Errors } from '../errors.js';
 import { isHookRejection, sendHookRejection } from '../hooks/errors.js';
-import { CHECKSUM_MISMATCH_STATUS_TEXT } from '../protocol/checksum.js';
-import { isStorageFailure, storageError } from '../protocol/storage-errors.js';
+import { CHECKSUM_MISMATCH_STATUS_TEXT } from '../protocols/tus/checksum.js';
+import { isStorageFailure, storageError } from '../uploads/storage-errors.js';
 
 /**
  * How tusport answers what went wrong on its routes: every error as tusport's error JSON with a

@@ -1,7 +1,7 @@
 import type { Readable } from 'node:stream';
 import type { UploadContext } from '../endpoints/context.js';
 import { Errors } from '../errors.js';
-import { storageError } from '../protocol/storage-errors.js';
+import { storageError } from '../uploads/storage-errors.js';
 import type { ByteRange, StorageBackend, StoredUpload, WriteLimits, WriteResult } from './backend.js';
 import type { Sidecar, SidecarTusport } from './sidecar.js';
 import { VisibilityCache } from './visibility-cache.js';

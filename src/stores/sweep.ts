@@ -1,7 +1,7 @@
 import fs from 'node:fs/promises';
 import path from 'node:path';
 import { directoryRoot } from '../endpoints/template.js';
-import { acquireUploadLock } from '../protocol/lock.js';
+import { acquireUploadLock } from '../uploads/lock.js';
 import type { SweepOptions, SweepResult } from './backend.js';
 import type { Sidecar } from './sidecar.js';
 import { isFinished, walkUploads } from './walk.js';

@@ -7,7 +7,7 @@ import type { FinishedUpload } from '../hooks/types.js';
 import { type AcceptRules, parseAccept, verifyContent } from '../policy/accept.js';
 import { PolicyErrors } from '../policy/creation.js';
 import type { QuotaTracker } from '../policy/quota.js';
-import { storageError } from '../protocol/storage-errors.js';
+import { storageError } from './storage-errors.js';
 import type { StoredUpload } from '../stores/backend.js';
 import { type EndpointStore, isComplete } from '../stores/endpoint-store.js';
 import { renderFinalPath } from '../stores/finalize.js';

@@ -1,8 +1,8 @@
 import createError from '@fastify/error';
 import type { UploadContext } from '../endpoints/context.js';
 import type { EndpointRuntime } from '../endpoints/runtime.js';
-import { acquireUploadLock, type HeldLock } from '../protocol/lock.js';
-import { storageError } from '../protocol/storage-errors.js';
+import { acquireUploadLock, type HeldLock } from './lock.js';
+import { storageError } from './storage-errors.js';
 import type { StoredUpload } from '../stores/backend.js';
 import { isComplete } from '../stores/endpoint-store.js';
 import { type Created, createUpload } from './create.js';

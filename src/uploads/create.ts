@@ -5,7 +5,7 @@ import { placeholdersOf } from '../endpoints/template.js';
 import { Errors } from '../errors.js';
 import { declaredAccepted, parseAccept } from '../policy/accept.js';
 import { checkCreationPolicy, PolicyErrors } from '../policy/creation.js';
-import { acquireUploadLock, type HeldLock } from '../protocol/lock.js';
+import { acquireUploadLock, type HeldLock } from './lock.js';
 import type { StoredUpload } from '../stores/backend.js';
 import { FinalizeErrors } from '../stores/finalize-errors.js';
 import { renderFinalPath } from '../stores/finalize.js';

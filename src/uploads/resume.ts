@@ -4,7 +4,7 @@ import type { FastifyBaseLogger } from 'fastify';
 import type { UploadContext } from '../endpoints/context.js';
 import { renderUrlPath, type UrlTemplate } from '../endpoints/template.js';
 import { isCodedError } from '../errors.js';
-import { acquireUploadLock } from '../protocol/lock.js';
+import { acquireUploadLock } from './lock.js';
 import type { EndpointStore } from '../stores/endpoint-store.js';
 import type { Sidecar } from '../stores/sidecar.js';
 import { type Complete, completionPending, completionStep } from './completion.js';

@@ -6,7 +6,7 @@ import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { leaseOf } from '../../src/coordination/fence.js';
 import { RedisCoordination } from '../../src/coordination/redis-client.js';
 import { RedisLocker } from '../../src/coordination/redis-locker.js';
-import { acquireUploadLock } from '../../src/protocol/lock.js';
+import { acquireUploadLock } from '../../src/uploads/lock.js';
 import { type RunningRedis, startRedis } from '../harness/redis.js';
 import { until } from '../helpers/wait.js';
 

@@ -3,7 +3,7 @@ import type { UploadContext } from '../../endpoints/context.js';
 import type { EndpointRuntime, ProtocolHandler } from '../../endpoints/runtime.js';
 import { Errors } from '../../errors.js';
 import { closeAfterAnswer } from '../../limits/linger.js';
-import { acquireUploadLock } from '../../protocol/lock.js';
+import { acquireUploadLock } from '../../uploads/lock.js';
 import { FormErrors } from './errors.js';
 import { readForm } from './parts.js';
 import { storeFilePart, type StoredFile } from './store-file.js';

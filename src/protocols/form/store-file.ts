@@ -2,7 +2,7 @@ import type { UploadContext } from '../../endpoints/context.js';
 import type { EndpointRuntime } from '../../endpoints/runtime.js';
 import { isCodedError } from '../../errors.js';
 import { PolicyErrors } from '../../policy/creation.js';
-import { storageError } from '../../protocol/storage-errors.js';
+import { storageError } from '../../uploads/storage-errors.js';
 import type { StoredUpload } from '../../stores/backend.js';
 import { createUpload } from '../../uploads/create.js';
 import { FormErrors } from './errors.js';

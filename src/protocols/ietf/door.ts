@@ -3,7 +3,7 @@ import type { FastifyReply, FastifyRequest } from 'fastify';
 import type { UploadContext } from '../../endpoints/context.js';
 import type { EndpointRuntime, ProtocolHandler } from '../../endpoints/runtime.js';
 import { Errors } from '../../errors.js';
-import { checkTusPreconditions } from '../../protocol/preconditions.js';
+import { checkTusPreconditions } from '../tus/preconditions.js';
 import { onUploadLocated } from '../../uploads/located.js';
 import { IetfErrors } from './errors.js';
 import { byteCount, interopVersionOf, requestCompletes } from './headers.js';

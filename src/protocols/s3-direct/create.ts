@@ -5,7 +5,7 @@ import { newUploadId } from '../../uploads/create.js';
 import { Errors } from '../../errors.js';
 import { declaredAccepted, parseAccept } from '../../policy/accept.js';
 import { checkCreationPolicy, PolicyErrors } from '../../policy/creation.js';
-import { storageError } from '../../protocol/storage-errors.js';
+import { storageError } from '../../uploads/storage-errors.js';
 import type { Sidecar } from '../../stores/sidecar.js';
 import type { DirectS3 } from './s3.js';
 

@@ -2,7 +2,7 @@ import type { Locker } from '@tus/server';
 import type { FastifyBaseLogger } from 'fastify';
 import type { EndpointRuntime } from '../../endpoints/runtime.js';
 import { isCodedError } from '../../errors.js';
-import { acquireUploadLock } from '../../protocol/lock.js';
+import { acquireUploadLock } from '../../uploads/lock.js';
 import { backgroundContext } from '../../uploads/background-context.js';
 import type { S3StoreConfig } from '../../stores/s3/schema.js';
 import type { Sidecar } from '../../stores/sidecar.js';

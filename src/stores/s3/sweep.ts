@@ -1,5 +1,5 @@
 import type { S3 } from '@aws-sdk/client-s3';
-import { acquireUploadLock } from '../../protocol/lock.js';
+import { acquireUploadLock } from '../../uploads/lock.js';
 import type { SweepOptions, SweepResult } from '../backend.js';
 import type { S3Backend } from './backend.js';
 import { isNoSuchUpload } from './errors.js';

@@ -1,18 +1,18 @@
-import { checkSignedSize } from '../auth/signed-token.js';
-import type { ProtocolHandler } from '../endpoints/runtime.js';
-import type { UploadContext } from '../endpoints/context.js';
-import { Errors } from '../errors.js';
-import { hookRejection, type HookRejection } from '../hooks/errors.js';
-import type { StoredUpload, WriteResult } from '../stores/backend.js';
-import { closeAfterAnswer } from '../limits/linger.js';
-import { isComplete } from '../stores/endpoint-store.js';
-import { completionPending } from '../uploads/completion.js';
-import { ConcatErrors, partialsOf } from '../uploads/concat.js';
+import { checkSignedSize } from '../../auth/signed-token.js';
+import type { ProtocolHandler } from '../../endpoints/runtime.js';
+import type { UploadContext } from '../../endpoints/context.js';
+import { Errors } from '../../errors.js';
+import { hookRejection, type HookRejection } from '../../hooks/errors.js';
+import type { StoredUpload, WriteResult } from '../../stores/backend.js';
+import { closeAfterAnswer } from '../../limits/linger.js';
+import { isComplete } from '../../stores/endpoint-store.js';
+import { completionPending } from '../../uploads/completion.js';
+import { ConcatErrors, partialsOf } from '../../uploads/concat.js';
 import { terminateStoppedUpload } from './delete.js';
-import { type HeldLock, lockVisibleUpload } from './lock.js';
+import { type HeldLock, lockVisibleUpload } from '../../uploads/lock.js';
 import { ChecksumVerifier, checksumRefusal } from './checksum.js';
 import { integerHeader } from './preconditions.js';
-import { storageError } from './storage-errors.js';
+import { storageError } from '../../uploads/storage-errors.js';
 
 const OFFSET_OCTET_STREAM = 'application/offset+octet-stream';
 

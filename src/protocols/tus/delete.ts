@@ -1,9 +1,9 @@
-import type { UploadContext } from '../endpoints/context.js';
-import type { EndpointRuntime, ProtocolHandler } from '../endpoints/runtime.js';
-import { Errors } from '../errors.js';
-import type { StoredUpload } from '../stores/backend.js';
-import { isComplete } from '../stores/endpoint-store.js';
-import { acquireUploadLock, lockVisibleUpload } from './lock.js';
+import type { UploadContext } from '../../endpoints/context.js';
+import type { EndpointRuntime, ProtocolHandler } from '../../endpoints/runtime.js';
+import { Errors } from '../../errors.js';
+import type { StoredUpload } from '../../stores/backend.js';
+import { isComplete } from '../../stores/endpoint-store.js';
+import { acquireUploadLock, lockVisibleUpload } from '../../uploads/lock.js';
 
 /**
  * DELETE (termination): remove the upload's data and sidecar. Ours so that it also serves

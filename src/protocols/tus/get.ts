@@ -3,4 +3,4 @@
  * cancelled download and copies filenames into headers unencoded); it lives with the files API
  * in src/files/download.ts (Range, ETag, conditional requests, signed links).
  */
-export { handleDownload as handleGet } from '../files/download.js';
+export { handleDownload as handleGet } from '../../files/download.js';

@@ -3,8 +3,8 @@ import type { IncomingMessage } from 'node:http';
 import { crc32 } from 'node:zlib';
 import createError from '@fastify/error';
 import type { FastifyReply } from 'fastify';
-import type { CodedError } from '../errors.js';
-import type { ChunkVerifier } from '../stores/backend.js';
+import type { CodedError } from '../../errors.js';
+import type { ChunkVerifier } from '../../stores/backend.js';
 
 /**
  * tus's checksum and checksum-trailer extensions: `Upload-Checksum: <algorithm> <base64 digest>`

@@ -1,7 +1,7 @@
 import { Metadata, TUS_RESUMABLE } from '@tus/server';
 import type { FastifyReply, FastifyRequest } from 'fastify';
-import { Errors } from '../errors.js';
-import { closeAfterAnswer } from '../limits/linger.js';
+import { Errors } from '../../errors.js';
+import { closeAfterAnswer } from '../../limits/linger.js';
 import { parseUploadConcat } from './concat.js';
 
 export interface PreconditionLimits {

@@ -1,17 +1,17 @@
 import type { FastifyReply, FastifyRequest } from 'fastify';
-import type { UploadContext } from '../endpoints/context.js';
-import type { EndpointRuntime, ProtocolHandler } from '../endpoints/runtime.js';
-import { Errors } from '../errors.js';
-import { closeAfterAnswer } from '../limits/linger.js';
-import { creationMetadata } from '../policy/creation.js';
-import type { StoredUpload } from '../stores/backend.js';
-import { isComplete } from '../stores/endpoint-store.js';
-import { type Creation, createUpload, discardRefusedCreation } from '../uploads/create.js';
-import { announceLocation } from '../uploads/located.js';
+import type { UploadContext } from '../../endpoints/context.js';
+import type { EndpointRuntime, ProtocolHandler } from '../../endpoints/runtime.js';
+import { Errors } from '../../errors.js';
+import { closeAfterAnswer } from '../../limits/linger.js';
+import { creationMetadata } from '../../policy/creation.js';
+import type { StoredUpload } from '../../stores/backend.js';
+import { isComplete } from '../../stores/endpoint-store.js';
+import { type Creation, createUpload, discardRefusedCreation } from '../../uploads/create.js';
+import { announceLocation } from '../../uploads/located.js';
 import { ChecksumVerifier, checksumRefusal } from './checksum.js';
 import { handleCreateFinal, parseUploadConcat } from './concat.js';
 import { integerHeader } from './preconditions.js';
-import { storageError } from './storage-errors.js';
+import { storageError } from '../../uploads/storage-errors.js';
 
 const OFFSET_OCTET_STREAM = 'application/offset+octet-stream';
 

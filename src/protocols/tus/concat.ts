@@ -1,11 +1,11 @@
 import type { FastifyRequest } from 'fastify';
-import type { UploadContext } from '../endpoints/context.js';
-import { UPLOAD_ID } from '../endpoints/routes.js';
-import type { ProtocolHandler } from '../endpoints/runtime.js';
-import { Errors } from '../errors.js';
-import { creationMetadata } from '../policy/creation.js';
-import type { StoredUpload } from '../stores/backend.js';
-import { ConcatErrors, createFinalUpload, partialsOf } from '../uploads/concat.js';
+import type { UploadContext } from '../../endpoints/context.js';
+import { UPLOAD_ID } from '../../endpoints/routes.js';
+import type { ProtocolHandler } from '../../endpoints/runtime.js';
+import { Errors } from '../../errors.js';
+import { creationMetadata } from '../../policy/creation.js';
+import type { StoredUpload } from '../../stores/backend.js';
+import { ConcatErrors, createFinalUpload, partialsOf } from '../../uploads/concat.js';
 
 export type UploadConcat = { partial: true } | { final: string[] };
 

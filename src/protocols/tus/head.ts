@@ -1,9 +1,9 @@
 import { Metadata } from '@tus/server';
-import type { ProtocolHandler } from '../endpoints/runtime.js';
-import { Errors, isCodedError } from '../errors.js';
-import { completionPending, completionStep } from '../uploads/completion.js';
+import type { ProtocolHandler } from '../../endpoints/runtime.js';
+import { Errors, isCodedError } from '../../errors.js';
+import { completionPending, completionStep } from '../../uploads/completion.js';
 import { uploadConcatHeader } from './concat.js';
-import { lockVisibleUpload } from './lock.js';
+import { lockVisibleUpload } from '../../uploads/lock.js';
 
 /**
  * HEAD: report the offset. Ours because @tus/server's HEAD calls any upload older than the

@@ -1,5 +1,5 @@
 import { TUS_VERSION } from '@tus/server';
-import type { EndpointRuntime, ProtocolHandler } from '../endpoints/runtime.js';
+import type { EndpointRuntime, ProtocolHandler } from '../../endpoints/runtime.js';
 import { CHECKSUM_DISCOVERY_HEADERS, CHECKSUM_EXTENSIONS } from './checksum.js';
 
 /** The tus extensions an endpoint serves, as OPTIONS announces them in Tus-Extension. */

@@ -1,5 +1,5 @@
-import type { ProtocolHandler } from '../endpoints/runtime.js';
-import { Errors } from '../errors.js';
+import type { ProtocolHandler } from '../../endpoints/runtime.js';
+import { Errors } from '../../errors.js';
 
 /**
  * `POST <upload-url>` with `X-HTTP-Method-Override: PATCH|HEAD|DELETE`, for clients behind
