@@ -6,23 +6,25 @@ import { promisify } from 'node:util';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { BIN, cleanEnv, killAll, start } from '../helpers/cli.js';
 import { sha256File } from '../helpers/files.js';
-import { codeBlocks, ROOT } from '../helpers/markdown.js';
+import { codeBlocks, markdownFiles, ROOT } from '../helpers/markdown.js';
 import { tempDir } from '../helpers/server.js';
 
 /**
- * The README's shell snippets, run as written (bash, curl, node) against a real `tusport serve`
- * (the token one with the README's config): the only change is the server's address (the README
- * says http://127.0.0.1:1080). A block is found by the `<!-- tested: NAME ... -->` comment before it.
+ * The docs' shell snippets (README.md and docs/*.md), run as written (bash, curl, node) against a
+ * real `tusport serve` (the token one with the docs' config): the only change is the server's
+ * address (the docs say http://127.0.0.1:1080). A block is found by the `<!-- tested: NAME ... -->`
+ * comment before it, wherever it lives, so moving a snippet between pages keeps it tested.
  */
 
 const run = promisify(execFile);
 const README_URL = 'http://127.0.0.1:1080';
 
-/** The code of the README block marked `<!-- tested: NAME (...) -->`. */
+/** The code of the one block marked `<!-- tested: NAME (...) -->` in README.md or docs/. */
 function snippet(name: string): string {
-  const block = codeBlocks('README.md').find((b) => b.marker?.startsWith(`tested: ${name} `));
-  if (!block) throw new Error(`README.md has no block marked "tested: ${name}"`);
-  return block.code;
+  const files = markdownFiles().filter((file) => !file.startsWith('examples'));
+  const blocks = files.flatMap(codeBlocks).filter((b) => b.marker?.startsWith(`tested: ${name} `));
+  if (blocks.length !== 1) throw new Error(`expected one block marked "tested: ${name}" in README.md and docs/, found ${blocks.length}`);
+  return blocks[0]!.code;
 }
 
 let scratch: Awaited<ReturnType<typeof tempDir>>;
@@ -44,7 +46,7 @@ async function bash(code: string, serverUrl: string, cwd: string) {
   return run('bash', ['-eo', 'pipefail', '-c', script], { cwd, env: cleanEnv({ PATH: `${bin}:${process.env.PATH}` }), timeout: 60_000 });
 }
 
-describe('README shell snippets', () => {
+describe('shell snippets of README.md and docs/', () => {
   it('resume by hand: create, PATCH half, HEAD for the offset, PATCH the rest', async () => {
     const server = await start(['serve', '--port', '0', '--no-demo'], scratch.dir);
     const { stdout } = await bash(snippet('resume'), server.url, scratch.dir);
