@@ -150,7 +150,7 @@ export const ConfigSchema = z
     locker: LockerSchema,
     outbox: OutboxChoiceSchema.optional().meta({
       description:
-        'Where notifications wait until their hooks have them (see "Hooks"). Left out: `disk`, or with `locker.type: redis` the Redis outbox on `locker.url` (keys `<locker.keyPrefix>outbox:*`), shared by the fleet (see "Scaling out").',
+        'Where notifications wait until their hooks have them (see [hooks.md](hooks.md#notifications-the-durable-outbox)). Left out: `disk`, or with `locker.type: redis` the Redis outbox on `locker.url` (keys `<locker.keyPrefix>outbox:*`), shared by the fleet (see [scaling.md](scaling.md)).',
     }),
     metrics: MetricsSchema,
     demo: DemoSchema,

@@ -22,7 +22,7 @@ const RedisLockerSchema = z.strictObject({
     .default(10_000)
     .meta({
       description:
-        "How long an upload lock lives in Redis without renewal. A holder renews it every third of this; an instance that dies (SIGKILL, power loss) leaves its locks to expire within this time, after which any instance serves those uploads. A holder that could not renew for `lease` minus a fifth stops writing (fencing; see docs/scaling.md, \"Locks\").",
+        "How long an upload lock lives in Redis without renewal. A holder renews it every third of this; an instance that dies (SIGKILL, power loss) leaves its locks to expire within this time, after which any instance serves those uploads. A holder that could not renew for `lease` minus a fifth stops writing (fencing; see [scaling.md](scaling.md#fencing-a-holder-that-lost-its-lease)).",
     }),
 });
 
@@ -32,7 +32,7 @@ export const LockerSchema = z
       issue.code === 'invalid_union' || issue.code === 'invalid_type' ? 'expected a locker: { type: "memory" } or { type: "redis", url: "redis://..." }' : undefined,
   })
   .prefault({})
-  .meta({ description: 'Where upload locks, per-principal quotas and the sweep are coordinated (see "Scaling out").' });
+  .meta({ description: 'Where upload locks, per-principal quotas and the sweep are coordinated (see [scaling.md](scaling.md)).' });
 
 export type LockerConfig = z.output<typeof LockerSchema>;
 export type RedisLockerConfig = Extract<LockerConfig, { type: 'redis' }>;

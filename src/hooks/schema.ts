@@ -92,7 +92,7 @@ export const HookSchema = z.discriminatedUnion('type', [HttpHookSchema, CommandH
 });
 
 export const HooksSchema = z.array(HookSchema, { error: 'expected a list of hooks' }).default([]).meta({
-  description: 'Hooks for this endpoint\'s upload events (tusd v2 JSON); see "Hooks".',
+  description: 'Hooks for this endpoint\'s upload events (tusd v2 JSON); see [hooks.md](hooks.md).',
 });
 
 export const PostReceiveIntervalSchema = duration().default(1_000).meta({

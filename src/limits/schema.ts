@@ -4,7 +4,7 @@ import { byteSize, duration } from '../config/units-schema.js';
 /**
  * `server` keys that bound what slow or hostile clients can hold: sockets, file descriptors,
  * upload locks. Defaults are chosen to never cut a real client, however slow its link (see
- * README, "Slow clients and connection limits").
+ * docs/security.md).
  */
 export const ConnectionLimitsSchema = {
   headersTimeout: duration()

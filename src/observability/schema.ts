@@ -7,7 +7,7 @@ import { z } from 'zod';
  */
 export const MetricsSchema = z
   .strictObject({
-    enabled: z.boolean().default(false).meta({ description: 'Serve Prometheus metrics (see docs/metrics.md for the list and how the names map to tusd\'s).' }),
+    enabled: z.boolean().default(false).meta({ description: 'Serve Prometheus metrics (see [metrics.md](metrics.md) for the list and how the names map to tusd\'s).' }),
     host: z.string().min(1).default('127.0.0.1').meta({ description: 'Address of the metrics listener (separate from `server.host`). Loopback by default: only the machine itself can scrape.' }),
     port: z
       .number({ error: 'expected a TCP port number' })

@@ -6,24 +6,18 @@ import { promisify } from 'node:util';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { BIN, cleanEnv, killAll, start } from '../helpers/cli.js';
 import { sha256File } from '../helpers/files.js';
-import { codeBlocks, ROOT } from '../helpers/markdown.js';
+import { ROOT, testedSnippet } from '../helpers/markdown.js';
 import { tempDir } from '../helpers/server.js';
 
 /**
- * The README's shell snippets, run as written (bash, curl, node) against a real `tusport serve`
- * (the token one with the README's config): the only change is the server's address (the README
- * says http://127.0.0.1:1080). A block is found by the `<!-- tested: NAME ... -->` comment before it.
+ * The docs' shell snippets (README.md and docs/*.md), run as written (bash, curl, node) against a
+ * real `tusport serve` (the token one with the docs' config): the only change is the server's
+ * address (the docs say http://127.0.0.1:1080). A block is found by the `<!-- tested: NAME ... -->`
+ * comment before it, wherever it lives, so moving a snippet between pages keeps it tested.
  */
 
 const run = promisify(execFile);
 const README_URL = 'http://127.0.0.1:1080';
-
-/** The code of the README block marked `<!-- tested: NAME (...) -->`. */
-function snippet(name: string): string {
-  const block = codeBlocks('README.md').find((b) => b.marker?.startsWith(`tested: ${name} `));
-  if (!block) throw new Error(`README.md has no block marked "tested: ${name}"`);
-  return block.code;
-}
 
 let scratch: Awaited<ReturnType<typeof tempDir>>;
 beforeEach(async () => {
@@ -44,10 +38,10 @@ async function bash(code: string, serverUrl: string, cwd: string) {
   return run('bash', ['-eo', 'pipefail', '-c', script], { cwd, env: cleanEnv({ PATH: `${bin}:${process.env.PATH}` }), timeout: 60_000 });
 }
 
-describe('README shell snippets', () => {
+describe('shell snippets of README.md and docs/', () => {
   it('resume by hand: create, PATCH half, HEAD for the offset, PATCH the rest', async () => {
     const server = await start(['serve', '--port', '0', '--no-demo'], scratch.dir);
-    const { stdout } = await bash(snippet('resume'), server.url, scratch.dir);
+    const { stdout } = await bash(testedSnippet('resume'), server.url, scratch.dir);
     expect(stdout).toContain('the server has 500000 bytes');
     expect(stdout).toMatch(/^Upload-Offset: 1000000\r?$/im);
     expect(stdout).toMatch(/^Upload-Length: 1000000\r?$/im);
@@ -59,7 +53,7 @@ describe('README shell snippets', () => {
 
   it('checksums: a wrong one is 460 and keeps nothing, the right one 204', async () => {
     const server = await start(['serve', '--port', '0', '--no-demo'], scratch.dir);
-    const { stdout } = await bash(snippet('checksum'), server.url, scratch.dir);
+    const { stdout } = await bash(testedSnippet('checksum'), server.url, scratch.dir);
     expect(stdout.trim().split('\n')).toEqual(['460 ', '204 11']);
     const store = path.join(scratch.dir, 'data', 'files');
     const data = (await readdir(store)).filter((name) => !name.endsWith('.json'));
@@ -67,19 +61,19 @@ describe('README shell snippets', () => {
   });
 
   it('test tokens: a JWT minted with jose and a signed token from `tusport token` open their endpoints (bind refuses the wrong user)', async () => {
-    await writeFile(path.join(scratch.dir, 'tusport.yaml'), snippet('auth-config'));
+    await writeFile(path.join(scratch.dir, 'tusport.yaml'), testedSnippet('auth-config'));
     const server = await start(['serve', '--config', 'tusport.yaml', '--port', '0'], scratch.dir);
-    // In the repository's directory, where `import 'jose'` resolves, as the README says.
-    const { stdout } = await bash(snippet('tokens'), server.url, ROOT);
+    // In the repository's directory, where `import 'jose'` resolves, as docs/auth.md says.
+    const { stdout } = await bash(testedSnippet('tokens'), server.url, ROOT);
     expect(stdout.trim().split('\n')).toEqual(['201', '403', '201']);
     expect(await readdir(path.join(scratch.dir, 'data', 'users', 'alice'))).toHaveLength(2);
     expect(await readdir(path.join(scratch.dir, 'data', 'signed', 'alice'))).toHaveLength(2);
   });
 
   it('form uploads and the files API: upload with curl -F, list, download, delete', async () => {
-    await writeFile(path.join(scratch.dir, 'tusport.yaml'), snippet('forms-config'));
+    await writeFile(path.join(scratch.dir, 'tusport.yaml'), testedSnippet('forms-config'));
     const server = await start(['serve', '--config', 'tusport.yaml', '--port', '0'], scratch.dir);
-    const { stdout } = await bash(snippet('forms'), server.url, scratch.dir);
+    const { stdout } = await bash(testedSnippet('forms'), server.url, scratch.dir);
     const [listing, status] = stdout.trim().split('\n');
     const page = JSON.parse(listing ?? '') as { uploads: { filename: string; metadata: Record<string, string> }[]; next: string | null };
     expect(page.uploads.map((u) => [u.filename, u.metadata.album])).toEqual([['hello.txt', 'holidays']]);
@@ -87,5 +81,17 @@ describe('README shell snippets', () => {
     expect(status).toBe('204');
     // Deleted: the store holds nothing of it any more.
     expect(await readdir(path.join(scratch.dir, 'data', 'files'))).toEqual([]);
+  });
+
+  it('the README\'s form endpoint takes a curl -F upload: one finished upload, the field as metadata', async () => {
+    await writeFile(path.join(scratch.dir, 'tusport.yaml'), testedSnippet('form-config'));
+    await writeFile(path.join(scratch.dir, 'photo.jpg'), Buffer.concat([Buffer.from([0xff, 0xd8, 0xff, 0xe0]), Buffer.alloc(1000, 7)]));
+    const server = await start(['serve', '--config', 'tusport.yaml', '--port', '0'], scratch.dir);
+    const { stdout } = await bash(testedSnippet('curl-form'), server.url, scratch.dir);
+    const answer = JSON.parse(stdout) as { id: string; url: string; metadata: Record<string, string> };
+    expect(answer.url).toBe(`${server.url}/files/${answer.id}`);
+    expect(answer.metadata).toMatchObject({ album: 'holidays', filename: 'photo.jpg' });
+    const store = path.join(scratch.dir, 'data', 'files');
+    expect(await sha256File(path.join(store, answer.id))).toBe(await sha256File(path.join(scratch.dir, 'photo.jpg')));
   });
 });

@@ -6,12 +6,14 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { addFilesToDashboard, launchChromium, type RunningChromium } from '../helpers/chromium.js';
 import { killAll, type Running, start } from '../helpers/cli.js';
 import { sha256File } from '../helpers/files.js';
+import { testedSnippet } from '../helpers/markdown.js';
 import { tempDir } from '../helpers/server.js';
 
 /**
  * Issue 15: `@uppy/xhr-upload` in headless Chromium posting multipart forms to a tusport endpoint
  * with `form: true`, through the demo page's second mode (`/?mode=form`), with the stock
  * XHRUpload options (no getResponseData): tusport's JSON `url` becomes each file's uploadURL.
+ * And the README's plain HTML form, no script at all, against the README's form endpoint.
  */
 
 const MiB = 2 ** 20;
@@ -79,6 +81,43 @@ describe('Uppy XHRUpload (the demo page in form mode) in Chromium', () => {
       // Uppy's own meta fields came along as form fields.
       expect(sidecar.metadata.name).toBe(sidecar.metadata.filename);
     }
+    await page.close();
+  });
+});
+
+describe("the README's plain HTML form in Chromium", () => {
+  it('uploads the chosen files with the form field as metadata, and the browser gets the JSON answer', async () => {
+    // The README's endpoint (`./data/files`, no auth) in a directory of its own, and its form as
+    // written: only the action URL points at this server.
+    const dir = path.join(scratch.dir, 'readme');
+    await mkdir(path.join(dir, 'files'), { recursive: true });
+    await writeFile(path.join(dir, 'tusport.yaml'), testedSnippet('form-config'));
+    const readmeServer = await start(['serve', '--config', 'tusport.yaml', '--port', '0', '--no-demo'], dir);
+    const chosen = [path.join(dir, 'files', 'notes.txt'), path.join(dir, 'files', 'list ü.csv')];
+    await writeFile(chosen[0]!, 'A plain text file, posted by a plain form.\n'.repeat(100));
+    await writeFile(chosen[1]!, 'a,b\n1,2\n');
+    const html = testedSnippet('html-form');
+    expect(html).toContain('action="https://up.example.com/files"');
+
+    const context = browser.contexts()[0] ?? (await browser.newContext());
+    const page = await context.newPage();
+    await page.setContent(html.replace('https://up.example.com/files', `${readmeServer.url}/files`));
+    await page.locator('input[type=file]').setInputFiles(chosen);
+    const [response] = await Promise.all([page.waitForResponse(`${readmeServer.url}/files`), page.locator('button').click()]);
+    expect(response.status()).toBe(201);
+    const answer = (await response.json()) as { files: { id: string; url: string; name: string; metadata: Record<string, string> }[] };
+    expect(answer.files.map((f) => f.name).sort()).toEqual(['list ü.csv', 'notes.txt']);
+
+    const store = path.join(dir, 'data', 'files');
+    for (const file of answer.files) {
+      expect(file.url).toBe(`${readmeServer.url}/files/${file.id}`);
+      expect(file.metadata.album).toBe('holidays');
+      const source = chosen.find((c) => path.basename(c) === file.name)!;
+      expect(await sha256File(path.join(store, file.id))).toBe(await sha256File(source));
+      const sidecar = JSON.parse(await readFile(path.join(store, `${file.id}.json`), 'utf8')) as { tusport: { completed_at?: string } };
+      expect(sidecar.tusport.completed_at).toBeDefined();
+    }
+    expect((await readdir(store)).sort()).toEqual(answer.files.flatMap((f) => [f.id, `${f.id}.json`]).sort());
     await page.close();
   });
 });

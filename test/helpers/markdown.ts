@@ -55,3 +55,14 @@ export function codeBlocks(file: string): CodeBlock[] {
   }
   return blocks;
 }
+
+/**
+ * The code of the one block marked `<!-- tested: NAME (...) -->` in README.md or docs/, wherever
+ * it lives, so a snippet that moves between pages stays tested (and a copy would be caught).
+ */
+export function testedSnippet(name: string): string {
+  const files = markdownFiles().filter((file) => !file.startsWith('examples'));
+  const blocks = files.flatMap(codeBlocks).filter((b) => b.marker?.startsWith(`tested: ${name} `));
+  if (blocks.length !== 1) throw new Error(`expected one block marked "tested: ${name}" in README.md and docs/, found ${blocks.length}`);
+  return blocks[0]!.code;
+}

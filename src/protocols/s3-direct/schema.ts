@@ -26,7 +26,7 @@ export const DirectSchema = z
   )
   .meta({
     description:
-      'Direct-to-S3 uploads (S3 stores only): serve the signing routes of `@uppy/aws-s3` (Companion mode) under the endpoint\'s URL, so bytes go from the browser to the bucket while tusport authenticates, names the key, checks and records the upload. `true` or `{ urlLifetime, partSize }`. See README "Direct to S3 (Uppy AwsS3)".',
+      'Direct-to-S3 uploads (S3 stores only): serve the signing routes of `@uppy/aws-s3` (Companion mode) under the endpoint\'s URL, so bytes go from the browser to the bucket while tusport authenticates, names the key, checks and records the upload. `true` or `{ urlLifetime, partSize }`. See [direct-to-s3.md](direct-to-s3.md).',
   });
 
 export type DirectConfig = NonNullable<z.output<typeof DirectSchema>>;
