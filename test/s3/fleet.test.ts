@@ -17,7 +17,8 @@ import { ceph, MiB, s3Store } from './lib.js';
  * 20 tus-js-client uploads with random sizes and random chunk sizes run while the test SIGKILLs a
  * random instance every 2-4 s and restarts it. At the end:
  * - every file's upload is sha256-identical in the bucket;
- * - post-finish reached the test's hook receiver exactly once per finished upload id;
+ * - post-finish reached the test's hook receiver for every finished upload id and no other, each id
+ *   with one idempotency key (a kill mid-delivery may repeat an event: at least once);
  * - no multipart upload and no object is left that is not a finished upload's (after the sweep
  *   that expiry would run: see below);
  * - no 5xx reached a client but nginx's 502 (an instance died under a request) and 503.
@@ -98,7 +99,7 @@ interface Outcome {
   retries: number;
 }
 
-it('20 uploads through nginx to three instances, one SIGKILLed every few seconds: all sha256-identical, post-finish once per upload, no orphans, no 5xx but 502/503', async () => {
+it('20 uploads through nginx to three instances, one SIGKILLed every few seconds: all sha256-identical, post-finish for each finished upload (repeats only after a kill, same key), no orphans, no 5xx but 502/503', async () => {
   const files = fileSizes().map((size) => {
     const data = randomBytes(size);
     return { data, sha: sha256(data), chunkSize: randomInt(1 * MiB, 10 * MiB) };
@@ -195,7 +196,12 @@ it('20 uploads through nginx to three instances, one SIGKILLed every few seconds
     set.add(String(r.headers['idempotency-key']));
     keysById.set(r.json.Event.Upload.ID, set);
   }
-  expect(delivered.sort()).toEqual(finished.map(({ id }) => id).sort());
+  // Delivery is at least once (docs/hooks.md): an instance SIGKILLed after the receiver took the
+  // POST but before the outbox recorded it leaves the event due, and another instance sends it
+  // again, with the same idempotency key. So: every finished upload announced, nothing else, and
+  // no more repeats than kills.
+  expect([...new Set(delivered)].sort()).toEqual(finished.map(({ id }) => id).sort());
+  expect(delivered.length - new Set(delivered).size).toBeLessThanOrEqual(kills.length);
   for (const set of keysById.values()) expect(set.size).toBe(1);
 
   // Why nginx answered 502: its error log, by cause.
