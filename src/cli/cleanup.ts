@@ -1,9 +1,5 @@
 import type { Command } from 'commander';
-import pino from 'pino';
-import { buildApp } from '../app.js';
-import { loadConfig } from '../config/load.js';
 import type { SweepResult } from '../stores/backend.js';
-import { SweepFailed } from '../uploads/sweep-failed.js';
 
 /**
  * `tusport cleanup`: one sweep of every endpoint's store (expired unfinished uploads, crash
@@ -16,6 +12,13 @@ export function registerCleanupCommand(program: Command): Command {
     .description('Remove expired unfinished uploads and crash debris from every endpoint\'s store, once, then exit.')
     .option('-c, --config <file>', 'YAML or JSON config file (env: TUSPORT_CONFIG)')
     .action(async (options: { config?: string }) => {
+      // Loaded here, not at the top: registering the command must not load the server.
+      const [{ default: pino }, { buildApp }, { loadConfig }, { SweepFailed }] = await Promise.all([
+        import('pino'),
+        import('../app.js'),
+        import('../config/load.js'),
+        import('../uploads/sweep-failed.js'),
+      ]);
       const config = loadConfig({ file: options.config });
       const app = buildApp(config, { logger: pino({ level: config.server.logLevel }, pino.destination(2)) });
       await app.ready();

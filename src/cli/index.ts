@@ -1,8 +1,9 @@
 import { Command, CommanderError } from 'commander';
-import { StoreCheckError } from '../plugin/controls.js';
-import { ConfigError } from '../config/load.js';
-import { ENV_PREFIX } from '../config/load.js';
-import { ListenError, serve } from './serve.js';
+// Only light modules are imported here: `serve` and `cleanup` load the server (schemas, stores,
+// the AWS SDK) when they run, so `tusport upload`, `files`, `token` and `--help` start quickly.
+import { ConfigError, ENV_PREFIX } from '../config/errors.js';
+import { StoreCheckError } from '../plugin/store-check-error.js';
+import { ListenError } from './listen-error.js';
 import { registerTokenCommand } from './token.js';
 import { registerLinkCommand } from './link.js';
 import { registerCleanupCommand } from './cleanup.js';
@@ -42,6 +43,7 @@ export async function main(argv: string[]): Promise<void> {
         `e.g. ${ENV_PREFIX}SERVER__LOGLEVEL=debug or ${ENV_PREFIX}ENDPOINTS__0__MAXSIZE=1GB (values may be JSON).`,
     )
     .action(async (options: { config?: string; host?: string; port?: string; demo?: boolean; check?: boolean; logFormat?: string }) => {
+      const { serve } = await import('./serve.js');
       await serve(options);
     });
 

@@ -1,5 +1,4 @@
 import type { Command } from 'commander';
-import { loadConfig } from '../config/load.js';
 import type { ResolvedConfig } from '../config/schema.js';
 import { parseDuration } from '../config/units.js';
 import { signDownloadLink } from '../files/links.js';
@@ -30,7 +29,7 @@ export function registerLinkCommand(program: Command): Command {
     .option('--strip-prefix <path>', 'a path prefix a reverse proxy strips before tusport sees the request')
     .option('--download', 'make the link download as an attachment (adds download=1)');
 
-  command.action((uploadUrl: string, options: LinkOptions) => {
+  command.action(async (uploadUrl: string, options: LinkOptions) => {
     const fail = (message: string): never => command.error(`tusport link: ${message}`, { exitCode: 2, code: 'tusport.link' });
     const expiresIn = parseDuration(options.expires);
     if (expiresIn === undefined || expiresIn < 1000) fail(`--expires ${JSON.stringify(options.expires)}: expected a duration of at least 1s, such as 1h`);
@@ -50,6 +49,7 @@ export function registerLinkCommand(program: Command): Command {
     } else if (options.secret !== undefined) {
       secret = options.secret;
     } else {
+      const { loadConfig } = await import('../config/load.js'); // the schemas: only when a config is read
       const config = loadConfig({ file: options.config });
       stripPrefix ??= config.server.publicUrl ? new URL(config.server.publicUrl).pathname : undefined;
       secret = secretFor(config, stripped(url.pathname, stripPrefix)) ?? fail(`no endpoint with downloads.linkSecret serves ${url.pathname}`);

@@ -100,7 +100,9 @@ export async function serve(options: ServeOptions): Promise<FastifyInstance> {
   return app;
 }
 
-export class ListenError extends Error {}
+import { ListenError } from './listen-error.js';
+
+export { ListenError };
 
 function isLoopback(host: string): boolean {
   return host === 'localhost' || host === '::1' || host.startsWith('127.');

@@ -5,16 +5,9 @@ import { ConfigSchema, DEFAULT_ENDPOINTS, DEFAULT_WITHOUT_FILE, type ResolvedCon
 import { ConfigOrigins } from './origins.js';
 import { childSchema, objectKeys, schemaAt } from './schema-walk.js';
 
-/** A configuration the user has to fix. The CLI prints `message` and exits 2, without a stack. */
-export class ConfigError extends Error {
-  override readonly name = 'ConfigError';
-  constructor(
-    message: string,
-    readonly problems: string[] = [message],
-  ) {
-    super(message);
-  }
-}
+// Kept in a module of their own so the CLI can name them without loading the schemas.
+import { ConfigError, ENV_PREFIX } from './errors.js';
+export { ConfigError, ENV_PREFIX };
 
 /**
  * Validate a config object (from a file, or from a library user) and fill in defaults. With
@@ -67,7 +60,6 @@ export function readConfigFile(file: string): unknown {
   }
 }
 
-export const ENV_PREFIX = 'TUSPORT__';
 
 /**
  * Apply environment overrides onto a raw config object (before validation, so values get the

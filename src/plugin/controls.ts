@@ -49,10 +49,8 @@ declare module 'fastify' {
   }
 }
 
-/** A store failed its check (`tusport serve` exits 2 with this message). */
-export class StoreCheckError extends Error {
-  override name = 'StoreCheckError';
-}
+// In a module of its own so the CLI can name it without loading the plugin.
+export { StoreCheckError } from './store-check-error.js';
 
 interface Member {
   /** Where it is mounted, for messages. */
