@@ -64,6 +64,11 @@ export function completeHeaders(version: number, complete: boolean): Record<stri
   return { 'Upload-Complete': complete ? '?1' : '?0' };
 }
 
+/** The status of a successful append in `version`: 201 up to -05 (interop 3 to 6), then 204 ("Upload Append"). */
+export function appendStatus(version: number): number {
+  return version <= 6 ? 201 : 204;
+}
+
 /** The media type an append must carry in `version` (none before interop 6). */
 export function appendHeaders(version: number): Record<string, string> {
   return version >= 6 ? { 'Content-Type': 'application/partial-upload' } : {};

@@ -7,6 +7,7 @@ import { creationMetadata } from '../../policy/creation.js';
 import type { StoredUpload } from '../../stores/backend.js';
 import { isComplete } from '../../stores/endpoint-store.js';
 import { type Creation, createUpload, discardRefusedCreation } from '../../uploads/create.js';
+import { isLengthBody } from '../../uploads/length-from-body.js';
 import { announceLocation } from '../../uploads/located.js';
 import { ChecksumVerifier, checksumRefusal } from './checksum.js';
 import { handleCreateFinal, parseUploadConcat } from './concat.js';
@@ -41,7 +42,9 @@ export const handleCreate: ProtocolHandler = async (runtime, context, request, r
     async (creation) => {
       // The upload exists and no byte of its body has been read: a door may tell its client where it is.
       announced = announceLocation(request, uploadUrl(context, creation.stored.sidecar.id));
-      if (hasBody) await writeCreationBody(runtime, context, creation, request, reply, verifier);
+      const written = hasBody ? await writeCreationBody(runtime, context, creation, request, reply, verifier) : undefined;
+      // A body that is the whole upload (an IETF complete creation without a length): now its length is known.
+      if (written === 'complete' && creation.stored.sidecar.size === undefined && isLengthBody(request)) await settleLength(runtime, context, creation.stored);
       // Zero bytes declared, or all of them in the body: the upload is complete at its creation.
       return isComplete(creation.stored) ? runtime.complete(context, creation.stored, { creating: true }) : {};
     },
@@ -60,6 +63,12 @@ export const handleCreate: ProtocolHandler = async (runtime, context, request, r
   reply.header('Location', uploadUrl(context, stored.sidecar.id));
   return reply.code(201).send();
 };
+
+/** Declare a deferred length as the bytes the upload has (counted against the owner's quota as such). */
+async function settleLength(runtime: EndpointRuntime, context: UploadContext, stored: StoredUpload): Promise<void> {
+  await runtime.quota.resize(stored.sidecar, stored.offset);
+  await runtime.store.setLength(context, stored, stored.offset);
+}
 
 /** The URL a new upload is reached at (what Location says). */
 export function uploadUrl(context: UploadContext, id: string): string {
@@ -82,7 +91,7 @@ async function writeCreationBody(
   request: FastifyRequest,
   reply: FastifyReply,
   verifier: ChecksumVerifier | undefined,
-): Promise<void> {
+): Promise<'complete' | 'interrupted'> {
   const { config, store } = runtime;
   const stored: StoredUpload = creation.stored;
   const id = stored.sidecar.id;
@@ -107,7 +116,7 @@ async function writeCreationBody(
   stored.offset = result.offset;
   // A body its checksum refuses: 460, and the creation is refused with it (nothing is left).
   if (result.kind === 'rejected') throw checksumRefusal(verifier!, reply);
-  if (result.kind !== 'limit') return;
+  if (result.kind !== 'limit') return result.kind;
   closeAfterAnswer(reply);
   if (limit === room) throw pastEnd('more');
   if (limit === chunkLimit) throw new Errors.CHUNK_TOO_LARGE(chunkLimit);
