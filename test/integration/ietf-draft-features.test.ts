@@ -4,7 +4,7 @@ import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { idOf, listTree, sha256 } from '../helpers/files.js';
 import { raw, TUS } from '../helpers/http.js';
-import { completeHeaders, ietfRequest, type IetfResponse } from '../helpers/ietf-client.js';
+import { appendHeaders, appendStatus, completeHeaders, ietfRequest, type IetfResponse } from '../helpers/ietf-client.js';
 import { type RunningTusport, startTusport } from '../helpers/server.js';
 
 /**
@@ -89,6 +89,46 @@ describe('a complete creation of unknown length (chunked, no Upload-Length)', ()
     expect(created.status).toBe(201);
     expect(created.headers['upload-limit']).toBe('max-size=1000');
     expect(sha256(await readFile(path.join(server.dir, 'small', idOf(created.headers.location!))))).toBe(sha256(data));
+  });
+});
+
+describe('a completing append of unknown length (chunked, no Upload-Length)', () => {
+  it.each([3, 6, 8])('interop %i: appends the body and completes the upload at its end', async (version) => {
+    const data = randomBytes(150_000);
+    const created = await ietfRequest(server.url, { method: 'POST', url: '/files', headers: { ...v(version), ...completeHeaders(version, false) }, body: data.subarray(0, 50_000) });
+    const url = created.headers.location!;
+    const done = await ietfRequest(server.url, {
+      method: 'PATCH',
+      url,
+      headers: { ...v(version), ...completeHeaders(version, true), ...appendHeaders(version), 'Upload-Offset': '50000' },
+      body: data.subarray(50_000),
+      chunked: true,
+    });
+    expect(done.status).toBe(appendStatus(version));
+    expect(done.headers['upload-offset']).toBe(String(data.length));
+    if (version === 3) expect(done.headers['upload-incomplete']).toBe('?0');
+    else expect(done.headers['upload-complete']).toBe('?1');
+    expect(sha256(await stored(url))).toBe(sha256(data));
+    const sidecar = JSON.parse(await readFile(`${path.join(server.dir, 'files', idOf(url))}.json`, 'utf8'));
+    expect(sidecar.size).toBe(data.length);
+  });
+
+  it('past maxSize: 413 with Upload-Limit, and the offset stays where it was', async () => {
+    const created = await ietfRequest(server.url, { method: 'POST', url: '/small', headers: { ...v(8), 'Upload-Complete': '?0' }, body: Buffer.from('abc') });
+    const url = created.headers.location!;
+    const response = await ietfRequest(server.url, {
+      method: 'PATCH',
+      url,
+      headers: { ...v(8), 'Upload-Complete': '?1', 'Upload-Offset': '3', 'Content-Type': 'application/partial-upload' },
+      body: randomBytes(1500),
+      chunked: true,
+    });
+    expectProblem(response, 413, 'TUSPORT_ERR_PAST_MAX_SIZE');
+    expect(response.headers['upload-limit']).toBe('max-size=1000');
+    const head = await ietfRequest(server.url, { method: 'HEAD', url, headers: v(8) });
+    expect(head.headers['upload-offset']).toBe('3');
+    expect(head.headers['upload-complete']).toBe('?0');
+    expect((await readFile(path.join(server.dir, 'small', idOf(url)))).toString()).toBe('abc');
   });
 });
 

@@ -175,7 +175,9 @@ async function prepareAppend(runtime: EndpointRuntime, context: UploadContext, r
     if (total !== undefined && offset + contentLength !== total) throw new IetfErrors.INCONSISTENT_LENGTH(`this append ends the upload at ${offset + contentLength} bytes, but its length is ${total}`);
     total = offset + contentLength;
   } else if (completes && total === undefined) {
-    throw new IetfErrors.LENGTH_REQUIRED();
+    // A chunked body that ends the upload: its length is where it ends (the append path settles it).
+    lengthIsBody(request);
+    exchange.lengthIsBody = true;
   } else if (total !== undefined && contentLength !== undefined && offset + contentLength > total) {
     throw new IetfErrors.INCONSISTENT_LENGTH(`this append goes to ${offset + contentLength} bytes, past the upload's length ${total}`);
   }

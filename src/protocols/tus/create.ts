@@ -7,7 +7,7 @@ import { creationMetadata } from '../../policy/creation.js';
 import type { StoredUpload } from '../../stores/backend.js';
 import { isComplete } from '../../stores/endpoint-store.js';
 import { type Creation, createUpload, discardRefusedCreation } from '../../uploads/create.js';
-import { isLengthBody } from '../../uploads/length-from-body.js';
+import { isLengthBody, settleLengthAtOffset } from '../../uploads/length-from-body.js';
 import { announceLocation } from '../../uploads/located.js';
 import { ChecksumVerifier, checksumRefusal } from './checksum.js';
 import { handleCreateFinal, parseUploadConcat } from './concat.js';
@@ -44,7 +44,7 @@ export const handleCreate: ProtocolHandler = async (runtime, context, request, r
       announced = announceLocation(request, uploadUrl(context, creation.stored.sidecar.id));
       const written = hasBody ? await writeCreationBody(runtime, context, creation, request, reply, verifier) : undefined;
       // A body that is the whole upload (an IETF complete creation without a length): now its length is known.
-      if (written === 'complete' && creation.stored.sidecar.size === undefined && isLengthBody(request)) await settleLength(runtime, context, creation.stored);
+      if (written === 'complete' && creation.stored.sidecar.size === undefined && isLengthBody(request)) await settleLengthAtOffset(runtime, context, creation.stored);
       // Zero bytes declared, or all of them in the body: the upload is complete at its creation.
       return isComplete(creation.stored) ? runtime.complete(context, creation.stored, { creating: true }) : {};
     },
@@ -63,12 +63,6 @@ export const handleCreate: ProtocolHandler = async (runtime, context, request, r
   reply.header('Location', uploadUrl(context, stored.sidecar.id));
   return reply.code(201).send();
 };
-
-/** Declare a deferred length as the bytes the upload has (counted against the owner's quota as such). */
-async function settleLength(runtime: EndpointRuntime, context: UploadContext, stored: StoredUpload): Promise<void> {
-  await runtime.quota.resize(stored.sidecar, stored.offset);
-  await runtime.store.setLength(context, stored, stored.offset);
-}
 
 /** The URL a new upload is reached at (what Location says). */
 export function uploadUrl(context: UploadContext, id: string): string {
