@@ -13,7 +13,7 @@ import { handleList } from '../files/list.js';
 import { acceptDownloadLink } from '../files/link-auth.js';
 import { handleClaim } from '../files/claim-route.js';
 import { handleFormPost, isFormPost } from '../protocols/form/handler.js';
-import { ietfOnSend, serveIetf } from '../protocols/ietf/door.js';
+import { ietfCreationOnly, ietfOnSend, serveIetf } from '../protocols/ietf/door.js';
 import { isIetfRequest } from '../protocols/ietf/headers.js';
 import type { UploadContext } from './context.js';
 import type { EndpointRuntime, ProtocolHandler } from './runtime.js';
@@ -70,6 +70,8 @@ export function mountEndpoint(app: FastifyInstance, runtime: EndpointRuntime): v
   const options = { preHandler, onSend: ietfOnSend, exposeHeadRoute: false };
 
   app.post(base, options, route((...args) => (isFormPost(runtime, args[2]) ? handleFormPost(...args) : handleCreate(...args))));
+  // PUT to the collection URL creates only through the IETF door (the draft allows any method with content).
+  app.put(base, options, route(ietfCreationOnly));
   app.get(base, options, route(handleList));
   app.options(base, options, route(handleOptions));
   app.options(uploadUrl, options, route(handleOptions));

@@ -35,7 +35,7 @@ const TUS_RESPONSE_HEADERS = [
   'WWW-Authenticate',
   ...IETF_HEADERS,
 ];
-const METHODS = 'GET, HEAD, POST, PATCH, DELETE, OPTIONS';
+const METHODS = 'GET, HEAD, POST, PUT, PATCH, DELETE, OPTIONS';
 
 /**
  * tusport's CORS policy (`cors` in the config) on the routes of `scope` only.

@@ -51,3 +51,14 @@ it('creates, appends and completes through nginx; no 104 is sent through a proxy
   expect(done.headers['upload-complete']).toBe('?1');
   expect(sha256(await readFile(path.join(server.dir, 'files', idOf(url))))).toBe(sha256(data));
 });
+
+it('a complete upload of unknown length by PUT, chunked, through nginx: no 104, stored whole, 201 with its Location', async () => {
+  const data = randomBytes(500_000);
+  const created = await ietfRequest(nginx.url, { method: 'PUT', url: '/files', headers: { 'Upload-Draft-Interop-Version': '6', 'Upload-Complete': '?1' }, body: data, chunked: true });
+  expect(String(created.headers.server)).toMatch(/^nginx/);
+  expect(created.status).toBe(201);
+  expect(created.informational).toEqual([]);
+  expect(created.headers['upload-complete']).toBe('?1');
+  expect(created.headers.location!.startsWith(`${nginx.url}/files/`)).toBe(true);
+  expect(sha256(await readFile(path.join(server.dir, 'files', idOf(created.headers.location!))))).toBe(sha256(data));
+});

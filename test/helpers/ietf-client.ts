@@ -25,6 +25,8 @@ export interface IetfRequest {
   cutAfter?: number;
   /** With `cutAfter`: drop the connection only once a 1xx has arrived (the client knows the upload's URL). */
   cutOnInformational?: boolean;
+  /** Send the body with Transfer-Encoding: chunked (no Content-Length), in a few pieces. */
+  chunked?: boolean;
   /** Called on each 1xx, e.g. to drop the connection once the upload's URL is known. */
   onInformational?: (info: { status: number; headers: http.IncomingHttpHeaders }, request: http.ClientRequest) => void;
 }
@@ -34,7 +36,7 @@ export function ietfRequest(base: string, request: IetfRequest): Promise<IetfRes
   const informational: IetfResponse['informational'] = [];
   return new Promise((resolve, reject) => {
     const headers: Record<string, string> = { ...request.headers };
-    if (request.body) headers['Content-Length'] ??= String(request.body.length);
+    if (request.body && !request.chunked) headers['Content-Length'] ??= String(request.body.length);
     const req = http.request({ host: url.hostname, port: url.port, method: request.method, path: `${url.pathname}${url.search}`, headers, agent: false });
     req.on('information', (info) => {
       const entry = { status: info.statusCode, headers: info.headers };
@@ -50,6 +52,11 @@ export function ietfRequest(base: string, request: IetfRequest): Promise<IetfRes
       res.on('error', reject);
     });
     if (!request.body) return void req.end();
+    if (request.chunked) {
+      const third = Math.ceil(request.body.length / 3);
+      for (let start = 0; start < request.body.length; start += third) req.write(request.body.subarray(start, start + third));
+      return void req.end();
+    }
     if (request.cutAfter === undefined) return void req.end(request.body);
     req.flushHeaders();
     const drop = () => setImmediate(() => req.destroy());
@@ -62,6 +69,11 @@ export function ietfRequest(base: string, request: IetfRequest): Promise<IetfRes
 export function completeHeaders(version: number, complete: boolean): Record<string, string> {
   if (version === 3) return complete ? {} : { 'Upload-Incomplete': '?1' };
   return { 'Upload-Complete': complete ? '?1' : '?0' };
+}
+
+/** The status of a successful append in `version`: 201 up to -05 (interop 3 to 6), then 204 ("Upload Append"). */
+export function appendStatus(version: number): number {
+  return version <= 6 ? 201 : 204;
 }
 
 /** The media type an append must carry in `version` (none before interop 6). */

@@ -101,11 +101,19 @@ describe('append', () => {
     expect(await storedText(url)).toBe('0123456789');
   });
 
-  it('refuses an append to a completed upload with 400 completed-upload', async () => {
-    const created = await ietfRequest(server.url, { method: 'POST', url: '/files', headers: { ...V8, 'Upload-Complete': '?1' }, body: Buffer.from('done') });
+  it.each([
+    // -09 on: a non-empty append to a completed upload "MUST" be treated as an inconsistent length.
+    ['8', 'more', 'inconsistent-upload-length', 'TUSPORT_ERR_IETF_INCONSISTENT_LENGTH'],
+    ['8', '', 'completed-upload', 'TUSPORT_ERR_IETF_COMPLETED_UPLOAD'],
+    // -04 to -08: "MUST respond with a 400 (Bad Request)" and may use completed-upload.
+    ['6', 'more', 'completed-upload', 'TUSPORT_ERR_IETF_COMPLETED_UPLOAD'],
+    ['7', 'more', 'completed-upload', 'TUSPORT_ERR_IETF_COMPLETED_UPLOAD'],
+  ])('refuses an append to a completed upload in interop %s (body %j) with 400 %s', async (version, body, type, code) => {
+    const v = { 'Upload-Draft-Interop-Version': version };
+    const created = await ietfRequest(server.url, { method: 'POST', url: '/files', headers: { ...v, 'Upload-Complete': '?1' }, body: Buffer.from('done') });
     const url = created.headers.location!;
-    const response = await ietfRequest(server.url, { method: 'PATCH', url, headers: { ...V8, ...PARTIAL, 'Upload-Complete': '?1', 'Upload-Offset': '4' }, body: Buffer.from('more') });
-    expectProblem(response, 400, `${TYPE}completed-upload`, 'TUSPORT_ERR_IETF_COMPLETED_UPLOAD');
+    const response = await ietfRequest(server.url, { method: 'PATCH', url, headers: { ...v, ...PARTIAL, 'Upload-Complete': '?1', 'Upload-Offset': '4', 'Content-Length': String(body.length) }, body: Buffer.from(body) });
+    expectProblem(response, 400, `${TYPE}${type}`, code);
     expect(await storedText(url)).toBe('done');
   });
 

@@ -45,3 +45,13 @@ it('draft -11 client on S3: creation with 104, append, offset retrieval, complet
   expect(done.headers['upload-complete']).toBe('?1');
   expect(sha256(await objectBytes(info, bucket, idOf(url)))).toBe(sha256(data));
 });
+
+it('draft -11 client on S3: a complete upload of unknown length, PUT with a chunked body, stored whole and completed', async () => {
+  const data = randomBytes(7 * MiB);
+  const created = await ietfRequest(server.url, { method: 'PUT', url: '/files', headers: { 'Upload-Draft-Interop-Version': '8', 'Upload-Complete': '?1' }, body: data, chunked: true });
+  expect(created.status).toBe(201);
+  expect(created.informational.map((entry) => entry.status)).toEqual([104]);
+  expect(created.headers['upload-complete']).toBe('?1');
+  expect(created.headers['upload-length']).toBe(String(data.length));
+  expect(sha256(await objectBytes(info, bucket, idOf(created.headers.location!)))).toBe(sha256(data));
+});

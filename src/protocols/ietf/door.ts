@@ -3,12 +3,15 @@ import type { FastifyReply, FastifyRequest } from 'fastify';
 import type { UploadContext } from '../../endpoints/context.js';
 import type { EndpointRuntime, ProtocolHandler } from '../../endpoints/runtime.js';
 import { Errors } from '../../errors.js';
+import { handleCreate } from '../tus/create.js';
 import { checkTusPreconditions } from '../tus/preconditions.js';
 import { onUploadLocated } from '../../uploads/located.js';
 import { IetfErrors } from './errors.js';
 import { byteCount, interopVersionOf, requestCompletes } from './headers.js';
 import { sendInformational } from './informational.js';
+import { fullLifetime, lifetimeFromExpires, uploadLimit } from './limits.js';
 import { sendProblem } from './problem.js';
+import { lengthIsBody } from '../../uploads/length-from-body.js';
 import { completeHeaderValue, type InteropVersion } from './versions.js';
 
 /** What an IETF request's answer needs to know beyond the tus handler's headers. */
@@ -16,6 +19,9 @@ interface IetfExchange {
   version: InteropVersion;
   /** The upload's length when the door knows it (creation, append); HEAD reads it from the answer. */
   size: number | undefined;
+  /** A complete creation whose length is its body's (chunked, no Upload-Length). */
+  lengthIsBody: boolean;
+  runtime: EndpointRuntime;
 }
 
 const exchanges = new WeakMap<FastifyRequest, IetfExchange>();
@@ -42,26 +48,38 @@ export async function serveIetf(
   let version: InteropVersion | undefined;
   try {
     version = interopVersionOf(request);
-    const exchange: IetfExchange = { version, size: undefined };
+    const exchange: IetfExchange = { version, size: undefined, lengthIsBody: false, runtime };
     exchanges.set(request, exchange);
-    if (request.method === 'POST' && context.uploadId === undefined) prepareCreation(runtime, request, reply, exchange);
+    if (context.uploadId === undefined && (request.method === 'POST' || request.method === 'PUT')) prepareCreation(runtime, request, exchange, reply);
     else if (request.method === 'PATCH') await prepareAppend(runtime, context, request, reply, exchange);
-    else if (request.method === 'OPTIONS' && version.uploadLimit) reply.header('Upload-Limit', uploadLimit(runtime));
+    else if (request.method === 'OPTIONS') prepareOptions(runtime, reply, version);
+    else if (request.method === 'HEAD' || request.method === 'DELETE') refuseStateHeaders(request, version);
     // From here on the request is a tus request in every header the tus handler reads.
     request.headers['tus-resumable'] = '1.0.0';
     checkTusPreconditions(request, reply, runtime.config);
     return await tusHandler(runtime, context, request, reply);
   } catch (error) {
-    return sendProblem(request, reply, version, error);
+    return sendProblem(runtime, request, reply, version, error);
   }
 }
 
 /**
- * Creation (any POST to the collection URL): the body is the upload's first part. Complete
- * (`Upload-Complete: ?1`): its length is the body's. Incomplete: Upload-Length if the client
+ * The handler of a PUT to the collection URL: an IETF creation is served by the tus creation it
+ * translates to (serveIetf calls it with tus headers); a PUT that is not IETF finds no endpoint, as before.
+ */
+export const ietfCreationOnly: ProtocolHandler = async (runtime, context, request, reply) => {
+  if (!exchanges.has(request)) throw new Errors.ROUTE_NOT_FOUND(request.method, request.url);
+  return handleCreate(runtime, context, request, reply);
+};
+
+/**
+ * Creation (a POST or PUT to the collection URL: "all request methods that allow content are
+ * possible", -01: all but GET, HEAD, DELETE and OPTIONS): the body is the upload's first part.
+ * Complete (`Upload-Complete: ?1`): its length is the body's: Content-Length, or with a chunked body
+ * whatever arrives whole (the creation then settles it). Incomplete: Upload-Length if the client
  * declared one, else deferred. The 104 goes out once the upload exists, before its body is read.
  */
-function prepareCreation(runtime: EndpointRuntime, request: FastifyRequest, reply: FastifyReply, exchange: IetfExchange): void {
+function prepareCreation(runtime: EndpointRuntime, request: FastifyRequest, exchange: IetfExchange, reply: FastifyReply): void {
   const { version } = exchange;
   const completes = requestCompletes(request, version);
   const declared = byteCount(request, 'upload-length');
@@ -73,7 +91,8 @@ function prepareCreation(runtime: EndpointRuntime, request: FastifyRequest, repl
     if (declared !== undefined && declared !== length) throw new IetfErrors.INCONSISTENT_LENGTH(`Upload-Length ${declared} but the complete body has ${length} bytes`);
     size = length;
   } else if (completes && declared === undefined) {
-    throw new IetfErrors.LENGTH_REQUIRED();
+    lengthIsBody(request);
+    exchange.lengthIsBody = true;
   } else if (declared !== undefined && contentLength !== undefined && contentLength > declared) {
     throw new IetfErrors.INCONSISTENT_LENGTH(`Upload-Length ${declared} but the body alone has ${contentLength} bytes`);
   }
@@ -86,9 +105,28 @@ function prepareCreation(runtime: EndpointRuntime, request: FastifyRequest, repl
   onUploadLocated(request, (location) => {
     if (cameThroughProxy(request)) return false;
     const headers: Record<string, string> = { Location: location, 'Upload-Draft-Interop-Version': String(version.version) };
-    if (version.uploadLimit) headers['Upload-Limit'] = uploadLimit(runtime);
+    const limits = uploadLimit(runtime, version, fullLifetime(runtime));
+    if (limits) headers['Upload-Limit'] = limits;
     return sendInformational(reply, 104, 'Upload Resumption Supported', headers);
   });
+}
+
+/**
+ * OPTIONS: the limits (-05 on: "MUST include the Upload-Limit header field ... in a response to an
+ * OPTIONS request"), and from -10 `Accept-Patch` naming the append media type (sent wherever the
+ * version has that media type: it says what PATCH takes).
+ */
+function prepareOptions(runtime: EndpointRuntime, reply: FastifyReply, version: InteropVersion): void {
+  const limits = uploadLimit(runtime, version, fullLifetime(runtime));
+  if (limits) reply.header('Upload-Limit', limits);
+  if (version.appendMediaType) reply.header('Accept-Patch', version.appendMediaType);
+}
+
+/** -01 to -05: "The request MUST NOT include an Upload-Offset or Upload-Complete header field" on HEAD and DELETE (400). */
+function refuseStateHeaders(request: FastifyRequest, version: InteropVersion): void {
+  if (!version.refusesStateHeadersOnHeadAndDelete) return;
+  const present = ['upload-offset', version.completeHeader].find((name) => request.headers[name] !== undefined);
+  if (present) throw new IetfErrors.STATE_HEADER(request.method, present, version.version);
 }
 
 /**
@@ -125,14 +163,21 @@ async function prepareAppend(runtime: EndpointRuntime, context: UploadContext, r
     throw new Errors.OFFSET_MISMATCH(offset, stored.offset);
   }
   const size = stored.sidecar.size;
-  if (size !== undefined && stored.offset === size) throw new IetfErrors.COMPLETED_UPLOAD(size);
+  if (size !== undefined && stored.offset === size) {
+    // From -09: "If the client attempted to append a non-zero length document, the server MUST treat this as an inconsistent length failure."
+    const empty = contentLength === 0 || (contentLength === undefined && request.headers['transfer-encoding'] === undefined);
+    if (version.completedNonEmptyIsInconsistentLength && !empty) throw new IetfErrors.INCONSISTENT_LENGTH(`the upload is already complete at ${size} bytes; nothing more can be appended`);
+    throw new IetfErrors.COMPLETED_UPLOAD(size);
+  }
   if (declared !== undefined && size !== undefined && declared !== size) throw new IetfErrors.INCONSISTENT_LENGTH(`Upload-Length ${declared} differs from the upload's length ${size}`);
   let total = size ?? declared;
   if (completes && contentLength !== undefined) {
     if (total !== undefined && offset + contentLength !== total) throw new IetfErrors.INCONSISTENT_LENGTH(`this append ends the upload at ${offset + contentLength} bytes, but its length is ${total}`);
     total = offset + contentLength;
   } else if (completes && total === undefined) {
-    throw new IetfErrors.LENGTH_REQUIRED();
+    // A chunked body that ends the upload: its length is where it ends (the append path settles it).
+    lengthIsBody(request);
+    exchange.lengthIsBody = true;
   } else if (total !== undefined && contentLength !== undefined && offset + contentLength > total) {
     throw new IetfErrors.INCONSISTENT_LENGTH(`this append goes to ${offset + contentLength} bytes, past the upload's length ${total}`);
   }
@@ -157,35 +202,34 @@ function setBody(request: FastifyRequest, hasBody: boolean): void {
 }
 
 /**
- * Upload-Limit (an RFC 8941 dictionary) from the endpoint's limits: max-size from maxSize,
- * max-append-size from maxChunkSize; `min-size=0` when there is neither.
- */
-export function uploadLimit(runtime: EndpointRuntime): string {
-  const limits: string[] = [];
-  if (runtime.config.maxSize !== undefined) limits.push(`max-size=${runtime.config.maxSize}`);
-  if (runtime.config.maxChunkSize !== undefined) limits.push(`max-append-size=${runtime.config.maxChunkSize}`);
-  return limits.length > 0 ? limits.join(', ') : 'min-size=0';
-}
-
-/**
  * Route-level onSend: an IETF request's answer in the draft's terms. No tus headers; the
  * version echoed; the upload's state as Upload-Complete (Upload-Incomplete in interop 3) wherever
- * the offset is reported; Upload-Length where the version has it; offset retrieval is 204.
+ * the offset is reported; Upload-Length and Upload-Limit where the version has them; offset
+ * retrieval is 204; an append is answered with the version's status (201 up to -05).
  */
 export async function ietfOnSend(request: FastifyRequest, reply: FastifyReply, payload: unknown): Promise<unknown> {
   const exchange = exchanges.get(request);
   if (!exchange) return payload;
-  const { version } = exchange;
-  for (const name of ['tus-resumable', 'tus-version', 'tus-extension', 'tus-max-size', 'tus-checksum-algorithm', 'upload-defer-length', 'upload-metadata']) reply.removeHeader(name);
+  const { version, runtime } = exchange;
+  const expires = reply.getHeader('upload-expires');
+  for (const name of ['tus-resumable', 'tus-version', 'tus-extension', 'tus-max-size', 'tus-checksum-algorithm', 'upload-defer-length', 'upload-metadata', 'upload-expires']) reply.removeHeader(name);
   reply.header('Upload-Draft-Interop-Version', String(version.version));
   const offset = reply.getHeader('upload-offset');
   const lengthHeader = reply.getHeader('upload-length');
-  const size = exchange.size ?? (lengthHeader === undefined ? undefined : Number(lengthHeader));
+  const succeeded = reply.statusCode < 300;
+  // A complete creation without a length: its length is what it stored.
+  const bodyLength = exchange.lengthIsBody && succeeded && offset !== undefined ? Number(offset) : undefined;
+  const size = exchange.size ?? bodyLength ?? (lengthHeader === undefined ? undefined : Number(lengthHeader));
   reply.removeHeader('upload-length');
-  if (offset !== undefined && reply.statusCode < 300) {
+  if (offset !== undefined && succeeded) {
     reply.header(...completeHeaderValue(version, size !== undefined && Number(offset) === size));
-    if (version.reportsLength && size !== undefined) reply.header('Upload-Length', String(size));
+    if (version.uploadLength && size !== undefined) reply.header('Upload-Length', String(size));
   }
+  // HEAD: "MUST indicate the limits" (-09 on; MAY before); creation: with its Location.
+  const stateAnswer = (request.method === 'HEAD' && succeeded) || (reply.statusCode === 201 && reply.hasHeader('location'));
+  const limits = stateAnswer ? uploadLimit(runtime, version, lifetimeFromExpires(expires)) : undefined;
+  if (limits) reply.header('Upload-Limit', limits);
   if (request.method === 'HEAD' && reply.statusCode === 200) reply.code(204);
+  if (request.method === 'PATCH' && reply.statusCode === 204) reply.code(version.appendStatus);
   return payload;
 }

@@ -8,5 +8,5 @@ export const IetfErrors = {
   MEDIA_TYPE: createError('TUSPORT_ERR_IETF_MEDIA_TYPE', 'An append in interop version %s must have Content-Type: %s', 415),
   COMPLETED_UPLOAD: createError('TUSPORT_ERR_IETF_COMPLETED_UPLOAD', 'The upload is already complete (%s bytes); nothing more can be appended', 400),
   INCONSISTENT_LENGTH: createError('TUSPORT_ERR_IETF_INCONSISTENT_LENGTH', 'Inconsistent upload length: %s', 400),
-  LENGTH_REQUIRED: createError('TUSPORT_ERR_IETF_LENGTH_REQUIRED', 'A request that completes an upload of unknown length must carry Content-Length or Upload-Length', 411),
+  STATE_HEADER: createError('TUSPORT_ERR_IETF_STATE_HEADER', 'A %s must not carry %s in interop version %s (only creations and appends say where an upload stands)', 400),
 };

@@ -2,6 +2,8 @@ import { STATUS_CODES } from 'node:http';
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import { isCodedError } from '../../errors.js';
 import { isHookRejection } from '../../hooks/errors.js';
+import type { EndpointRuntime } from '../../endpoints/runtime.js';
+import { fullLifetime, uploadLimit } from './limits.js';
 import { type InteropVersion, PROBLEMS, type ProblemName } from './versions.js';
 
 /** Which of tusport's coded errors the draft names, and as what. */
@@ -16,18 +18,18 @@ const PROBLEM_OF_CODE: Record<string, ProblemName> = {
 
 /**
  * Answer a coded error as problem details (RFC 9457, `application/problem+json`): the draft's
- * problem type and status where it names one (from the interop version that introduced them; before,
+ * problem type and status where it names one (from the interop version that introduced it; before,
  * `about:blank` with the same status), and tusport's own fields (`code`, `message`) beside them, so
  * a log or a client sees the same named code as on the tus side. Anything else (hook rejections,
  * store failures, the unexpected) goes on to tusport's error handler.
  */
-export function sendProblem(request: FastifyRequest, reply: FastifyReply, version: InteropVersion | undefined, error: unknown): FastifyReply {
+export function sendProblem(runtime: EndpointRuntime, request: FastifyRequest, reply: FastifyReply, version: InteropVersion | undefined, error: unknown): FastifyReply {
   if (isHookRejection(error) || !isCodedError(error)) throw error;
   const name = PROBLEM_OF_CODE[error.code];
   const problem = name ? PROBLEMS[name] : undefined;
   const status = problem?.status ?? error.statusCode;
   const body: Record<string, unknown> = {
-    type: problem && version?.problemTypes ? problem.type : 'about:blank',
+    type: problem && version && version.version >= problem.since ? problem.type : 'about:blank',
     title: problem?.title ?? STATUS_CODES[status] ?? 'Error',
     status,
     detail: error.message,
@@ -36,6 +38,9 @@ export function sendProblem(request: FastifyRequest, reply: FastifyReply, versio
     error: STATUS_CODES[status] ?? 'Error',
     message: error.message,
   };
+  // "A server responding with a 413 ... as a result of its upload limits MUST include the Upload-Limit header".
+  const limits = status === 413 && version ? uploadLimit(runtime, version, fullLifetime(runtime)) : undefined;
+  if (limits) reply.header('Upload-Limit', limits);
   if (name === 'mismatchingOffset') {
     body['expected-offset'] = Number(reply.getHeader('upload-offset'));
     body['provided-offset'] = Number(request.headers['upload-offset']);

@@ -7,6 +7,7 @@ import { creationMetadata } from '../../policy/creation.js';
 import type { StoredUpload } from '../../stores/backend.js';
 import { isComplete } from '../../stores/endpoint-store.js';
 import { type Creation, createUpload, discardRefusedCreation } from '../../uploads/create.js';
+import { isLengthBody, settleLengthAtOffset } from '../../uploads/length-from-body.js';
 import { announceLocation } from '../../uploads/located.js';
 import { ChecksumVerifier, checksumRefusal } from './checksum.js';
 import { handleCreateFinal, parseUploadConcat } from './concat.js';
@@ -41,7 +42,9 @@ export const handleCreate: ProtocolHandler = async (runtime, context, request, r
     async (creation) => {
       // The upload exists and no byte of its body has been read: a door may tell its client where it is.
       announced = announceLocation(request, uploadUrl(context, creation.stored.sidecar.id));
-      if (hasBody) await writeCreationBody(runtime, context, creation, request, reply, verifier);
+      const written = hasBody ? await writeCreationBody(runtime, context, creation, request, reply, verifier) : undefined;
+      // A body that is the whole upload (an IETF complete creation without a length): now its length is known.
+      if (written === 'complete' && creation.stored.sidecar.size === undefined && isLengthBody(request)) await settleLengthAtOffset(runtime, context, creation.stored);
       // Zero bytes declared, or all of them in the body: the upload is complete at its creation.
       return isComplete(creation.stored) ? runtime.complete(context, creation.stored, { creating: true }) : {};
     },
@@ -82,7 +85,7 @@ async function writeCreationBody(
   request: FastifyRequest,
   reply: FastifyReply,
   verifier: ChecksumVerifier | undefined,
-): Promise<void> {
+): Promise<'complete' | 'interrupted'> {
   const { config, store } = runtime;
   const stored: StoredUpload = creation.stored;
   const id = stored.sidecar.id;
@@ -107,7 +110,7 @@ async function writeCreationBody(
   stored.offset = result.offset;
   // A body its checksum refuses: 460, and the creation is refused with it (nothing is left).
   if (result.kind === 'rejected') throw checksumRefusal(verifier!, reply);
-  if (result.kind !== 'limit') return;
+  if (result.kind !== 'limit') return result.kind;
   closeAfterAnswer(reply);
   if (limit === room) throw pastEnd('more');
   if (limit === chunkLimit) throw new Errors.CHUNK_TOO_LARGE(chunkLimit);

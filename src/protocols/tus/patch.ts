@@ -1,4 +1,5 @@
 import { checkSignedSize } from '../../auth/signed-token.js';
+import { isLengthBody, settleLengthAtOffset } from '../../uploads/length-from-body.js';
 import type { ProtocolHandler } from '../../endpoints/runtime.js';
 import type { UploadContext } from '../../endpoints/context.js';
 import { Errors } from '../../errors.js';
@@ -151,6 +152,8 @@ export const handlePatch: ProtocolHandler = async (runtime, context, request, re
       throw new Errors.CHUNK_TOO_LARGE(limit);
     }
     stored.offset = result.offset;
+    // A body that ends the upload (an IETF completing append without a length): its length is known now.
+    if (result.kind === 'complete' && stored.sidecar.size === undefined && isLengthBody(request)) await settleLengthAtOffset(runtime, context, stored);
     // Still under the lock: completion may check, move or delete the upload's bytes.
     if (isComplete(stored)) {
       for (const [name, value] of Object.entries(await runtime.complete(context, stored, { undoTo: offset }))) reply.header(name, value);
