@@ -25,6 +25,7 @@
 //   BENCH_S3_VARIANTS comma-separated s3-upload variants to run (default: all; `direct` always runs)
 //   TUSPORT_TEST_CEPH_INFO (or BENCH_CEPH_INFO)  use the already running shared Ceph RGW it
 //                     describes (never restarted, so no tcp_nodelay: slower small answers)
+//   BENCH_LIST_UPLOADS finished uploads in the files-list scenario's store (default 10000)
 //   BENCH_FLEET_UPLOADS / BENCH_FLEET_SIZE_MB / BENCH_FLEET_CHUNK_MB  fleet-3-vs-1 scenario (3
 //                     instances behind nginx with Redis vs 1): uploads at once, MiB each, MiB per
 //                     PATCH (default 24 / 16 / 4; needs nginx and redis-server, as the tests do)
@@ -39,6 +40,7 @@ import { cpuTimes, memory, resetPeakRss, run } from './lib/proc.mjs';
 import { writeDocs } from './lib/report.mjs';
 import { cephInstalled, sharedCluster, waitForMonPort } from './lib/ceph.mjs';
 import { FLEET_SCENARIO, runFleetScenario } from './lib/fleet.mjs';
+import { FORM_SCENARIOS, runFormScenarios } from './lib/forms.mjs';
 import { runS3Scenarios, S3_SCENARIOS } from './lib/s3.mjs';
 import { scenarios } from './lib/scenarios.mjs';
 import { dataFiles, emptyDirectory, ROOT, SERVERS, startVariant } from './lib/servers.mjs';
@@ -55,6 +57,12 @@ if (!fs.existsSync(path.join(ROOT, 'dist', 'cli', 'index.js'))) {
 
 const log = (...args) => console.log(...args);
 const work = fs.mkdtempSync(path.join(os.tmpdir(), 'tusport-bench-'));
+
+function writeResult(result) {
+  const file = path.join(ctx.resultsDir, `${result.scenario}.json`);
+  fs.writeFileSync(file, `${JSON.stringify(result, null, 2)}\n`);
+  log(`  wrote ${path.relative(ROOT, file)}`);
+}
 
 async function sha256File(file, range = {}) {
   const hash = createHash('sha256');
@@ -260,6 +268,8 @@ try {
     }
     log(`  wrote ${path.relative(ROOT, file)}`);
   }
+  const formIds = FORM_SCENARIOS.filter((id) => !only || only.has(id));
+  if (formIds.length) await runFormScenarios({ ctx, machine, work, ids: formIds, log, onResult: writeResult });
   if (!only || only.has(FLEET_SCENARIO)) {
     const result = await runFleetScenario({ ctx, machine, work, log });
     const file = path.join(ctx.resultsDir, `${result.scenario}.json`);
@@ -286,7 +296,7 @@ try {
     });
   }
   if (ctx.docs) {
-    writeDocs(ctx.resultsDir, ctx.docs);
+    await writeDocs(ctx.resultsDir, ctx.docs);
     log(`\nregenerated ${path.relative(ROOT, ctx.docs)}`);
   }
 } finally {
