@@ -3,7 +3,8 @@
 // Each scenario starts tusport and its baselines as separate server processes, warms each up
 // once, then runs them alternately (A B A B ..., BENCH_PAIRS rounds) with the client in a
 // process of its own, and reports medians, min-max and tusport/baseline ratios. Results go to
-// bench/results/<scenario>.json and the tables in docs/BENCHMARKS.md are regenerated.
+// bench/results/<scenario>.json and the tables and charts (docs/bench/*.svg) of docs/BENCHMARKS.md
+// are regenerated (`npm run bench:report` does only that, from the committed results).
 //
 // Environment:
 //   BENCH_SIZE_MB     upload size in MiB (default 1024)
@@ -19,7 +20,7 @@
 //   BENCH_RESULTS_DIR where to write <scenario>.json (default bench/results)
 //   BENCH_DOCS        file to regenerate (default docs/BENCHMARKS.md; "0" for none)
 //   BENCH_TUSPORT_LOGLEVEL tusport's server.logLevel (default warn)
-//   BENCH_S3          0 to skip the S3 scenarios (s3-upload, s3-head-1000-parts; they need the
+//   BENCH_S3          0 to skip the S3 scenarios (S3_SCENARIOS in lib/s3.mjs; they need the
 //                     Ceph packages and port 6789, and wait up to BENCH_S3_WAIT_S (1200) for it)
 //   BENCH_S3_SIZE_MB / BENCH_S3_HEADS  S3 upload size (512) and HEADs per variant (200)
 //   BENCH_S3_VARIANTS comma-separated s3-upload variants to run (default: all; `direct` always runs)

@@ -16,6 +16,7 @@ import { createHash } from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
 import { memory, resetPeakRss, run, runNodeClient } from './proc.mjs';
+import { rssChart, sampleRss } from './rss-timeline.mjs';
 import { emptyDirectory, ROOT, startVariant } from './servers.mjs';
 import { median, round, summary } from './stats.mjs';
 
@@ -58,6 +59,7 @@ async function formUpload({ ctx, machine, work, log }) {
     try {
       const idleRssMiB = memory(server.pid).rss / 2 ** 20;
       resetPeakRss(server.pid);
+      const sampler = sampleRss(server.pid);
       let seconds;
       let id;
       if (kind === 'form') ({ seconds, id } = await curlForm(server.url, ctx.inputFile));
@@ -66,11 +68,12 @@ async function formUpload({ ctx, machine, work, log }) {
         seconds = out.ms / 1000;
         id = out.url.split('/').pop();
       }
+      const timeline = sampler.stop();
       const peakRssMiB = memory(server.pid).peakRss / 2 ** 20;
       const stored = path.join(dir, id);
       if (fs.statSync(stored).size !== ctx.sizeBytes) throw new Error(`${kind}: stored ${fs.statSync(stored).size} bytes`);
       if (verify && (await sha256File(stored)) !== ctx.inputHash) throw new Error(`${kind}: stored bytes differ from the input`);
-      return { seconds, peakRssMiB, idleRssMiB, growthMiB: peakRssMiB - idleRssMiB };
+      return { seconds, peakRssMiB, idleRssMiB, growthMiB: peakRssMiB - idleRssMiB, timeline };
     } finally {
       await server.stop();
       emptyDirectory(dir);
@@ -90,6 +93,8 @@ async function formUpload({ ctx, machine, work, log }) {
   const stat = (list, key) => ({ median: round(median(list.map((s) => s[key])), 1), max: round(Math.max(...list.map((s) => s[key])), 1) });
   const variant = (list) => ({ seconds: summary(list.map((s) => s.seconds)), peakRssMiB: stat(list, 'peakRssMiB'), idleRssMiB: stat(list, 'idleRssMiB'), growthMiB: stat(list, 'growthMiB') });
   const ratios = samples.form.map((s, i) => s.seconds / samples.tus[i].seconds);
+  // The run whose time is the median of its kind, so the picture is a typical run, not the luckiest.
+  const typical = (list) => [...list].sort((a, b) => a.seconds - b.seconds)[Math.floor((list.length - 1) / 2)].timeline;
   return {
     scenario: 'form-upload',
     kind: 'form-upload',
@@ -99,6 +104,12 @@ async function formUpload({ ctx, machine, work, log }) {
     machine,
     config: { sizeMiB: ctx.sizeBytes / 2 ** 20, pairs },
     variants: { form: variant(samples.form), tus: variant(samples.tus) },
+    charts: [
+      rssChart({
+        title: `Server RSS during one ${ctx.sizeBytes / 2 ** 20} MiB upload (each kind's median run, sampled every 50 ms)`,
+        timelines: { 'curl -F (multipart/form-data)': typical(samples.form), 'curl -T (one tus PATCH)': typical(samples.tus) },
+      }),
+    ],
     ratios: { 'form/tus': { perPairMedian: round(median(ratios), 3), min: round(Math.min(...ratios), 3), max: round(Math.max(...ratios), 3) } },
   };
 }
