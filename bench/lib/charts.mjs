@@ -9,8 +9,8 @@
 import * as vega from 'vega';
 import { compile } from 'vega-lite';
 
-/** Okabe & Ito's palette, safe for the common colour-vision deficiencies (yellow last: faint on white). */
-export const PALETTE = ['#0072B2', '#E69F00', '#009E73', '#CC79A7', '#56B4E9', '#D55E00', '#000000', '#F0E442'];
+/** Okabe & Ito's palette, safe for the common colour-vision deficiencies; ordered so neighbours differ most (the two blues apart, yellow last: faint on white). */
+export const PALETTE = ['#0072B2', '#E69F00', '#009E73', '#CC79A7', '#D55E00', '#56B4E9', '#000000', '#F0E442'];
 const SHAPES = ['circle', 'square', 'triangle-up', 'diamond', 'cross', 'triangle-down', 'triangle-right', 'triangle-left'];
 const FONT = 'DejaVu Sans, Verdana, Arial, sans-serif';
 const NUMBER = ',.3~r';
@@ -35,16 +35,34 @@ const CONFIG = {
   padding: 12,
   title: { fontSize: 15, anchor: 'start', offset: 12, limit: 1200, subtitlePadding: 4 },
   axis: { labelFontSize: 12, titleFontSize: 13, titleFontWeight: 'normal', gridColor: '#e4e4e4', labelLimit: 460 },
-  legend: { labelFontSize: 12, titleFontSize: 12, labelLimit: 400, orient: 'bottom', direction: 'vertical' },
+  legend: { labelFontSize: 12, titleFontSize: 12, labelLimit: 400, orient: 'bottom', direction: 'vertical', symbolStrokeWidth: 3 },
   view: { stroke: null },
 };
+
+/**
+ * At most about 2 × `buckets` points per series: the lowest and the highest of each bucket, in
+ * order, so a long RSS timeline keeps its peaks and dips but not thousands of SVG points.
+ */
+export function thin(points, buckets = 300) {
+  if (points.length <= 2 * buckets) return points;
+  const out = [];
+  const size = points.length / buckets;
+  for (let b = 0; b < buckets; b++) {
+    const slice = points.slice(Math.floor(b * size), Math.floor((b + 1) * size));
+    if (!slice.length) continue;
+    const lo = slice.reduce((a, p) => (p[1] < a[1] ? p : a));
+    const hi = slice.reduce((a, p) => (p[1] > a[1] ? p : a));
+    out.push(...(lo === hi ? [lo] : lo[0] <= hi[0] ? [lo, hi] : [hi, lo]));
+  }
+  return out;
+}
 
 function lineSpec(chart) {
   const logX = Boolean(chart.x?.log);
   const logY = Boolean(chart.y?.log);
   const names = chart.series.map((s) => s.name);
   const values = chart.series.flatMap((s) =>
-    s.points.filter(([x, y]) => Number.isFinite(x) && Number.isFinite(y) && (!logX || x > 0) && (!logY || y > 0)).map(([x, y]) => ({ series: s.name, x, y })),
+    thin((s.points ?? []).filter(([x, y]) => Number.isFinite(x) && Number.isFinite(y) && (!logX || x > 0) && (!logY || y > 0))).map(([x, y]) => ({ series: s.name, x, y })),
   );
   const sparse = chart.series.every((s) => s.points.length <= 30);
   const scale = (log) => (log ? { type: 'log' } : { zero: true });
