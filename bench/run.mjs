@@ -3,7 +3,8 @@
 // Each scenario starts tusport and its baselines as separate server processes, warms each up
 // once, then runs them alternately (A B A B ..., BENCH_PAIRS rounds) with the client in a
 // process of its own, and reports medians, min-max and tusport/baseline ratios. Results go to
-// bench/results/<scenario>.json and the tables in docs/BENCHMARKS.md are regenerated.
+// bench/results/<scenario>.json and the tables and charts (docs/bench/*.svg) of docs/BENCHMARKS.md
+// are regenerated (`npm run bench:report` does only that, from the committed results).
 //
 // Environment:
 //   BENCH_SIZE_MB     upload size in MiB (default 1024)
@@ -19,12 +20,13 @@
 //   BENCH_RESULTS_DIR where to write <scenario>.json (default bench/results)
 //   BENCH_DOCS        file to regenerate (default docs/BENCHMARKS.md; "0" for none)
 //   BENCH_TUSPORT_LOGLEVEL tusport's server.logLevel (default warn)
-//   BENCH_S3          0 to skip the S3 scenarios (s3-upload, s3-head-1000-parts; they need the
+//   BENCH_S3          0 to skip the S3 scenarios (S3_SCENARIOS in lib/s3.mjs; they need the
 //                     Ceph packages and port 6789, and wait up to BENCH_S3_WAIT_S (1200) for it)
 //   BENCH_S3_SIZE_MB / BENCH_S3_HEADS  S3 upload size (512) and HEADs per variant (200)
 //   BENCH_S3_VARIANTS comma-separated s3-upload variants to run (default: all; `direct` always runs)
 //   TUSPORT_TEST_CEPH_INFO (or BENCH_CEPH_INFO)  use the already running shared Ceph RGW it
 //                     describes (never restarted, so no tcp_nodelay: slower small answers)
+//   BENCH_LIST_UPLOADS finished uploads in the files-list scenario's store (default 10000)
 //   BENCH_FLEET_UPLOADS / BENCH_FLEET_SIZE_MB / BENCH_FLEET_CHUNK_MB  fleet-3-vs-1 scenario (3
 //                     instances behind nginx with Redis vs 1): uploads at once, MiB each, MiB per
 //                     PATCH (default 24 / 16 / 4; needs nginx and redis-server, as the tests do)
@@ -39,6 +41,7 @@ import { cpuTimes, memory, resetPeakRss, run } from './lib/proc.mjs';
 import { writeDocs } from './lib/report.mjs';
 import { cephInstalled, sharedCluster, waitForMonPort } from './lib/ceph.mjs';
 import { FLEET_SCENARIO, runFleetScenario } from './lib/fleet.mjs';
+import { FORM_SCENARIOS, runFormScenarios } from './lib/forms.mjs';
 import { runS3Scenarios, S3_SCENARIOS } from './lib/s3.mjs';
 import { scenarios } from './lib/scenarios.mjs';
 import { dataFiles, emptyDirectory, ROOT, SERVERS, startVariant } from './lib/servers.mjs';
@@ -55,6 +58,12 @@ if (!fs.existsSync(path.join(ROOT, 'dist', 'cli', 'index.js'))) {
 
 const log = (...args) => console.log(...args);
 const work = fs.mkdtempSync(path.join(os.tmpdir(), 'tusport-bench-'));
+
+function writeResult(result) {
+  const file = path.join(ctx.resultsDir, `${result.scenario}.json`);
+  fs.writeFileSync(file, `${JSON.stringify(result, null, 2)}\n`);
+  log(`  wrote ${path.relative(ROOT, file)}`);
+}
 
 async function sha256File(file, range = {}) {
   const hash = createHash('sha256');
@@ -260,6 +269,8 @@ try {
     }
     log(`  wrote ${path.relative(ROOT, file)}`);
   }
+  const formIds = FORM_SCENARIOS.filter((id) => !only || only.has(id));
+  if (formIds.length) await runFormScenarios({ ctx, machine, work, ids: formIds, log, onResult: writeResult });
   if (!only || only.has(FLEET_SCENARIO)) {
     const result = await runFleetScenario({ ctx, machine, work, log });
     const file = path.join(ctx.resultsDir, `${result.scenario}.json`);
@@ -286,7 +297,7 @@ try {
     });
   }
   if (ctx.docs) {
-    writeDocs(ctx.resultsDir, ctx.docs);
+    await writeDocs(ctx.resultsDir, ctx.docs);
     log(`\nregenerated ${path.relative(ROOT, ctx.docs)}`);
   }
 } finally {

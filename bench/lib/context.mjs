@@ -1,11 +1,30 @@
 // Settings from the environment (see bench/run.mjs) and the input files every client reads.
 import { createHash, randomFillSync } from 'node:crypto';
 import fs from 'node:fs';
+import os from 'node:os';
 import path from 'node:path';
 import { run } from './proc.mjs';
 import { ROOT } from './servers.mjs';
 
+/**
+ * BENCH_QUICK=1: every scenario end to end at small sizes, a smoke test of the bench itself (its
+ * figures mean nothing). Results and the report go to a temporary directory unless
+ * BENCH_RESULTS_DIR / BENCH_DOCS say otherwise, so the committed ones stay as they are.
+ */
+export const QUICK = {
+  BENCH_SIZE_MB: '64', BENCH_PAIRS: '2', BENCH_DURATION: '2',
+  BENCH_CONC_UPLOADS: '20', BENCH_CONC_SIZE_MB: '4', BENCH_CONC_CHUNK_MB: '1',
+  BENCH_S3_SIZE_MB: '64', BENCH_S3_HEADS: '20',
+  BENCH_FLEET_UPLOADS: '6', BENCH_FLEET_SIZE_MB: '4', BENCH_FLEET_CHUNK_MB: '1',
+  BENCH_LIST_UPLOADS: '500',
+  BENCH_RESULTS_DIR: path.join(os.tmpdir(), 'tusport-bench-quick', 'results'),
+  BENCH_DOCS: path.join(os.tmpdir(), 'tusport-bench-quick', 'BENCHMARKS.md'),
+};
+
 export function benchContext(env = process.env) {
+  // The quick settings fill in what is unset, in `env` itself: the fleet, forms and S3 modules
+  // read their own variables from process.env.
+  if (env.BENCH_QUICK === '1') for (const [key, value] of Object.entries(QUICK)) env[key] ??= value;
   const duration = Number(env.BENCH_DURATION ?? 10);
   return {
     sizeBytes: Number(env.BENCH_SIZE_MB ?? 1024) * 2 ** 20,

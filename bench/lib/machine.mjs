@@ -51,7 +51,13 @@ export function describeMachine(workDirectory) {
     const runs = [once(fsync), once(fsync), once(fsync)].filter((v) => v !== undefined).sort((a, b) => a - b);
     return runs.length ? { median: runs[Math.floor(runs.length / 2)], min: runs[0], max: runs[runs.length - 1] } : undefined;
   };
+  // Which code was measured: the report shows it under each scenario (results are committed one
+  // scenario at a time, from different commits).
+  const repo = path.resolve(path.dirname(new URL(import.meta.url).pathname), '..', '..');
+  const commit = sh('git', ['-C', repo, 'rev-parse', '--short=12', 'HEAD']);
+  const dirty = commit !== undefined && Boolean(sh('git', ['-C', repo, 'status', '--porcelain', '--untracked-files=no']));
   return {
+    ...(commit ? { commit, dirty } : {}),
     nproc: os.availableParallelism(),
     cpu: os.cpus()[0]?.model ?? 'unknown',
     memoryGiB: Math.round((os.totalmem() / 2 ** 30) * 10) / 10,

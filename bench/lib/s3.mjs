@@ -1,6 +1,8 @@
 // The S3 scenarios (issue 7, scenario 5), on the test suite's single-node Ceph RGW:
 //   s3-upload           512 MiB through tusport's S3 store vs @aws-sdk/lib-storage straight to RGW
 //   s3-direct-upload    512 MiB by tusport's direct-to-S3 routes (parts PUT straight to RGW) vs lib-storage
+//   s3-parallel-upload  512 MiB by tus-js-client with parallelUploads 4 (concatenation: UploadPartCopy
+//                       inside S3) vs the same client in one stream and vs lib-storage
 //   s3-head-1000-parts  HEAD latency on an upload whose multipart upload has 1,000 parts
 // One cluster for both (see bench/lib/ceph.mjs for the port-6789 rule); one tusport process with
 // two S3 endpoints on one bucket.
@@ -14,7 +16,19 @@ import { ROOT, startVariant } from './servers.mjs';
 import { median, round, summary } from './stats.mjs';
 import { createUpload } from './tus.mjs';
 
-export const S3_SCENARIOS = ['s3-upload', 's3-direct-upload', 's3-head-1000-parts'];
+export const S3_SCENARIOS = ['s3-upload', 's3-direct-upload', 's3-parallel-upload', 's3-head-1000-parts'];
+
+/** The upload scenarios' variants (see uploadScenario); lib-storage, the baseline `direct`, is last in each. */
+const UPLOAD_VARIANTS = {
+  's3-upload': ['tusport-curl', 'tusport-tusjs', 'direct'],
+  's3-direct-upload': ['tusport-direct', 'presigned-local', 'direct'],
+  's3-parallel-upload': ['tusport-parallel', 'tusport-tusjs', 'direct'],
+};
+const UPLOAD_TITLES = {
+  's3-upload': (MiBs) => `${MiBs} MiB to S3 (Ceph RGW): tusport vs lib-storage`,
+  's3-direct-upload': (MiBs) => `${MiBs} MiB direct to S3 (Ceph RGW) with tusport signing vs lib-storage`,
+  's3-parallel-upload': (MiBs) => `${MiBs} MiB to S3 (Ceph RGW) by tus-js-client with parallelUploads 4 (concatenation in S3) vs one stream and lib-storage`,
+};
 
 const CLIENTS = path.join(ROOT, 'bench', 'clients');
 const KiB = 1024;
@@ -102,8 +116,8 @@ export async function runS3Scenarios({ ctx, machine, work, ids, log, onResult })
       if (ids.includes('s3-upload')) {
         onResult(await uploadScenario({ ctx, machine, log, cluster, s3, bucket, awsEnv, tusport, storage, inputFile, inputHash, sizeBytes }));
       }
-      if (ids.includes('s3-direct-upload')) {
-        onResult(await uploadScenario({ scenario: 's3-direct-upload', ctx, machine, log, cluster, s3, bucket, awsEnv, tusport, storage, inputFile, inputHash, sizeBytes }));
+      for (const scenario of ['s3-direct-upload', 's3-parallel-upload'].filter((id) => ids.includes(id))) {
+        onResult(await uploadScenario({ scenario, ctx, machine, log, cluster, s3, bucket, awsEnv, tusport, storage, inputFile, inputHash, sizeBytes }));
       }
       if (ids.includes('s3-head-1000-parts')) {
         onResult(await headScenario({ ctx, machine, log, cluster, s3, bucket, awsEnv, info, tusport, work, endpoints }));
@@ -161,13 +175,10 @@ async function uploadScenario({ scenario = 's3-upload', ctx, machine, log, clust
         ),
     },
   };
-  // s3-direct-upload runs the direct variants, s3-upload the others; BENCH_S3_VARIANTS narrows either
-  // (lib-storage, the baseline `direct`, always runs).
-  const directOnly = ['tusport-direct', 'presigned-local'];
+  // Each scenario runs its UPLOAD_VARIANTS; BENCH_S3_VARIANTS narrows them (lib-storage, the
+  // baseline `direct`, always runs).
   const wanted = process.env.BENCH_S3_VARIANTS?.split(',').map((name) => name.trim());
-  const names = Object.keys(variants).filter(
-    (n) => n === 'direct' || ((scenario === 's3-direct-upload') === directOnly.includes(n) && (!wanted || wanted.includes(n))),
-  );
+  const names = UPLOAD_VARIANTS[scenario].filter((n) => n === 'direct' || !wanted || wanted.includes(n));
   log(`\n== ${scenario}: ${MiBs} MiB to S3 (Ceph RGW) through tusport vs lib-storage straight to RGW`);
 
   let runNo = 0;
@@ -242,21 +253,18 @@ async function uploadScenario({ scenario = 's3-upload', ctx, machine, log, clust
     const p = summary(perPair);
     ratios[`${name}/direct`] = { label: variants[name].label, ofMedians: r(out[name].median / out.direct.median), perPairMedian: r(p.median), perPairMin: r(p.min), perPairMax: r(p.max) };
   }
-  if (scenario === 's3-direct-upload') {
-    // What tusport's signing round trips cost: the same client, signing locally instead.
-    const p = summary(samples['tusport-direct'].map((x, i) => x.value / samples['presigned-local'][i].value));
-    ratios['tusport-direct/presigned-local'] = {
-      label: variants['tusport-direct'].label,
-      ofMedians: r(out['tusport-direct'].median / out['presigned-local'].median),
-      perPairMedian: r(p.median),
-      perPairMin: r(p.min),
-      perPairMax: r(p.max),
-    };
+  // s3-direct-upload: what tusport's signing round trips cost (the same client, signing locally
+  // instead); s3-parallel-upload: what four partial uploads and their concatenation gain over one stream.
+  const inner = { 's3-direct-upload': ['tusport-direct', 'presigned-local'], 's3-parallel-upload': ['tusport-parallel', 'tusport-tusjs'] }[scenario];
+  if (inner && names.includes(inner[0]) && names.includes(inner[1])) {
+    const [a, b] = inner;
+    const p = summary(samples[a].map((x, i) => x.value / samples[b][i].value));
+    ratios[`${a}/${b}`] = { label: variants[a].label, ofMedians: r(out[a].median / out[b].median), perPairMedian: r(p.median), perPairMin: r(p.min), perPairMax: r(p.max) };
   }
   return {
     scenario,
     kind: 's3-upload',
-    title: scenario === 's3-direct-upload' ? `${MiBs} MiB direct to S3 (Ceph RGW) with tusport signing vs lib-storage` : `${MiBs} MiB to S3 (Ceph RGW): tusport vs lib-storage`,
+    title: UPLOAD_TITLES[scenario](MiBs),
     method:
       (cluster.shared
         ? 'The Ceph RGW the test suite already runs (TUSPORT_TEST_CEPH_INFO: 1 mon, 1 memstore OSD, radosgw/beast with its default Nagle setting; shared with whatever else runs on the machine). '

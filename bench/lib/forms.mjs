@@ -1,8 +1,9 @@
-// Form uploads and the files API (issue 15): `npm run bench:forms` (needs `npm run build`).
+// Form uploads and the files API (issue 15), two scenarios of `npm run bench`
+// (`npm run bench:forms` runs only these two):
 //
 // 1. form-upload: one BENCH_SIZE_MB (default 1024) MiB file posted by `curl -F` as
 //    multipart/form-data, against the same file in one tus PATCH by `curl -T`, alternating
-//    (BENCH_PAIRS rounds, default 3). Reported: time, the form/tus time ratio per pair, and the
+//    (BENCH_PAIRS rounds). Reported: time, the form/tus time ratio per pair, and the
 //    server's peak RSS (VmHWM, reset before each run) — the target is < 100 MiB for 1 GiB.
 // 2. files-list: BENCH_LIST_UPLOADS (default 10,000) finished uploads in one disk store, listed
 //    page by page (`GET /files?limit=50`, following `next`): every page's time, first call after a
@@ -13,26 +14,16 @@
 import { spawn } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import fs from 'node:fs';
-import os from 'node:os';
 import path from 'node:path';
-import { benchContext, prepareInputs } from './lib/context.mjs';
-import { describeMachine } from './lib/machine.mjs';
-import { memory, resetPeakRss, run, runNodeClient } from './lib/proc.mjs';
-import { ROOT, startVariant } from './lib/servers.mjs';
-import { median, round, summary } from './lib/stats.mjs';
+import { memory, resetPeakRss, run, runNodeClient } from './proc.mjs';
+import { rssChart, sampleRss } from './rss-timeline.mjs';
+import { emptyDirectory, ROOT, startVariant } from './servers.mjs';
+import { median, round, summary } from './stats.mjs';
 
-const env = process.env;
-const ctx = benchContext();
-const pairs = Number(env.BENCH_PAIRS ?? 3);
-const listUploads = Number(env.BENCH_LIST_UPLOADS ?? 10_000);
-const only = env.BENCH_ONLY ? new Set(env.BENCH_ONLY.split(',')) : undefined;
-const resultsDir = env.BENCH_RESULTS_DIR ?? path.join(ROOT, 'bench', 'results');
-const work = fs.mkdtempSync(path.join(os.tmpdir(), 'tusport-bench-forms-'));
-const { newUploadId } = await import(path.join(ROOT, 'dist', 'uploads', 'ids.js'));
+export const FORM_SCENARIOS = ['form-upload', 'files-list'];
+
 const ALICE = 'alice-token-for-the-forms-bench-01';
 const BOB = 'bob-token-for-the-forms-bench-0002';
-const log = (...args) => console.log(...args);
-
 async function sha256File(file) {
   const hash = createHash('sha256');
   for await (const chunk of fs.createReadStream(file, { highWaterMark: 4 * 2 ** 20 })) hash.update(chunk);
@@ -57,12 +48,8 @@ function curlForm(url, file) {
   });
 }
 
-function emptyStore(dir) {
-  for (const entry of fs.readdirSync(dir)) fs.rmSync(path.join(dir, entry), { recursive: true, force: true });
-}
-
-async function formUpload(machine) {
-  await prepareInputs(ctx, work);
+async function formUpload({ ctx, machine, work, log }) {
+  const pairs = ctx.pairs;
   const dir = path.join(work, 'data', 'tusport');
   const samples = { form: [], tus: [] };
   // A fresh server for every run: V8 keeps the heap it grew, so a second run's peak would start from the first's.
@@ -71,6 +58,7 @@ async function formUpload(machine) {
     try {
       const idleRssMiB = memory(server.pid).rss / 2 ** 20;
       resetPeakRss(server.pid);
+      const sampler = sampleRss(server.pid);
       let seconds;
       let id;
       if (kind === 'form') ({ seconds, id } = await curlForm(server.url, ctx.inputFile));
@@ -79,18 +67,19 @@ async function formUpload(machine) {
         seconds = out.ms / 1000;
         id = out.url.split('/').pop();
       }
+      const timeline = sampler.stop();
       const peakRssMiB = memory(server.pid).peakRss / 2 ** 20;
       const stored = path.join(dir, id);
       if (fs.statSync(stored).size !== ctx.sizeBytes) throw new Error(`${kind}: stored ${fs.statSync(stored).size} bytes`);
       if (verify && (await sha256File(stored)) !== ctx.inputHash) throw new Error(`${kind}: stored bytes differ from the input`);
-      return { seconds, peakRssMiB, idleRssMiB, growthMiB: peakRssMiB - idleRssMiB };
+      return { seconds, peakRssMiB, idleRssMiB, growthMiB: peakRssMiB - idleRssMiB, timeline };
     } finally {
       await server.stop();
-      emptyStore(dir);
+      emptyDirectory(dir);
       await run('sync', []);
     }
   };
-  log(`form-upload: ${ctx.sizeBytes / 2 ** 20} MiB, ${pairs} pairs`);
+  log(`\n== form-upload: ${ctx.sizeBytes / 2 ** 20} MiB, ${pairs} pairs`);
   await measure('form', true);
   await measure('tus', true);
   for (let i = 1; i <= pairs; i++) {
@@ -103,20 +92,29 @@ async function formUpload(machine) {
   const stat = (list, key) => ({ median: round(median(list.map((s) => s[key])), 1), max: round(Math.max(...list.map((s) => s[key])), 1) });
   const variant = (list) => ({ seconds: summary(list.map((s) => s.seconds)), peakRssMiB: stat(list, 'peakRssMiB'), idleRssMiB: stat(list, 'idleRssMiB'), growthMiB: stat(list, 'growthMiB') });
   const ratios = samples.form.map((s, i) => s.seconds / samples.tus[i].seconds);
+  // The run whose time is the median of its kind, so the picture is a typical run, not the luckiest.
+  const typical = (list) => [...list].sort((a, b) => a.seconds - b.seconds)[Math.floor((list.length - 1) / 2)].timeline;
   return {
     scenario: 'form-upload',
+    kind: 'form-upload',
     title: `${ctx.sizeBytes / 2 ** 20} MiB by curl -F (multipart/form-data) vs the same in one tus PATCH (curl -T)`,
     method: 'A fresh `tusport serve` (one disk endpoint with form: true) per run; idle RSS read before, VmHWM reset, then the upload; peak = VmHWM after it. Time = curl time_total (tus: POST + PATCH). Runs alternate form, tus.',
     generated: new Date().toISOString(),
     machine,
     config: { sizeMiB: ctx.sizeBytes / 2 ** 20, pairs },
     variants: { form: variant(samples.form), tus: variant(samples.tus) },
+    charts: [
+      rssChart({
+        title: `Server RSS during one ${ctx.sizeBytes / 2 ** 20} MiB upload (each kind's median run, sampled every 50 ms)`,
+        timelines: { 'curl -F (multipart/form-data)': typical(samples.form), 'curl -T (one tus PATCH)': typical(samples.tus) },
+      }),
+    ],
     ratios: { 'form/tus': { perPairMedian: round(median(ratios), 3), min: round(Math.min(...ratios), 3), max: round(Math.max(...ratios), 3) } },
   };
 }
 
 /** Write `count` finished uploads' sidecars and data files straight into `dir`, as tusport lays them out. */
-function seedStore(dir, count, ownerOf) {
+function seedStore(dir, count, ownerOf, newUploadId) {
   fs.mkdirSync(dir, { recursive: true });
   const now = Date.now();
   for (let i = 0; i < count; i++) {
@@ -151,7 +149,11 @@ async function listAll(server, token) {
   return { pages, count };
 }
 
-async function filesList(machine) {
+async function filesList({ machine, work, log }) {
+  const { newUploadId } = await import(path.join(ROOT, 'dist', 'uploads', 'ids.js'));
+  // Read here, not when the module loads: BENCH_QUICK fills it in later.
+  const listUploads = Number(process.env.BENCH_LIST_UPLOADS ?? 10_000);
+  log(`\n== files-list: GET /files?limit=50 through ${listUploads} finished uploads`);
   const layouts = [
     { name: 'all-mine', ownerOf: () => 'alice', expected: listUploads },
     { name: 'one-in-ten-mine', ownerOf: (i) => (i % 10 === 0 ? 'alice' : 'bob'), expected: Math.ceil(listUploads / 10) },
@@ -159,7 +161,7 @@ async function filesList(machine) {
   const results = {};
   for (const layout of layouts) {
     const dir = path.join(work, 'list', layout.name);
-    seedStore(dir, listUploads, layout.ownerOf);
+    seedStore(dir, listUploads, layout.ownerOf, newUploadId);
     const auth = { type: 'bearer', tokens: [{ id: 'alice', token: ALICE }, { id: 'bob', token: BOB }] };
     const server = await startVariant('tusport', work, { endpoints: [{ path: '/files', store: { type: 'disk', directory: dir }, auth }] });
     try {
@@ -175,6 +177,7 @@ async function filesList(machine) {
   }
   return {
     scenario: 'files-list',
+    kind: 'files-list',
     title: `GET /files?limit=50 through ${listUploads} finished uploads on disk`,
     method: 'Sidecars and data files written straight into the store (the layout tusport writes), then every page fetched in turn following `next`; cold = first pass after start (no sidecar cached), warm = the second pass.',
     generated: new Date().toISOString(),
@@ -183,15 +186,8 @@ async function filesList(machine) {
   };
 }
 
-try {
-  const machine = describeMachine(work);
-  fs.mkdirSync(resultsDir, { recursive: true });
-  for (const [id, scenario] of [['form-upload', formUpload], ['files-list', filesList]]) {
-    if (only && !only.has(id)) continue;
-    const result = await scenario(machine);
-    fs.writeFileSync(path.join(resultsDir, `${id}.json`), `${JSON.stringify(result, null, 2)}\n`);
-    log(`${id}: ${JSON.stringify(result.ratios ?? result.results)}`);
-  }
-} finally {
-  fs.rmSync(work, { recursive: true, force: true });
+/** Run the scenarios of `ids` (ctx.inputFile is the runner's input); calls onResult(result) for each. */
+export async function runFormScenarios({ ctx, machine, work, ids, log, onResult }) {
+  if (ids.includes('form-upload')) onResult(await formUpload({ ctx, machine, work, log }));
+  if (ids.includes('files-list')) onResult(await filesList({ machine, work, log }));
 }
