@@ -41,6 +41,8 @@ import { cephInstalled, sharedCluster, waitForMonPort } from './lib/ceph.mjs';
 import { FLEET_SCENARIO, runFleetScenario } from './lib/fleet.mjs';
 import { runS3Scenarios, S3_SCENARIOS } from './lib/s3.mjs';
 import { scenarios } from './lib/scenarios.mjs';
+import { smallFilesScenario } from './lib/small-files.mjs';
+import { runStoreSizeScenario, STORE_SIZE_SCENARIO } from './lib/store-size.mjs';
 import { dataFiles, emptyDirectory, ROOT, SERVERS, startVariant } from './lib/servers.mjs';
 import { median, round, summary } from './lib/stats.mjs';
 
@@ -250,7 +252,7 @@ try {
   log(`config: size ${ctx.sizeBytes / 2 ** 20} MiB, chunk ${ctx.chunkBytes / 2 ** 20} MiB, ${ctx.pairs} pairs, ${ctx.duration} s x ${ctx.connections} connections for rates`);
   await prepareInputs(ctx, work);
   fs.mkdirSync(ctx.resultsDir, { recursive: true });
-  for (const scenario of scenarios(ctx)) {
+  for (const scenario of [...scenarios(ctx), smallFilesScenario()]) {
     if (only && !only.has(scenario.id)) continue;
     const result = await runScenario(scenario, machine);
     const file = path.join(ctx.resultsDir, `${scenario.id}.json`);
@@ -260,6 +262,7 @@ try {
     }
     log(`  wrote ${path.relative(ROOT, file)}`);
   }
+  if (!only || only.has(STORE_SIZE_SCENARIO)) fs.writeFileSync(path.join(ctx.resultsDir, `${STORE_SIZE_SCENARIO}.json`), `${JSON.stringify(await runStoreSizeScenario({ ctx, machine, work, log }), null, 2)}\n`);
   if (!only || only.has(FLEET_SCENARIO)) {
     const result = await runFleetScenario({ ctx, machine, work, log });
     const file = path.join(ctx.resultsDir, `${result.scenario}.json`);
