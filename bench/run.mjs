@@ -25,6 +25,7 @@
 //   BENCH_S3_VARIANTS comma-separated s3-upload variants to run (default: all; `direct` always runs)
 //   TUSPORT_TEST_CEPH_INFO (or BENCH_CEPH_INFO)  use the already running shared Ceph RGW it
 //                     describes (never restarted, so no tcp_nodelay: slower small answers)
+//   BENCH_SMALL_FILES*, BENCH_STORE_*  the small-files and store-size scenarios (docs/BENCHMARKS.md)
 //   BENCH_FLEET_UPLOADS / BENCH_FLEET_SIZE_MB / BENCH_FLEET_CHUNK_MB  fleet-3-vs-1 scenario (3
 //                     instances behind nginx with Redis vs 1): uploads at once, MiB each, MiB per
 //                     PATCH (default 24 / 16 / 4; needs nginx and redis-server, as the tests do)
