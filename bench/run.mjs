@@ -27,6 +27,7 @@
 //   TUSPORT_TEST_CEPH_INFO (or BENCH_CEPH_INFO)  use the already running shared Ceph RGW it
 //                     describes (never restarted, so no tcp_nodelay: slower small answers)
 //   BENCH_LIST_UPLOADS finished uploads in the files-list scenario's store (default 10000)
+//   BENCH_SMALL_FILES*, BENCH_STORE_*  the small-files and store-size scenarios (docs/BENCHMARKS.md)
 //   BENCH_FLEET_UPLOADS / BENCH_FLEET_SIZE_MB / BENCH_FLEET_CHUNK_MB  fleet-3-vs-1 scenario (3
 //                     instances behind nginx with Redis vs 1): uploads at once, MiB each, MiB per
 //                     PATCH (default 24 / 16 / 4; needs nginx and redis-server, as the tests do)
@@ -44,6 +45,8 @@ import { FLEET_SCENARIO, runFleetScenario } from './lib/fleet.mjs';
 import { FORM_SCENARIOS, runFormScenarios } from './lib/forms.mjs';
 import { runS3Scenarios, S3_SCENARIOS } from './lib/s3.mjs';
 import { scenarios } from './lib/scenarios.mjs';
+import { smallFilesScenario } from './lib/small-files.mjs';
+import { runStoreSizeScenario, STORE_SIZE_SCENARIO } from './lib/store-size.mjs';
 import { dataFiles, emptyDirectory, ROOT, SERVERS, startVariant } from './lib/servers.mjs';
 import { median, round, summary } from './lib/stats.mjs';
 
@@ -259,7 +262,7 @@ try {
   log(`config: size ${ctx.sizeBytes / 2 ** 20} MiB, chunk ${ctx.chunkBytes / 2 ** 20} MiB, ${ctx.pairs} pairs, ${ctx.duration} s x ${ctx.connections} connections for rates`);
   await prepareInputs(ctx, work);
   fs.mkdirSync(ctx.resultsDir, { recursive: true });
-  for (const scenario of scenarios(ctx)) {
+  for (const scenario of [...scenarios(ctx), smallFilesScenario()]) {
     if (only && !only.has(scenario.id)) continue;
     const result = await runScenario(scenario, machine);
     const file = path.join(ctx.resultsDir, `${scenario.id}.json`);
@@ -271,6 +274,7 @@ try {
   }
   const formIds = FORM_SCENARIOS.filter((id) => !only || only.has(id));
   if (formIds.length) await runFormScenarios({ ctx, machine, work, ids: formIds, log, onResult: writeResult });
+  if (!only || only.has(STORE_SIZE_SCENARIO)) fs.writeFileSync(path.join(ctx.resultsDir, `${STORE_SIZE_SCENARIO}.json`), `${JSON.stringify(await runStoreSizeScenario({ ctx, machine, work, log }), null, 2)}\n`);
   if (!only || only.has(FLEET_SCENARIO)) {
     const result = await runFleetScenario({ ctx, machine, work, log });
     const file = path.join(ctx.resultsDir, `${result.scenario}.json`);

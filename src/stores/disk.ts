@@ -15,6 +15,7 @@ import { unverified } from './verified-write.js';
 import { checkWritableDirectory } from './writable-directory.js';
 import { sweepDirectory } from './sweep.js';
 import { isFinished, walkUploads } from './walk.js';
+import { sortedIds } from './list-ids.js';
 
 /** Upload ids are checked before they reach a store; this is the last line of defence. */
 const SAFE_ID = /^[A-Za-z0-9_-]{1,128}$/;
@@ -209,14 +210,8 @@ export class DiskBackend implements StorageBackend {
   async *listIds(directory: string, after: string | undefined): AsyncIterable<string> {
     const real = await this.confined(directory, false);
     if (real === undefined) return;
-    // One readdir: names only, about 10 ms for 20,000 entries here; the sidecars are read by the caller, a page at a time.
-    const names = await fs.readdir(real).catch((error: NodeJS.ErrnoException) => {
-      if (error.code === 'ENOENT') return [];
-      throw error;
-    });
-    const start = after === undefined ? undefined : `${after}.json`;
-    const sidecars = names.filter((name) => name.endsWith('.json') && SAFE_ID.test(name.slice(0, -5)) && (start === undefined || name > start)).sort();
-    for (const name of sidecars) yield name.slice(0, -5);
+    // Names only; the sidecars are read by the caller, a page at a time.
+    yield* sortedIds(real, after, SAFE_ID);
   }
 
   async *finishedBefore(before: number): AsyncIterable<{ place: string; sidecar: Sidecar }> {

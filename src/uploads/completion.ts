@@ -23,7 +23,8 @@ import type { CompletionStep, Sidecar } from '../stores/sidecar.js';
  * - receive: the bytes pass `accept`, pre-finish hooks say yes; `completed_at` is recorded and the
  *   quota slot given back. From here on the upload is complete and is never deleted for expiry.
  * - finalize: the file moves to its `finalize.path` (skipped when there is none).
- * - notify: `onUploadDone` runs and post-finish notifications go to the durable outbox.
+ * - notify: `onUploadDone` runs and post-finish notifications go to the durable outbox. With
+ *   nothing to move and nobody to tell, one sidecar write records all three steps at once.
  *
  * Each step is idempotent and recorded when done. A step that cannot be done now (disk full, store
  * down, a finalize directory it may not write) fails the request with 507/503 and leaves the state
@@ -113,11 +114,19 @@ async function receive(deps: CompletionDeps, context: UploadContext, stored: Sto
   }
   const headers = await preFinish(deps, context, stored, request);
   // A claim endpoint's upload stays temporary until claimed; with nothing to move, received and
-  // finalized are one step (one sidecar write fewer).
-  const next: CompletionStep = deps.config.claim ? 'unclaimed' : deps.config.finalize ? 'received' : 'finalized';
+  // finalized are one step, and with nobody to tell either, the whole completion is (each sidecar
+  // write is a temp file, two fsyncs and a rename: with many small uploads they are the cost).
+  const silent = !deps.config.onUploadDone && !deps.hooks.wants('post-finish');
+  const next: CompletionStep = deps.config.claim ? 'unclaimed' : deps.config.finalize ? 'received' : silent ? 'notified' : 'finalized';
   await record(deps, context, stored, next, new Date().toISOString());
   await quota.release(owner, id);
+  if (next === 'notified') logFinished(context, stored);
   return headers;
+}
+
+/** Logged once completion is recorded: never twice for one upload, whatever crashes came in between. */
+function logFinished(context: UploadContext, stored: StoredUpload): void {
+  context.log.info({ uploadId: stored.sidecar.id, size: stored.offset, path: stored.location }, 'upload finished');
 }
 
 /**
@@ -203,8 +212,7 @@ async function notify(deps: CompletionDeps, context: UploadContext, stored: Stor
   // step sends post-finish again on resumption, with the same idempotency key (at least once).
   await step(context, id, 'could not queue post-finish notifications', () => deps.hooks.notify('post-finish', context, stored));
   await record(deps, context, stored, 'notified');
-  // Logged once it is recorded: never twice for one upload, whatever crashes came in between.
-  context.log.info({ uploadId: id, size: stored.offset, path: stored.location }, 'upload finished');
+  logFinished(context, stored);
 }
 
 /** Record a step in the sidecar; a store that cannot take the write answers 507/503 and the step is redone later. */

@@ -158,6 +158,28 @@ describe.each(['memory', 'redis'] as const)('maxBytesInFlight counts every way a
     expectQuota(await create(s, ALICE, { 'Upload-Length': '1' }), '1001');
   });
 
+  it('an owner\'s count follows each upload through its life: finishing, terminating and declaring a length give back or take exactly their bytes', async () => {
+    // The in-process counts keep a running sum per owner (src/coordination/memory-quota.ts): every
+    // change must move it by exactly the upload's difference, or the room drifts.
+    const s = await start();
+    const finishing = pathOf(await create(s, ALICE, { 'Upload-Length': '300' }));
+    const terminated = pathOf(await create(s, ALICE, { 'Upload-Length': '200' }));
+    const deferred = pathOf(await create(s, ALICE, { 'Upload-Defer-Length': '1' }));
+    expect((await patchAs(s, ALICE, deferred, 0, Buffer.alloc(100, 1))).status).toBe(204);
+    expectQuota(await create(s, ALICE, { 'Upload-Length': '401' }), '1001');
+
+    // 300 + 200 + 100 held; the finished upload gives back its 300, the terminated one its 200.
+    expect((await patchAs(s, ALICE, finishing, 0, Buffer.alloc(300, 2))).status).toBe(204);
+    expect((await raw(s.url, { method: 'DELETE', path: terminated, headers: { ...TUS, ...as(ALICE) } })).status).toBe(204);
+    // The deferred upload declares 400: 400 held in all.
+    expect((await patchAs(s, ALICE, deferred, 100, Buffer.alloc(10, 3), { 'Upload-Length': '400' })).status).toBe(204);
+
+    expectQuota(await create(s, ALICE, { 'Upload-Length': '601' }), '1001');
+    expect((await create(s, ALICE, { 'Upload-Length': '600' })).status).toBe(201);
+    expectQuota(await create(s, ALICE, { 'Upload-Length': '1' }), '1001');
+    expect((await create(s, BOB, { 'Upload-Length': String(QUOTA) })).status).toBe(201);
+  });
+
   it('after a restart the quota is rebuilt from the sidecars the same way: declared lengths, and received bytes for deferred ones', async () => {
     const store = await tempDir();
     cleanups.push(store.remove);
