@@ -106,5 +106,6 @@ function buildRuntime(
     hooks,
     origin,
     complete: completionFor({ config: endpoint, store, accept, quota, hooks }),
+    sweepHooks: [],
   };
 }
