@@ -48,6 +48,7 @@ async function removeIfUnclaimed(runtime: EndpointRuntime, sidecar: Sidecar, pla
     const stored = await runtime.store.find(sidecar.id, context);
     if (!stored || completionStep(stored.sidecar) !== 'unclaimed' || unclaimedExpiry(stored, ttl) > options.now) return false;
     await runtime.store.removeStored(context, stored);
+    await runtime.quota.release(stored.sidecar.tusport.owner, stored.sidecar.id);
     options.log.info({ uploadId: sidecar.id, endpoint: runtime.template.source }, 'unclaimed upload removed (claim.ttl passed)');
     return true;
   } finally {
