@@ -24,3 +24,20 @@ export interface LeasedLock extends Lock {
 export function leaseOf(lock: Lock): Lease | undefined {
   return (lock as Partial<LeasedLock>).lease;
 }
+
+/**
+ * Run a commit of an upload's bytes or state for the holder of `fence`: refused at once when the
+ * lock is no longer held, and a commit that fails after the lock was lost (it tripped on what the
+ * next holder did: the upload finished, moved or gone) answers as the loss (423
+ * `TUSPORT_ERR_LOCK_LOST`), not as a storage failure. Every write path gets this answer here, in
+ * the store, whichever protocol called it (PATCH, creation with upload, a form's file, the IETF draft).
+ */
+export async function fenced<T>(fence: WriteFence | undefined, commit: () => Promise<T>): Promise<T> {
+  fence?.assertHeld();
+  try {
+    return await commit();
+  } catch (error) {
+    fence?.assertHeld();
+    throw error;
+  }
+}

@@ -6,8 +6,9 @@ import type { Sidecar } from '../stores/sidecar.js';
  * (`maxUnfinishedUploads`), and how many bytes they add up to (`maxBytesInFlight`). An upload
  * counts its declared length; a deferred-length upload counts the bytes it has received, plus,
  * while a request is writing to it, the bytes that request was allowed to bring (`claim`), so two
- * requests of one principal can never both fill the same room. Each check and its count are one
- * atomic step. The counts are rebuilt from the store's sidecars when nothing holds them yet.
+ * requests of one principal can never both fill the same room. On a `claim` endpoint a finished
+ * upload awaiting its claim still counts (src/uploads/quota-holders.ts). Each check and its count
+ * are one atomic step. The counts are rebuilt from the store's sidecars when nothing holds them yet.
  *
  * Two implementations: `MemoryQuota` (this process; `locker.type: memory`) and `RedisQuota`
  * (every instance sharing one Redis; `locker.type: redis`). Their answers and errors are the same.

@@ -12,6 +12,7 @@ import { checkTusPreconditions } from '../protocols/tus/preconditions.js';
 import { handleList } from '../files/list.js';
 import { acceptDownloadLink } from '../files/link-auth.js';
 import { handleClaim } from '../files/claim-route.js';
+import { claimSweepHook } from '../files/claim-sweep.js';
 import { handleFormPost, isFormPost } from '../protocols/form/handler.js';
 import { ietfCreationOnly, ietfOnSend, serveIetf } from '../protocols/ietf/door.js';
 import { isIetfRequest } from '../protocols/ietf/headers.js';
@@ -82,7 +83,10 @@ export function mountEndpoint(app: FastifyInstance, runtime: EndpointRuntime): v
   // Clients behind proxies that only pass GET/POST send X-HTTP-Method-Override.
   app.post(uploadUrl, options, route(handleMethodOverride({ PATCH: handlePatch, HEAD: handleHead, DELETE: handleDelete })));
   // Upload now, claim later: a plain JSON POST from the app's form handler, not a tus request.
-  if (runtime.config.claim) app.post(`${uploadUrl}/claim`, { preHandler: authenticate, exposeHeadRoute: false }, route(handleClaim));
+  if (runtime.config.claim) {
+    app.post(`${uploadUrl}/claim`, { preHandler: authenticate, exposeHeadRoute: false }, route(handleClaim));
+    runtime.sweepHooks.push(claimSweepHook(runtime));
+  }
 }
 
 export function resolveUploadContext(runtime: EndpointRuntime, request: FastifyRequest, prefix: string): UploadContext {

@@ -7,6 +7,7 @@ import type { AcceptRules } from '../policy/accept.js';
 import type { QuotaTracker } from '../policy/quota.js';
 import type { EndpointStore } from '../stores/endpoint-store.js';
 import type { Complete } from '../uploads/completion.js';
+import type { SweepHook } from '../uploads/sweep-hooks.js';
 import type { UploadContext } from './context.js';
 import type { RequestOrigin } from './request-origin.js';
 import type { UrlTemplate } from './template.js';
@@ -30,6 +31,11 @@ export interface EndpointRuntime {
    * caller holds the lock). Resolves with headers pre-finish hooks asked for.
    */
   complete: Complete;
+  /**
+   * What the sweep of this endpoint's store does besides the core's work, registered by each
+   * protocol or feature as it is mounted (src/uploads/sweep-hooks.ts).
+   */
+  sweepHooks: SweepHook[];
 }
 
 export type ProtocolHandler = (runtime: EndpointRuntime, context: UploadContext, request: FastifyRequest, reply: FastifyReply) => Promise<unknown>;

@@ -6,7 +6,16 @@ import { acquireUploadLock } from '../uploads/lock.js';
 import type { Sidecar } from '../stores/sidecar.js';
 import { backgroundContext } from '../uploads/background-context.js';
 import { completionStep } from '../uploads/completion.js';
+import type { SweepHook } from '../uploads/sweep-hooks.js';
 import { unclaimedExpiry } from './claim.js';
+
+/** The sweep's part for a `claim` endpoint: unclaimed uploads past `claim.ttl` removed (counted as expired). */
+export function claimSweepHook(runtime: EndpointRuntime): SweepHook {
+  return {
+    name: 'expired unclaimed uploads',
+    after: async (round) => ({ expired: await sweepUnclaimed(runtime, round) }),
+  };
+}
 
 /**
  * Remove the finished uploads of a `claim` endpoint that nobody claimed within `claim.ttl`. Each is
@@ -39,6 +48,7 @@ async function removeIfUnclaimed(runtime: EndpointRuntime, sidecar: Sidecar, pla
     const stored = await runtime.store.find(sidecar.id, context);
     if (!stored || completionStep(stored.sidecar) !== 'unclaimed' || unclaimedExpiry(stored, ttl) > options.now) return false;
     await runtime.store.removeStored(context, stored);
+    await runtime.quota.release(stored.sidecar.tusport.owner, stored.sidecar.id);
     options.log.info({ uploadId: sidecar.id, endpoint: runtime.template.source }, 'unclaimed upload removed (claim.ttl passed)');
     return true;
   } finally {

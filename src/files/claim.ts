@@ -58,6 +58,8 @@ export async function claimUpload(runtime: EndpointRuntime, context: UploadConte
       const expiresAt = unclaimedExpiry(stored, ttl);
       if (expiresAt <= Date.now()) throw new FileErrors.CLAIM_EXPIRED(new Date(expiresAt).toISOString());
       await recordClaim(runtime, context, stored, options, by);
+      // Accepted by its owner: it no longer counts toward the quota of uploads in flight.
+      await runtime.quota.release(stored.sidecar.tusport.owner, id);
     }
     // Claimed now or before: carry completion on if it stopped half-way (idempotent), then answer.
     // A taken final path leaves the claimed file where it is, announced: 409 says so, a repeated claim answers 200.

@@ -30,7 +30,7 @@ export const DownloadsSchema = z
 export const ClaimSchema = z
   .strictObject({
     ttl: duration().meta({
-      description: 'How long a finished upload waits to be claimed; the cleanup sweep removes unclaimed ones older than this (counted as `expired`).',
+      description: 'How long a finished upload waits to be claimed; the cleanup sweep removes unclaimed ones older than this (counted as `expired`). Until claimed, deleted or removed, an unclaimed upload counts toward its owner\'s `policy.quota` like an unfinished one.',
     }),
     allowPath: z.boolean().default(false).meta({
       description:

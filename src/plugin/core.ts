@@ -15,6 +15,7 @@ import { createMetrics, instrumentLocker, type MetricsRecorder } from '../observ
 import { createBackend } from '../stores/create-backend.js';
 import { EndpointStore } from '../stores/endpoint-store.js';
 import { completionFor } from '../uploads/completion.js';
+import { quotaHolders } from '../uploads/quota-holders.js';
 import { sweepAll } from '../uploads/sweep.js';
 import { claimerFor } from '../files/claim-library.js';
 import { type ClaimFunction, StoreCheckError, type SweepResult } from './controls.js';
@@ -93,7 +94,7 @@ function buildRuntime(
     expireMs: endpoint.expire,
   });
   const accept = endpoint.policy.accept ? parseAccept(endpoint.policy.accept) : undefined;
-  const quota = shared.quota(template.source, () => backend.unfinished(), endpoint.policy.quota);
+  const quota = shared.quota(template.source, () => quotaHolders(backend, endpoint.claim !== undefined), endpoint.policy.quota);
   return {
     config: endpoint,
     template,
@@ -106,5 +107,6 @@ function buildRuntime(
     hooks,
     origin,
     complete: completionFor({ config: endpoint, store, accept, quota, hooks }),
+    sweepHooks: [],
   };
 }

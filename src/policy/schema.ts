@@ -13,10 +13,10 @@ export const PolicySchema = z.strictObject({
   maxMetadataValueSize: byteSize().default(4096).meta({ description: 'Largest single decoded metadata value (400 above it).' }),
   quota: z
     .strictObject({
-      maxUnfinishedUploads: z.number().int().min(1).optional().meta({ description: 'Unfinished uploads one principal may have at once (429 above it).' }),
+      maxUnfinishedUploads: z.number().int().min(1).optional().meta({ description: 'Unfinished uploads one principal may have at once (429 above it). On a `claim` endpoint a finished upload waiting for its claim counts too, until it is claimed, deleted or swept past `claim.ttl`.' }),
       maxBytesInFlight: byteSize().optional().meta({
         description:
-          'Bytes one principal\'s unfinished uploads may add up to (413 above it): each counts its Upload-Length (declared at creation or later), a deferred length the bytes received.',
+          'Bytes one principal\'s unfinished uploads may add up to (413 above it): each counts its Upload-Length (declared at creation or later), a deferred length the bytes received. On a `claim` endpoint finished uploads waiting for their claim count too, until claimed, deleted or swept.',
       }),
     })
     .prefault({})

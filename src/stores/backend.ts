@@ -13,6 +13,11 @@ export interface StoredUpload {
   offset: number;
   /** Where the data is (disk: absolute file path; S3: object key). */
   location: string;
+  /**
+   * S3, from `create` only: the id of the multipart upload the bytes go to (a direct upload's
+   * client uploads its parts there itself).
+   */
+  multipartId?: string | undefined;
 }
 
 /** A slice of an upload's bytes: `start` to `end`, both inclusive (as in HTTP's Content-Range). */

@@ -13,6 +13,7 @@ import { LazyFileSink } from './lazy-file-sink.js';
 import { copyWithLimit } from './stream-copy.js';
 import { unverified } from './verified-write.js';
 import { checkWritableDirectory } from './writable-directory.js';
+import { fenced } from '../coordination/fence.js';
 import { sweepDirectory } from './sweep.js';
 import { isFinished, walkUploads } from './walk.js';
 import { sortedIds } from './list-ids.js';
@@ -138,7 +139,12 @@ export class DiskBackend implements StorageBackend {
     return { sidecar, offset: stats.size, location };
   }
 
-  async write(directory: string, id: string, source: Readable, offset: number, limits: WriteLimits, stop?: AbortSignal): Promise<WriteResult> {
+  write(directory: string, id: string, source: Readable, offset: number, limits: WriteLimits, stop?: AbortSignal): Promise<WriteResult> {
+    // A holder whose lease lapsed gets 423, not what it trips on (the file the next holder moved).
+    return fenced(limits.fence, () => this.writeHeld(directory, id, source, offset, limits, stop));
+  }
+
+  private async writeHeld(directory: string, id: string, source: Readable, offset: number, limits: WriteLimits, stop?: AbortSignal): Promise<WriteResult> {
     const data = await this.requireDataPath(directory, id);
     const verify = limits.verify;
     writesInProgress++;

@@ -21,6 +21,8 @@ export interface NewSidecar {
   metadata: Record<string, string | null>;
   /** Concatenation: a partial upload, or a final one made of these partial uploads' ids. */
   concat?: SidecarTusport['concat'];
+  /** Uploaded straight to the store (S3) by the client. */
+  direct?: SidecarTusport['direct'];
 }
 
 /**
@@ -115,6 +117,7 @@ export class EndpointStore {
         ...(scope?.accept ? { accept: scope.accept } : {}),
         ...(scope?.maxSize !== undefined ? { maxSize: scope.maxSize } : {}),
         ...(upload.concat ? { concat: upload.concat } : {}),
+        ...(upload.direct ? { direct: upload.direct } : {}),
       },
     };
     let stored: StoredUpload;

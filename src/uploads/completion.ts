@@ -21,7 +21,7 @@ import type { CompletionStep, Sidecar } from '../stores/sidecar.js';
  *                      \-> unclaimed --claim--/   (endpoints with `claim`: src/files/claim.ts)
  *
  * - receive: the bytes pass `accept`, pre-finish hooks say yes; `completed_at` is recorded and the
- *   quota slot given back. From here on the upload is complete and is never deleted for expiry.
+ *   quota slot given back (on a `claim` endpoint only once it is claimed). From here on the upload is complete and is never deleted for expiry.
  * - finalize: the file moves to its `finalize.path` (skipped when there is none).
  * - notify: `onUploadDone` runs and post-finish notifications go to the durable outbox. With
  *   nothing to move and nobody to tell, one sidecar write records all three steps at once.
@@ -119,7 +119,11 @@ async function receive(deps: CompletionDeps, context: UploadContext, stored: Sto
   const silent = !deps.config.onUploadDone && !deps.hooks.wants('post-finish');
   const next: CompletionStep = deps.config.claim ? 'unclaimed' : deps.config.finalize ? 'received' : silent ? 'notified' : 'finalized';
   await record(deps, context, stored, next, new Date().toISOString());
-  await quota.release(owner, id);
+  // Awaiting its claim, it still holds its owner's quota (src/uploads/quota-holders.ts): the claim,
+  // a DELETE or the sweep past `claim.ttl` gives the place back.
+  // It counts what it holds now (a direct upload may not have declared its size).
+  if (next === 'unclaimed') await quota.settle(stored.sidecar, stored.offset);
+  else await quota.release(owner, id);
   if (next === 'notified') logFinished(context, stored);
   return headers;
 }

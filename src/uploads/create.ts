@@ -42,6 +42,12 @@ export interface NewUpload {
    * token's maxSize and quotas do. A final upload records the partial uploads it is made of.
    */
   concat?: SidecarTusport['concat'] | undefined;
+  /**
+   * The bytes go straight to the store, not through tusport (direct-to-S3: by the client's own
+   * multipart upload, or by one presigned POST). Recorded in the sidecar; everything else about the
+   * creation is the same. The store entry's `multipartId` is the client's to upload to.
+   */
+  direct?: SidecarTusport['direct'] | undefined;
 }
 
 /** Handed to the caller's `fill` while the new upload's lock is held. */
@@ -120,7 +126,7 @@ export async function createUpload<T>(
     throw error;
   }
   try {
-    stored = await runtime.store.create(context, { id, size: upload.size, metadata, concat: upload.concat });
+    stored = await runtime.store.create(context, { id, size: upload.size, metadata, concat: upload.concat, direct: upload.direct });
   } catch (error) {
     // Never an upload this request did not make (a hook-chosen id that turned out to be taken).
     await runtime.quota.release(context.owner, id);
@@ -234,6 +240,6 @@ async function refuseKnownClash(runtime: EndpointRuntime, context: UploadContext
 function checkTokenAccept(context: UploadContext, metadata: Record<string, string | null>): void {
   const scope = context.principal?.scope;
   if (scope?.accept && !declaredAccepted(parseAccept(scope.accept), metadata)) {
-    throw new PolicyErrors.TYPE_NOT_ACCEPTED(metadata.filetype ?? metadata.filename ?? 'no filetype or filename declared', `${scope.accept.join(', ')} (this upload token)`);
+    throw new PolicyErrors.TYPE_NOT_ACCEPTED(metadata.filetype || metadata.filename || 'no filetype or filename declared', `${scope.accept.join(', ')} (this upload token)`);
   }
 }

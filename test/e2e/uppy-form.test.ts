@@ -1,13 +1,12 @@
 import { randomBytes } from 'node:crypto';
 import { mkdir, readdir, readFile, writeFile } from 'node:fs/promises';
 import path from 'node:path';
-import type { Browser } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { addFilesToDashboard, launchChromium, type RunningChromium } from '../helpers/chromium.js';
-import { killAll, type Running, start } from '../helpers/cli.js';
+import { addFilesToDashboard } from '../helpers/chromium.js';
+import { type DemoInBrowser, startDemoInBrowser } from '../helpers/demo-browser.js';
 import { sha256File } from '../helpers/files.js';
 import { testedSnippet } from '../helpers/markdown.js';
-import { tempDir } from '../helpers/server.js';
+import { start } from '../helpers/cli.js';
 
 /**
  * Issue 15: `@uppy/xhr-upload` in headless Chromium posting multipart forms to a tusport endpoint
@@ -17,47 +16,34 @@ import { tempDir } from '../helpers/server.js';
  */
 
 const MiB = 2 ** 20;
-let scratch: Awaited<ReturnType<typeof tempDir>>;
-let chromium: RunningChromium | undefined;
-let browser: Browser;
-let server: Running;
+let demo: DemoInBrowser;
 let storeDir: string;
 const sources: string[] = [];
 
 beforeAll(async () => {
-  scratch = await tempDir('tusport-uppy-form-');
-  storeDir = path.join(scratch.dir, 'store');
-  const configFile = path.join(scratch.dir, 'tusport.yaml');
-  await writeFile(configFile, ['server:', '  port: 0', 'endpoints:', '  - path: /files', '    store: { type: disk, directory: ./store }', '    form: true', ''].join('\n'));
-  const files = path.join(scratch.dir, 'files');
-  await mkdir(files);
-  // A text header first, so the content sniffer never takes the random bytes for a known format.
-  sources.push(path.join(files, 'big.bin'), path.join(files, 'notes ü.txt'));
-  await writeFile(sources[0]!, Buffer.concat([Buffer.from('tusport uppy form\n'), randomBytes(6 * MiB)]));
-  await writeFile(sources[1]!, 'A small text file.\n'.repeat(50));
-  server = await start(['serve', '--config', configFile, '--demo'], scratch.dir);
-  chromium = await launchChromium(path.join(scratch.dir, 'chromium-profile'));
-  browser = chromium.browser;
+  demo = await startDemoInBrowser('tusport-uppy-form-', {
+    config: ['server:', '  port: 0', 'endpoints:', '  - path: /files', '    store: { type: disk, directory: ./store }', '    form: true'],
+    prepare: async (dir) => {
+      const files = path.join(dir, 'files');
+      await mkdir(files);
+      // A text header first, so the content sniffer never takes the random bytes for a known format.
+      sources.push(path.join(files, 'big.bin'), path.join(files, 'notes ü.txt'));
+      await writeFile(sources[0]!, Buffer.concat([Buffer.from('tusport uppy form\n'), randomBytes(6 * MiB)]));
+      await writeFile(sources[1]!, 'A small text file.\n'.repeat(50));
+    },
+  });
+  storeDir = path.join(demo.dir, 'store');
 });
 
-afterAll(async () => {
-  try {
-    await chromium?.close();
-  } finally {
-    await killAll();
-    await scratch?.remove();
-  }
-});
+afterAll(() => demo?.stop());
 
 describe('Uppy XHRUpload (the demo page in form mode) in Chromium', () => {
   it('posts each file as a form; tusport stores them byte-identical and Uppy gets each upload URL', async () => {
-    const context = browser.contexts()[0] ?? (await browser.newContext());
-    const page = await context.newPage();
+    const page = await demo.open('?mode=form');
     const posts: string[] = [];
     page.on('request', (request) => {
       if (request.method() === 'POST') posts.push(request.headers()['content-type'] ?? '');
     });
-    await page.goto(`${server.url}/?mode=form`);
     await expect.poll(() => page.locator('#target').textContent(), { timeout: 30_000 }).toContain('Uploading as multipart forms to');
     await addFilesToDashboard(page, sources);
     await page.locator('.uppy-StatusBar-actionBtn--upload').click();
@@ -77,7 +63,7 @@ describe('Uppy XHRUpload (the demo page in form mode) in Chromium', () => {
       expect(source, sidecar.metadata.filename).toBeDefined();
       expect(await sha256File(path.join(storeDir, sidecar.id))).toBe(await sha256File(source!));
       expect(sidecar.tusport.completed_at).toBeDefined();
-      expect(links).toContain(`${server.url}/files/${sidecar.id}`);
+      expect(links).toContain(`${demo.server.url}/files/${sidecar.id}`);
       // Uppy's own meta fields came along as form fields.
       expect(sidecar.metadata.name).toBe(sidecar.metadata.filename);
     }
@@ -89,7 +75,7 @@ describe("the README's plain HTML form in Chromium", () => {
   it('uploads the chosen files with the form field as metadata, and the browser gets the JSON answer', async () => {
     // The README's endpoint (`./data/files`, no auth) in a directory of its own, and its form as
     // written: only the action URL points at this server.
-    const dir = path.join(scratch.dir, 'readme');
+    const dir = path.join(demo.dir, 'readme');
     await mkdir(path.join(dir, 'files'), { recursive: true });
     await writeFile(path.join(dir, 'tusport.yaml'), testedSnippet('form-config'));
     const readmeServer = await start(['serve', '--config', 'tusport.yaml', '--port', '0', '--no-demo'], dir);
@@ -99,7 +85,7 @@ describe("the README's plain HTML form in Chromium", () => {
     const html = testedSnippet('html-form');
     expect(html).toContain('action="https://up.example.com/files"');
 
-    const context = browser.contexts()[0] ?? (await browser.newContext());
+    const context = demo.browser.contexts()[0] ?? (await demo.browser.newContext());
     const page = await context.newPage();
     await page.setContent(html.replace('https://up.example.com/files', `${readmeServer.url}/files`));
     await page.locator('input[type=file]').setInputFiles(chosen);

@@ -1,9 +1,8 @@
 import { readdir, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { killAll, type Running, start } from '../helpers/cli.js';
-import { addFilesToDashboard, launchChromium, type RunningChromium } from '../helpers/chromium.js';
-import { tempDir } from '../helpers/server.js';
+import { addFilesToDashboard } from '../helpers/chromium.js';
+import { type DemoInBrowser, startDemoInBrowser } from '../helpers/demo-browser.js';
 
 /**
  * The demo page on a templated endpoint with auth (`/users/{username}/uploads`, bearer tokens,
@@ -14,16 +13,13 @@ import { tempDir } from '../helpers/server.js';
 
 const TOKEN = 'alice-token-for-the-uppy-templated-test';
 
-let scratch: Awaited<ReturnType<typeof tempDir>>;
-let server: Running;
-let chromium: RunningChromium | undefined;
+let demo: DemoInBrowser;
 
 beforeAll(async () => {
-  scratch = await tempDir('tusport-uppy-templated-');
-  const config = path.join(scratch.dir, 'tusport.yaml');
-  await writeFile(
-    config,
-    [
+  demo = await startDemoInBrowser('tusport-uppy-templated-', {
+    config: [
+      'server:',
+      '  port: 0',
       'endpoints:',
       '  - path: /users/{username}/uploads',
       '    store: { type: disk, directory: "./store/{username}" }',
@@ -31,52 +27,40 @@ beforeAll(async () => {
       '      type: bearer',
       `      tokens: [{ id: alice, token: ${TOKEN} }]`,
       '      bind: { username: sub }',
-      '',
-    ].join('\n'),
-  );
-  await writeFile(path.join(scratch.dir, 'hello.txt'), 'hello from the templated endpoint\n');
-  server = await start(['serve', '--config', config, '--port', '0', '--demo'], scratch.dir);
-  chromium = await launchChromium(path.join(scratch.dir, 'chromium-profile'));
+    ],
+    prepare: (dir) => writeFile(path.join(dir, 'hello.txt'), 'hello from the templated endpoint\n'),
+  });
 }, 120_000);
 
-afterAll(async () => {
-  try {
-    await chromium?.close();
-  } finally {
-    await killAll();
-    await scratch?.remove();
-  }
-});
+afterAll(() => demo?.stop());
 
 describe('Uppy demo page on a templated endpoint', () => {
   it('shows the template readably, and a retry after a 403 uploads to the URL the corrected field gives', async () => {
-    const page = await chromium!.browser.newPage();
-    await page.goto(`${server.url}/`);
-    await page.locator('.uppy-Dashboard').waitFor();
+    const page = await demo.open();
 
     // Before the field is filled the header shows the template, not /users/%7Busername%7D/uploads.
     const target = page.locator('#target code');
-    await expect.poll(() => target.textContent(), { timeout: 30_000 }).toBe(`${server.url}/users/{username}/uploads`);
+    await expect.poll(() => target.textContent(), { timeout: 30_000 }).toBe(`${demo.server.url}/users/{username}/uploads`);
 
     await page.locator('input[name="username"]').fill('bob');
     await page.locator('input[name="token"]').fill(TOKEN);
-    await expect.poll(() => target.textContent()).toBe(`${server.url}/users/bob/uploads`);
+    await expect.poll(() => target.textContent()).toBe(`${demo.server.url}/users/bob/uploads`);
 
     // alice's token on bob's URL: 403, shown in the page.
-    await addFilesToDashboard(page, [path.join(scratch.dir, 'hello.txt')]);
+    await addFilesToDashboard(page, [path.join(demo.dir, 'hello.txt')]);
     await page.locator('.uppy-StatusBar-actionBtn--upload').click();
     await expect.poll(() => page.locator('#errors').textContent(), { timeout: 30_000 }).toContain('hello.txt: 403');
 
     // The user corrects the field and presses Retry: the upload goes to /users/alice/uploads.
     await page.locator('input[name="username"]').fill('alice');
-    await expect.poll(() => target.textContent()).toBe(`${server.url}/users/alice/uploads`);
+    await expect.poll(() => target.textContent()).toBe(`${demo.server.url}/users/alice/uploads`);
     await page.locator('.uppy-StatusBar-actionBtn--retry').click();
     const done = page.locator('#done a');
     await done.waitFor({ timeout: 30_000 });
-    expect(await done.textContent()).toMatch(new RegExp(`^${server.url}/users/alice/uploads/[0-9a-f]{44}$`));
-    const stored = await readdir(path.join(scratch.dir, 'store', 'alice'));
+    expect(await done.textContent()).toMatch(new RegExp(`^${demo.server.url}/users/alice/uploads/[0-9a-f]{44}$`));
+    const stored = await readdir(path.join(demo.dir, 'store', 'alice'));
     expect(stored.filter((name) => !name.endsWith('.json'))).toHaveLength(1);
-    expect(await readdir(path.join(scratch.dir, 'store')).then((names) => names.sort())).toEqual(['alice']);
+    expect(await readdir(path.join(demo.dir, 'store')).then((names) => names.sort())).toEqual(['alice']);
     await page.close();
   }, 120_000);
 });

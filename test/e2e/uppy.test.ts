@@ -3,13 +3,13 @@ import { mkdir, readdir, readFile, stat, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { fileURLToPath } from 'node:url';
-import type { Browser, Page, Route } from 'playwright-core';
+import type { Page, Route } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { freePort } from '../harness/ports.js';
-import { addFilesToDashboard, launchChromium, type RunningChromium } from '../helpers/chromium.js';
-import { killAll, type Running, start, until } from '../helpers/cli.js';
+import { addFilesToDashboard } from '../helpers/chromium.js';
+import { until } from '../helpers/cli.js';
+import { type DemoInBrowser, startDemoInBrowser } from '../helpers/demo-browser.js';
 import { sha256File } from '../helpers/files.js';
-import { tempDir } from '../helpers/server.js';
 
 /**
  * The demo page in a real browser: `tusport serve --demo` (the built CLI) with an endpoint that
@@ -26,21 +26,10 @@ const CHUNK = 5 * MiB;
 const BIG = 32 * MiB;
 const ACCEPT = ['image/*', 'text/plain', '.bin'];
 
-let scratch: Awaited<ReturnType<typeof tempDir>>;
 let port: number;
-let configFile: string;
 let storeDir: string;
-let chromiumRunning: RunningChromium | undefined;
-let browser: Browser | undefined;
-let server: Running | undefined;
+let demo: DemoInBrowser;
 const sources: Record<'big' | 'small' | 'fake' | 'csv', string> = { big: '', small: '', fake: '', csv: '' };
-
-/** The real CLI, enabling the demo with the flag (the config file does not mention it). */
-async function startServer(): Promise<Running> {
-  const running = await start(['serve', '--config', configFile, '--demo'], scratch.dir);
-  await running.waitForLog('Uppy demo page: ');
-  return running;
-}
 
 /** The stored uploads, by the filename their sidecar's metadata carries. */
 async function storedUploads(): Promise<Map<string, { id: string; data: string; size: number; completed: boolean }>> {
@@ -56,27 +45,20 @@ async function storedUploads(): Promise<Map<string, { id: string; data: string; 
 }
 
 async function openDemo(): Promise<Page> {
-  if (!browser || !server) throw new Error('not started');
-  const context = browser.contexts()[0] ?? (await browser.newContext());
-  const page = await context.newPage();
+  const page = await demo.open();
   await page.setViewportSize({ width: 1024, height: 768 });
-  await page.goto(`${server.url}/`);
-  await page.locator('.uppy-Dashboard').waitFor();
   // config.json reached the page: the endpoint and its accept list are shown.
-  await expect.poll(() => page.locator('#target').textContent(), { timeout: 30_000 }).toContain(`${server.url}/files`);
+  await expect.poll(() => page.locator('#target').textContent(), { timeout: 30_000 }).toContain(`${demo.server.url}/files`);
   return page;
 }
 
 const addFiles = addFilesToDashboard;
 
 beforeAll(async () => {
-  scratch = await tempDir('tusport-uppy-');
   port = await freePort();
-  storeDir = path.join(scratch.dir, 'store');
-  configFile = path.join(scratch.dir, 'tusport.yaml');
-  await writeFile(
-    configFile,
-    [
+  // The port is fixed in the config (the CLI enables the demo with its flag): a restart comes back on it.
+  demo = await startDemoInBrowser('tusport-uppy-', {
+    config: [
       'server:',
       `  port: ${port}`,
       'endpoints:',
@@ -84,37 +66,28 @@ beforeAll(async () => {
       '    store: { type: disk, directory: ./store }',
       '    maxChunkSize: 5MiB',
       `    policy: { accept: [${ACCEPT.map((a) => JSON.stringify(a)).join(', ')}] }`,
-      '',
-    ].join('\n'),
-  );
-  const files = path.join(scratch.dir, 'files');
-  await mkdir(files);
-  // A text header first, so the content sniffer never mistakes the random bytes for a known format.
-  sources.big = path.join(files, 'big.bin');
-  await writeFile(sources.big, Buffer.concat([Buffer.from('tusport uppy e2e\n'), randomBytes(BIG - 17)]));
-  sources.small = path.join(files, 'notes.txt');
-  await writeFile(sources.small, 'Small enough for one PATCH.\n'.repeat(100));
-  // Declared image/png (accepted by name and type), but the bytes are a PDF.
-  sources.fake = path.join(files, 'fake.png');
-  await writeFile(sources.fake, '%PDF-1.4\n1 0 obj\n<<>>\nendobj\ntrailer\n<<>>\n%%EOF\n');
-  sources.csv = path.join(files, 'table.csv');
-  await writeFile(sources.csv, 'a,b\n1,2\n');
+    ],
+    prepare: async (dir) => {
+      const files = path.join(dir, 'files');
+      await mkdir(files);
+      // A text header first, so the content sniffer never mistakes the random bytes for a known format.
+      sources.big = path.join(files, 'big.bin');
+      await writeFile(sources.big, Buffer.concat([Buffer.from('tusport uppy e2e\n'), randomBytes(BIG - 17)]));
+      sources.small = path.join(files, 'notes.txt');
+      await writeFile(sources.small, 'Small enough for one PATCH.\n'.repeat(100));
+      // Declared image/png (accepted by name and type), but the bytes are a PDF.
+      sources.fake = path.join(files, 'fake.png');
+      await writeFile(sources.fake, '%PDF-1.4\n1 0 obj\n<<>>\nendobj\ntrailer\n<<>>\n%%EOF\n');
+      sources.csv = path.join(files, 'table.csv');
+      await writeFile(sources.csv, 'a,b\n1,2\n');
+    },
+  });
+  storeDir = path.join(demo.dir, 'store');
   await mkdir(ARTIFACTS, { recursive: true });
-
-  server = await startServer();
-  expect(server.url).toBe(`http://127.0.0.1:${port}`);
-  chromiumRunning = await launchChromium(path.join(scratch.dir, 'chromium-profile'));
-  browser = chromiumRunning.browser;
+  expect(demo.server.url).toBe(`http://127.0.0.1:${port}`);
 });
 
-afterAll(async () => {
-  try {
-    await chromiumRunning?.close();
-  } finally {
-    await killAll();
-    await scratch?.remove();
-  }
-});
+afterAll(() => demo?.stop());
 
 describe('Uppy demo page in Chromium', () => {
   it('uploads two files, survives a server restart in the middle of the big one, and stores both byte-identical', async () => {
@@ -156,15 +129,15 @@ describe('Uppy demo page in Chromium', () => {
     expect(Number(await page.locator('.uppy-StatusBar-progress').getAttribute('aria-valuenow'))).toBeLessThan(100);
 
     // Graceful stop: exit 0 even with the browser's keep-alive connections open.
-    server?.child.kill('SIGTERM');
-    expect((await server?.exited)?.code).toBe(0);
+    demo.server.child.kill('SIGTERM');
+    expect((await demo.server.exited).code).toBe(0);
     phase = 'down';
     // The held PATCH now meets a closed port; Uppy retries (retryDelays in examples/uppy/app.js).
     await held?.continue();
     // Restart only once Uppy has tried again against the closed port (a request seen while down).
     await until(() => seen.some((r) => r.phase === 'down'), 'Uppy to retry while the server is down', 60_000);
     phase = 'after';
-    server = await startServer();
+    await demo.startServer();
 
     await page.locator('.uppy-StatusBar.is-complete').waitFor({ timeout: 180_000 });
     await expect.poll(() => page.locator('#done li').count(), { timeout: 30_000 }).toBe(2);

@@ -1,13 +1,13 @@
-import { mkdir, readFile, rm, statfs } from 'node:fs/promises';
+import { readFile, rm, statfs } from 'node:fs/promises';
 import path from 'node:path';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { sha256 } from '../helpers/files.js';
 import { createUpload, errorOf, headOffset, patch, raw, TUS } from '../helpers/http.js';
-import { capturingLogger, filesEndpoint, type RunningTusport, startTusport, tempDir } from '../helpers/server.js';
+import { capturingLogger, type RunningTusport } from '../helpers/server.js';
 import { KiB, MiB } from './lib/fixtures.js';
 import { seededBytes, suiteSeed } from './lib/random.js';
 import { auditStore } from './lib/store-audit.js';
-import { mountTmpfs, unmountWhenFree } from './lib/tmpfs.js';
+import { serveOnTmpfs, type TmpfsServer } from './lib/tmpfs.js';
 
 /**
  * The store's disk fills up: an 8 MiB tmpfs. A PATCH past capacity gets 507 with tusport's JSON
@@ -16,27 +16,18 @@ import { mountTmpfs, unmountWhenFree } from './lib/tmpfs.js';
  */
 
 const CAPACITY = 8 * MiB;
-let scratch: Awaited<ReturnType<typeof tempDir>>;
-let mountPoint: string;
-let mounted = false;
+let disk: TmpfsServer;
 let server: RunningTusport;
+let mountPoint: string;
 let seed: number;
 const log = capturingLogger('info');
 
 beforeAll(async () => {
   seed = suiteSeed('disk-full');
-  scratch = await tempDir('tusport-full-');
-  mountPoint = path.join(scratch.dir, 'small-disk');
-  await mkdir(mountPoint);
-  mountTmpfs(mountPoint, CAPACITY, 'disk-full');
-  mounted = true;
-  server = await startTusport(filesEndpoint(mountPoint), { dir: scratch.dir, logger: log.logger });
+  disk = await serveOnTmpfs('disk-full', CAPACITY, log.logger);
+  ({ server, mountPoint } = disk);
 });
-afterAll(async () => {
-  await server?.close();
-  if (mounted) await unmountWhenFree(mountPoint);
-  await scratch?.remove();
-});
+afterAll(() => disk?.stop());
 
 // Each case checks its own log: no error other than the full disk, and a failure names the case.
 let logMark = 0;

@@ -1,11 +1,11 @@
 import { execFileSync } from 'node:child_process';
-import { mkdir, readFile } from 'node:fs/promises';
+import { readFile } from 'node:fs/promises';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { idOf, listTree } from '../helpers/files.js';
 import { createUpload, headOffset, patch, raw, type RawResponse, TUS } from '../helpers/http.js';
-import { capturingLogger, filesEndpoint, type RunningTusport, startTusport, tempDir } from '../helpers/server.js';
-import { mountTmpfs, unmountWhenFree } from './lib/tmpfs.js';
+import { capturingLogger, type RunningTusport } from '../helpers/server.js';
+import { serveOnTmpfs, type TmpfsServer } from './lib/tmpfs.js';
 
 /**
  * The store's filesystem turns read-only under a running server (what Linux does to a disk after
@@ -14,26 +14,17 @@ import { mountTmpfs, unmountWhenFree } from './lib/tmpfs.js';
  * still work, nothing is lost, and the upload completes once the disk is writable again.
  */
 
-let scratch: Awaited<ReturnType<typeof tempDir>>;
-let mountPoint: string;
-let mounted = false;
+let disk: TmpfsServer;
 let server: RunningTusport;
+let mountPoint: string;
 const log = capturingLogger('info');
 const remount = (mode: 'ro' | 'rw') => execFileSync('mount', ['-o', `remount,${mode}`, mountPoint], { stdio: 'pipe' });
 
 beforeAll(async () => {
-  scratch = await tempDir('tusport-readonly-');
-  mountPoint = path.join(scratch.dir, 'disk');
-  await mkdir(mountPoint);
-  mountTmpfs(mountPoint, 8 * 1024 * 1024, 'disk-readonly');
-  mounted = true;
-  server = await startTusport(filesEndpoint(mountPoint), { dir: scratch.dir, logger: log.logger });
+  disk = await serveOnTmpfs('disk-readonly', 8 * 1024 * 1024, log.logger);
+  ({ server, mountPoint } = disk);
 });
-afterAll(async () => {
-  await server?.close();
-  if (mounted) await unmountWhenFree(mountPoint);
-  await scratch?.remove();
-});
+afterAll(() => disk?.stop());
 
 function expectStorageFailed(response: RawResponse): void {
   expect(response.status, response.body).toBe(503);

@@ -8,7 +8,7 @@ import { type Fleet, startFleet } from '../harness/fleet.js';
 import { type RunningRedis, startRedis } from '../harness/redis.js';
 import { gate } from '../helpers/gate.js';
 import { createUpload, errorOf, patch, raw, TUS } from '../helpers/http.js';
-import { download, heldPatch, raceTwoWriters } from '../helpers/lock-race.js';
+import { download, heldBody, heldPatch, raceTwoWriters } from '../helpers/lock-race.js';
 import { until } from '../helpers/wait.js';
 import { ceph, s3Store, sha256 } from './lib.js';
 
@@ -87,14 +87,45 @@ describe('S3: Redis locker across instances', () => {
     const id = uploadPath.split('/').pop()!;
     expect((await listAllKeys(info, bucket)).filter((key) => key.startsWith(id)).sort()).toEqual([id, `${id}.info`]);
   });
+  it('a creation with upload whose lease is lost mid-body answers 423 TUSPORT_ERR_LOCK_LOST too, and leaves nothing in the bucket', async () => {
+    const size = 256 * 1024;
+    const data = randomBytes(size);
+    const keysBefore = await listAllKeys(info, bucket);
+    const rest = gate();
+    // Half the body is with A; the rest never comes until A has answered.
+    const creating = raw(a, {
+      method: 'POST',
+      path: '/files',
+      headers: { ...TUS, 'Upload-Length': String(size), 'Content-Type': 'application/offset+octet-stream', 'Content-Length': String(size) },
+      body: heldBody(data, size / 2, rest.promise),
+    });
+    await until(async () => (await redisKeys()).length === 1, 'A to hold the new upload\'s lock');
+    // What a paused instance finds: its key expired and another holder took it.
+    const [key] = await redisKeys();
+    await withRedis((client) => client.set(key!, 'someone-else', 'PX', 10_000));
+    try {
+      const answered = await creating;
+      expect(answered.status, answered.body).toBe(423);
+      expect(errorOf(answered).code).toBe('TUSPORT_ERR_LOCK_LOST');
+    } finally {
+      rest.open();
+      await withRedis((client) => client.del(key!));
+    }
+    // The creation failed, so it leaves nothing (its client never learnt the upload's URL).
+    expect(await listAllKeys(info, bucket)).toEqual(keysBefore);
+  });
 });
 
-async function redisKeys(): Promise<string[]> {
+async function withRedis<T>(use: (client: import('ioredis').Redis) => Promise<T>): Promise<T> {
   const { Redis } = await import('ioredis');
   const client = new Redis(redis.url);
   try {
-    return await client.keys('tusport:lock:*');
+    return await use(client);
   } finally {
     client.disconnect();
   }
+}
+
+function redisKeys(): Promise<string[]> {
+  return withRedis((client) => client.keys('tusport:lock:*'));
 }

@@ -35,13 +35,13 @@ export async function storeFilePart(runtime: EndpointRuntime, context: UploadCon
   const { config, store } = runtime;
   const metadata = { ...part.fields, filename, filetype: part.mimeType };
   const maxSize = Math.min(config.maxSize ?? Number.MAX_SAFE_INTEGER, context.principal?.scope?.maxSize ?? Number.MAX_SAFE_INTEGER);
-  const created = await createUpload(runtime, context, { metadata, size: undefined, body: { length: undefined } }, async ({ stored, bodyQuota }) => {
+  const created = await createUpload(runtime, context, { metadata, size: undefined, body: { length: undefined } }, async ({ stored, lock, bodyQuota }) => {
     const id = stored.sidecar.id;
     const head = runtime.accept ? captureHead(part.stream) : undefined;
     const limit = Math.min(maxSize, bodyQuota?.limit ?? Number.MAX_SAFE_INTEGER);
     let result;
     try {
-      result = await store.writeChunk(context, id, part.stream, 0, { limit });
+      result = await store.writeChunk(context, id, part.stream, 0, { limit, fence: lock });
     } catch (error) {
       throw storageError(error, context.log, id);
     }

@@ -68,7 +68,7 @@ export function mountDirect(app: FastifyInstance, runtime: EndpointRuntime, dire
   const query = (request: FastifyRequest) => request.query as Record<string, string | undefined>;
 
   app.get(`${base}/params`, options, handle(async (context, s3, request) => {
-    const started = await createDirectUpload(runtime, context, s3, paramsRequest(query(request)), 'post');
+    const started = await createDirectUpload(runtime, context, paramsRequest(query(request)), 'post');
     const maxBytes = Math.min(sizeLimit(runtime, started.sidecar), POST_MAX_BYTES);
     // The declared type, held by the policy: the type checks saw it, and the object is served with it.
     const declared = started.sidecar.metadata?.filetype;
@@ -89,7 +89,7 @@ export function mountDirect(app: FastifyInstance, runtime: EndpointRuntime, dire
 
   app.post(`${base}/multipart`, options, handle(async (context, s3, request) => {
     const body = parse(StartBody, request.body ?? {});
-    const started = await createDirectUpload(runtime, context, s3, { ...body, metadata: stringValues(body.metadata) }, 'multipart');
+    const started = await createDirectUpload(runtime, context, { ...body, metadata: stringValues(body.metadata) }, 'multipart');
     return { key: started.key, uploadId: started.multipartId, bucket: s3.bucket, id: started.id, partSize: direct.partSize ?? store.partSize };
   }));
 

@@ -3,15 +3,12 @@ import { createPresignedPost, type PresignedPostOptions } from '@aws-sdk/s3-pres
 import { getSignedUrl } from '@aws-sdk/s3-request-presigner';
 import { createS3Client } from '../../stores/s3/client.js';
 import { isNoSuchUpload, isS3NotFound } from '../../stores/s3/errors.js';
-import { writeInfo } from '../../stores/s3/info.js';
 import type { S3StoreConfig } from '../../stores/s3/schema.js';
-import type { Sidecar } from '../../stores/sidecar.js';
 
 /** S3 refuses a POST upload larger than this (and so does the policy when there is no maxSize). */
 export const POST_MAX_BYTES = 5 * 1024 ** 3;
 /** The largest object S3 stores (what a multipart upload may reach when the endpoint has no maxSize). */
 export const OBJECT_MAX_BYTES = 5 * 1024 ** 4;
-const MIME_TYPE = /^[a-z0-9][a-z0-9!#$&^_.+-]{0,126}\/[a-z0-9][a-z0-9!#$&^_.+-]{0,126}$/i;
 
 export interface ListedPart {
   PartNumber: number;
@@ -33,27 +30,6 @@ export class DirectS3 {
 
   get bucket(): string {
     return this.store.bucket;
-  }
-
-  /**
-   * The multipart upload at `key` and the sidecar beside it, in the layout of tus uploads on S3
-   * (`<key>` + `<key>.info` with the multipart id in its metadata), so listings, quotas, the files
-   * API and the sweep treat a direct upload like any other. Returns the multipart id.
-   */
-  async create(key: string, sidecar: Sidecar, contentType: string | undefined): Promise<string> {
-    const created = await this.client.createMultipartUpload({
-      Bucket: this.bucket,
-      Key: key,
-      ...(contentType && MIME_TYPE.test(contentType) ? { ContentType: contentType } : {}),
-    });
-    const multipartId = created.UploadId ?? '';
-    try {
-      await writeInfo(this.client, this.bucket, key, sidecar, multipartId);
-    } catch (error) {
-      await this.abort(key, multipartId).catch(() => undefined);
-      throw error;
-    }
-    return multipartId;
   }
 
   /**

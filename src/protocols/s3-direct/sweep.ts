@@ -6,8 +6,17 @@ import { acquireUploadLock } from '../../uploads/lock.js';
 import { backgroundContext } from '../../uploads/background-context.js';
 import type { S3StoreConfig } from '../../stores/s3/schema.js';
 import type { Sidecar } from '../../stores/sidecar.js';
+import type { SweepHook } from '../../uploads/sweep-hooks.js';
 import { completePost, finishLocked } from './finish.js';
 import type { DirectS3 } from './s3.js';
+
+/** The sweep's part for direct uploads: abandoned presigned POSTs whose file arrived are finished. */
+export function directSweepHook(runtime: EndpointRuntime): SweepHook {
+  return {
+    name: 'abandoned direct uploads',
+    storeOptions: ({ locker, log }) => ({ noticeDirect: directNoticer(runtime, locker, log) }),
+  };
+}
 
 /**
  * For the sweep: a presigned-POST upload whose file is in the bucket but whose client never asked

@@ -103,7 +103,7 @@ async function writeCreationBody(
   const limit = Math.min(room, chunkLimit, quotaLimit);
   let result;
   try {
-    result = await store.writeChunk(context, id, request.raw, 0, { limit, verify: verifier }, creation.lock.handOver);
+    result = await store.writeChunk(context, id, request.raw, 0, { limit, verify: verifier, fence: creation.lock }, creation.lock.handOver);
   } catch (error) {
     throw storageError(error, context.log, id);
   }

@@ -117,7 +117,7 @@ export const handlePatch: ProtocolHandler = async (runtime, context, request, re
     } catch (error) {
       progress?.end(undefined);
       if (claimed) await runtime.quota.settle(stored.sidecar, offset);
-      throw storageError(lockLostInstead(lock, error, context), context.log, id);
+      throw storageError(error, context.log, id);
     }
     // A verified write that does not count has been undone by the store already.
     const undo = () => (verifier ? Promise.resolve() : store.truncate(context, id, offset));
@@ -177,19 +177,3 @@ export const handlePatch: ProtocolHandler = async (runtime, context, request, re
   if (expires) reply.header('Upload-Expires', expires.toUTCString());
   return reply.code(204).send();
 };
-
-/**
- * A write that failed after its lock's lease was lost (a paused or partitioned instance): the lost
- * lease is the answer (423 `TUSPORT_ERR_LOCK_LOST`), whatever step it then tripped on (the upload
- * already finished by the new holder, a fenced S3 request), so the client hears "someone else has
- * it now", not a storage failure.
- */
-function lockLostInstead(lock: HeldLock, error: unknown, context: UploadContext): unknown {
-  try {
-    lock.assertHeld();
-    return error;
-  } catch (lost) {
-    context.log.info({ err: error }, 'a write failed after its upload lock was lost');
-    return lost;
-  }
-}

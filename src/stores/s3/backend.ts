@@ -91,7 +91,7 @@ export class S3Backend implements StorageBackend {
     // A crash between these two calls leaves a multipart upload without a sidecar: the sweep
     // aborts such orphans after an hour.
     await this.states.created(key, sidecar, created.UploadId);
-    return { sidecar, offset: 0, location: key };
+    return { sidecar, offset: 0, location: key, multipartId: created.UploadId };
   }
 
   async getSidecar(prefix: string, id: string): Promise<Sidecar | undefined> {

@@ -1,5 +1,5 @@
 import type { S3 } from '@aws-sdk/client-s3';
-import type { WriteFence } from '../../coordination/fence.js';
+import { fenced, type WriteFence } from '../../coordination/fence.js';
 import type { Sidecar } from '../sidecar.js';
 import { isNoSuchUpload } from './errors.js';
 import { objectExists } from './finalize.js';
@@ -70,7 +70,17 @@ export class UploadStates {
    * holds its result before this returns (so before the client's 204). A failed write leaves the
    * entry dirty: the next read rebuilds it from S3.
    */
-  async write(
+  write(
+    key: string,
+    fence: WriteFence | undefined,
+    run: (info: S3Info, state: UploadState, parts: () => Promise<PartRecord[]>) => Promise<WriteOutcome>,
+  ): Promise<WriteOutcome> {
+    // The lock first: a holder whose lease lapsed gets 423, not what it trips on in S3 (the
+    // upload the next holder completed: "the multipart upload is completed").
+    return fenced(fence, () => this.writeHeld(key, fence, run));
+  }
+
+  private async writeHeld(
     key: string,
     fence: WriteFence | undefined,
     run: (info: S3Info, state: UploadState, parts: () => Promise<PartRecord[]>) => Promise<WriteOutcome>,

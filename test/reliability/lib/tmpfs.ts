@@ -1,4 +1,8 @@
 import { execFileSync } from 'node:child_process';
+import { mkdir } from 'node:fs/promises';
+import path from 'node:path';
+import type pino from 'pino';
+import { filesEndpoint, type RunningTusport, startTusport, tempDir } from '../../helpers/server.js';
 import { until } from '../../helpers/wait.js';
 
 /**
@@ -24,4 +28,38 @@ export function unmountWhenFree(mountPoint: string): Promise<void> {
       return false;
     }
   }, `${mountPoint} to unmount`);
+}
+
+export interface TmpfsServer {
+  server: RunningTusport;
+  /** The tmpfs; the `/files` store is its `files` directory. */
+  mountPoint: string;
+  /** Close the server, unmount, remove the temp dir. */
+  stop(): Promise<void>;
+}
+
+/** A tusport whose `/files` store is on a fresh tmpfs of `bytes` (in a temp dir of its own). */
+export async function serveOnTmpfs(what: string, bytes: number, logger: pino.Logger): Promise<TmpfsServer> {
+  const scratch = await tempDir(`tusport-${what}-`);
+  const mountPoint = path.join(scratch.dir, 'disk');
+  let mounted = false;
+  let server: RunningTusport | undefined;
+  const stop = async () => {
+    try {
+      await server?.close();
+      if (mounted) await unmountWhenFree(mountPoint);
+    } finally {
+      await scratch.remove();
+    }
+  };
+  try {
+    await mkdir(mountPoint);
+    mountTmpfs(mountPoint, bytes, what);
+    mounted = true;
+    server = await startTusport(filesEndpoint(mountPoint), { dir: scratch.dir, logger });
+    return { server, mountPoint, stop };
+  } catch (error) {
+    await stop();
+    throw error;
+  }
 }
