@@ -19,7 +19,7 @@
 //   BENCH_VERIFY      0 to skip the sha256 check of each warm-up upload (default 1)
 //   BENCH_RESULTS_DIR where to write <scenario>.json (default bench/results)
 //   BENCH_DOCS        file to regenerate (default docs/BENCHMARKS.md; "0" for none)
-//   BENCH_TUSPORT_LOGLEVEL tusport's server.logLevel (default warn)
+//   BENCH_TUSPORT_LOGLEVEL tusport's server.logLevel (default: tusport's own, info)
 //   BENCH_S3          0 to skip the S3 scenarios (S3_SCENARIOS in lib/s3.mjs; they need the
 //                     Ceph packages and port 6789, and wait up to BENCH_S3_WAIT_S (1200) for it)
 //   BENCH_S3_SIZE_MB / BENCH_S3_HEADS  S3 upload size (512) and HEADs per variant (200)
@@ -219,10 +219,11 @@ function assemble(scenario, samples, ceiling, machine) {
   }
   const ratios = {};
   const [first, ...baselines] = scenario.variants;
-  for (const name of baselines) {
-    const perPair = samples[first].map((s, i) => s.value / samples[name][i].value);
+  // scenario.extraRatios: [[variant, baseline], ...] beyond the first variant's (e.g. tusport-nosync/bare).
+  for (const [a, b] of [...baselines.map((name) => [first, name]), ...(scenario.extraRatios ?? [])]) {
+    const perPair = samples[a].map((s, i) => s.value / samples[b][i].value);
     const p = summary(perPair);
-    ratios[`${first}/${name}`] = { ofMedians: r(variants[first].median / variants[name].median), perPairMedian: r(p.median), perPairMin: r(p.min), perPairMax: r(p.max) };
+    ratios[`${a}/${b}`] = { ofMedians: r(variants[a].median / variants[b].median), perPairMedian: r(p.median), perPairMin: r(p.min), perPairMax: r(p.max) };
   }
   return {
     scenario: scenario.id,
@@ -239,7 +240,7 @@ function assemble(scenario, samples, ceiling, machine) {
       ...(scenario.kind === 'concurrent'
         ? { uploads: ctx.concUploads, uploadMiB: ctx.concSizeBytes / 2 ** 20, chunkMiB: ctx.concChunkBytes / 2 ** 20, totalMiB: scenario.totalBytes / 2 ** 20 }
         : {}),
-      tusportLogLevel: env.BENCH_TUSPORT_LOGLEVEL ?? 'warn',
+      tusportLogLevel: env.BENCH_TUSPORT_LOGLEVEL ?? 'info',
     },
     machine,
     variants,

@@ -1,12 +1,15 @@
 // Process helpers for the benchmark runner: start servers as separate processes, wait until
 // they answer, read their CPU time and peak RSS from /proc, run client processes.
 import { spawn } from 'node:child_process';
-import { readFileSync, writeFileSync } from 'node:fs';
+import { closeSync, openSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import http from 'node:http';
 import net from 'node:net';
+import os from 'node:os';
+import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 
 const CLOCK_TICKS = 100; // USER_HZ on Linux
+let started = 0;
 
 /** A free loopback port (a tiny race between close and reuse is acceptable here). */
 export function freePort() {
@@ -39,35 +42,43 @@ export async function waitForHttp(url, timeoutMs = 15000) {
 }
 
 /**
- * Start a server process. Its stdout/stderr are kept (last 64 KiB) for error reports.
+ * Start a server process. Its stdout/stderr go to a log file (its last 64 KiB are read for error
+ * reports), as an operator's would: read through a pipe, tusport's request lines at the default
+ * level (info) cost this runner's process CPU on the same two cores as the server and client.
  * Returns { pid, child, url, stop(), output() }.
  */
 export async function startServer({ name, command, args, env = {}, readyUrl, baseUrl, cwd }) {
-  const child = spawn(command, args, { cwd, env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
-  let log = '';
-  const keep = (chunk) => {
-    log = (log + chunk.toString()).slice(-65536);
+  const logFile = path.join(os.tmpdir(), `tusport-bench-${name}-${process.pid}-${++started}.log`);
+  const fd = openSync(logFile, 'w');
+  const child = spawn(command, args, { cwd, env: { ...process.env, ...env }, stdio: ['ignore', fd, fd] });
+  closeSync(fd);
+  const tail = () => {
+    try {
+      const text = readFileSync(logFile);
+      return text.subarray(Math.max(0, text.length - 65536)).toString();
+    } catch {
+      return '';
+    }
   };
-  child.stdout.on('data', keep);
-  child.stderr.on('data', keep);
   let exited = null;
   const exit = new Promise((resolve) => child.once('exit', (code, signal) => resolve((exited = { code, signal }))));
   try {
     await Promise.race([
       waitForHttp(readyUrl),
       exit.then((e) => {
-        throw new Error(`${name} exited before it was ready (${JSON.stringify(e)}):\n${log}`);
+        throw new Error(`${name} exited before it was ready (${JSON.stringify(e)}):\n${tail()}`);
       }),
     ]);
   } catch (error) {
     if (!exited) child.kill('SIGKILL');
+    rmSync(logFile, { force: true });
     throw error;
   }
   return {
     name,
     pid: child.pid,
     url: baseUrl,
-    output: () => log,
+    output: tail,
     alive: () => exited === null,
     async stop() {
       if (exited) return exited;
@@ -75,6 +86,7 @@ export async function startServer({ name, command, args, env = {}, readyUrl, bas
       const timer = setTimeout(() => child.kill('SIGKILL'), 15000);
       const result = await exit;
       clearTimeout(timer);
+      rmSync(logFile, { force: true });
       return result;
     },
   };

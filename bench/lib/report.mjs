@@ -146,7 +146,7 @@ export function renderResults(resultsDir) {
     for (const [pair, ratio] of Object.entries(r.ratios ?? {})) {
       const [first, base] = pair.split('/');
       // S3 scenarios compare more than one tusport variant: name the one the ratio is about.
-      const title = r.kind?.startsWith('s3') ? `${r.title}: ${r.variants[first].label}` : r.title;
+      const title = r.kind?.startsWith('s3') || first !== Object.keys(r.variants)[0] ? `${r.title}: ${r.variants[first].label}` : r.title;
       lines.push(`| ${title} | ${r.variants[base].label} | ${n(ratio.ofMedians, 2)} (${r.metric.name}${r.kind === 's3-head' ? ', p50' : ''}) | ${verdict(r.metric, ratio.ofMedians)} |`);
     }
   }

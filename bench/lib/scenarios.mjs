@@ -49,7 +49,8 @@ export function scenarios(ctx) {
       method: `POST, then sequential PATCHes of ${chunkLabel} on one keep-alive connection, each streaming its slice from the file through a few reused 1 MiB read buffers (bench/clients/chunked.mjs). Time = POST to last 204.`,
       kind: 'upload',
       metric: { name: 'seconds', better: 'lower' },
-      variants: ['tusport', 'raw', 'raw-fsync', 'bare'],
+      variants: ['tusport', 'raw', 'raw-fsync', 'bare', 'tusport-nosync', 'tusport-incremental'],
+      extraRatios: [['tusport-nosync', 'raw'], ['tusport-nosync', 'bare'], ['tusport-incremental', 'raw-fsync']],
       client: upload('chunked.mjs', ['--chunk', String(ctx.chunkBytes)]),
     },
     {
@@ -60,7 +61,9 @@ export function scenarios(ctx) {
       metric: { name: 'seconds', better: 'lower' },
       // raw-fsync is not a tus server, but it answers POST/PATCH the way tus-js-client needs:
       // a reference for what fsyncing every chunk costs with this client.
-      variants: ['tusport', 'bare', 'raw-fsync'],
+      // tusport-nosync: the disk store's `sync: none`, no fsync like bare and raw.
+      variants: ['tusport', 'bare', 'raw-fsync', 'tusport-nosync', 'raw', 'tusport-incremental'],
+      extraRatios: [['tusport-nosync', 'bare'], ['tusport-nosync', 'raw'], ['tusport-incremental', 'bare']],
       client: upload('tusjs.mjs', ['--chunk', String(ctx.chunkBytes)]),
     },
     {

@@ -11,7 +11,15 @@ const BASELINES = path.join(ROOT, 'bench', 'baselines');
 export const SERVERS = {
   tusport: {
     label: 'tusport',
-    detail: 'tusport serve, one disk endpoint /files, logLevel warn; fsyncs each PATCH before its 204',
+    detail: 'tusport serve, one disk endpoint /files, default logLevel (info) unless BENCH_TUSPORT_LOGLEVEL; fsyncs each PATCH before its 204 (store sync: request, the default)',
+  },
+  'tusport-nosync': {
+    label: 'tusport, sync: none',
+    detail: 'the same with the disk store\'s `sync: none`: no fsync before the 204 (as raw and bare)',
+  },
+  'tusport-incremental': {
+    label: 'tusport, V8 incremental marking on',
+    detail: 'the same run as `node --incremental-marking bin/tusport.js`: V8\'s default GC, as an app embedding tusport gets it (the launcher otherwise turns incremental marking off)',
   },
   'tusport-redis': {
     label: 'tusport, Redis locker',
@@ -48,7 +56,7 @@ export const SERVERS = {
  * Start server `name` with data under `workDirectory/<name>`.
  * `nodeFlags` go before the script (e.g. --cpu-prof for profiling).
  */
-export async function startVariant(name, workDirectory, { nodeFlags = [], logLevel = process.env.BENCH_TUSPORT_LOGLEVEL ?? 'warn', endpoints } = {}) {
+export async function startVariant(name, workDirectory, { nodeFlags = [], logLevel = process.env.BENCH_TUSPORT_LOGLEVEL, endpoints } = {}) {
   const port = await freePort();
   const dir = path.join(workDirectory, 'data', name);
   fs.mkdirSync(dir, { recursive: true });
@@ -57,16 +65,20 @@ export async function startVariant(name, workDirectory, { nodeFlags = [], logLev
   let readyUrl = `${origin}/`;
   switch (name) {
     case 'tusport':
+    case 'tusport-nosync':
+    case 'tusport-incremental':
     case 'tusport-redis':
     case 'tusport-sha256':
     case 'tusport-trailer': {
       const configFile = path.join(workDirectory, `tusport-${port}.json`);
       // `endpoints` replaces the default disk endpoint (the S3 scenarios); /files comes first.
+      // No logLevel: tusport's default (info), as the issue's targets are stated at it.
       const config = {
-        server: { host: '127.0.0.1', port, logLevel },
+        server: { host: '127.0.0.1', port, ...(logLevel ? { logLevel } : {}) },
         ...(name === 'tusport-redis' ? { locker: { type: 'redis', url: await benchRedisUrl() } } : {}),
-        endpoints: endpoints ?? [{ path: '/files', store: { type: 'disk', directory: dir } }],
+        endpoints: endpoints ?? [{ path: '/files', store: { type: 'disk', directory: dir, ...(name === 'tusport-nosync' ? { sync: 'none' } : {}) } }],
       };
+      if (name === 'tusport-incremental') nodeFlags = [...nodeFlags, '--incremental-marking'];
       fs.writeFileSync(configFile, JSON.stringify(config, null, 2));
       // BENCH_TUSPORT_BIN: another build's launcher, e.g. to measure a change against this one.
       args = [...nodeFlags, process.env.BENCH_TUSPORT_BIN ?? path.join(ROOT, 'bin', 'tusport.js'), 'serve', '--config', configFile];

@@ -14,6 +14,7 @@ import { S3StoreSchema } from '../stores/s3/schema.js';
 import { MetricsSchema } from '../observability/schema.js';
 import { ConnectionLimitsSchema } from '../limits/schema.js';
 import { sharedAcrossParamsKey } from '../stores/shared-location.js';
+import { SyncSchema } from '../stores/durability.js';
 import { directProblem, DirectSchema } from '../protocols/s3-direct/schema.js';
 import { ConcatenationSchema } from '../uploads/concat-schema.js';
 import { ClaimSchema, DownloadsSchema } from '../files/schema.js';
@@ -34,6 +35,8 @@ const DiskStoreSchema = z.strictObject({
         'Directory for data files and their `<id>.json` sidecars; may use the URL template\'s params (`./data/{username}`). Relative paths are resolved against the working directory.',
     }),
   sharedAcrossParams: sharedAcrossParamsKey(),
+  // Disk only: S3 has no fsync (a part is durable once S3 answers its upload).
+  sync: SyncSchema(),
 });
 
 const StoreSchema = z.discriminatedUnion('type', [DiskStoreSchema, S3StoreSchema], {

@@ -15,5 +15,7 @@ export function createBackend(
 ): StorageBackend {
   // The S3 backend loads the AWS SDK only when it is first used (see LazyS3Backend).
   const cache = shared && { redis: shared.redis, ttlMs: stateCacheTtl(shared.expireMs) };
-  return instrumentBackend(store.type === 's3' ? new LazyS3Backend(store, metrics, cache) : new DiskBackend(store.directory), metrics);
+  if (store.type === 's3') return instrumentBackend(new LazyS3Backend(store, metrics, cache), metrics);
+  const onSync = metrics.enabled ? (seconds: number, failed: boolean) => metrics.storeOperation('disk', 'fsync', seconds, failed) : undefined;
+  return instrumentBackend(new DiskBackend(store.directory, { sync: store.sync, onSync }), metrics);
 }

@@ -10,6 +10,7 @@ import { StoreErrors } from './store-errors.js';
 import { finalizeOnDisk, finalPathTaken, type OverwriteMode, resolveFinalPath } from './finalize.js';
 import { concatenateFiles } from './concat-files.js';
 import { LazyFileSink } from './lazy-file-sink.js';
+import type { OnSync, SyncMode } from './durability.js';
 import { copyWithLimit } from './stream-copy.js';
 import { unverified } from './verified-write.js';
 import { checkWritableDirectory } from './writable-directory.js';
@@ -55,8 +56,15 @@ export class DiskBackend implements StorageBackend {
   /** The store root: the template's fixed part. Nothing below it may resolve outside it. */
   private readonly root: string;
 
-  /** @param directory the endpoint's store directory template (`./data/{username}`). */
-  constructor(private readonly directory: string) {
+  /**
+   * @param directory the endpoint's store directory template (`./data/{username}`).
+   * @param durability `sync`: whether each PATCH's bytes are fsynced before its 204 (`request`) or
+   *   not (`none`); `onSync` hears each such fsync's duration (metrics).
+   */
+  constructor(
+    private readonly directory: string,
+    private readonly durability: { sync: SyncMode; onSync?: OnSync | undefined } = { sync: 'request' },
+  ) {
     this.root = directoryRoot(directory);
   }
 
@@ -150,9 +158,15 @@ export class DiskBackend implements StorageBackend {
     writesInProgress++;
     let outcome;
     try {
-      // The sink fsyncs before it closes: the 204 that acknowledges these bytes is sent only after.
-      // It holds a file descriptor only while bytes flow (a stalled client holds none).
-      const sink = new LazyFileSink(data, offset, { highWaterMark: writeBufferBytes(), fence: limits.fence });
+      // The sink fsyncs before it closes (with `sync: request`): the 204 that acknowledges these
+      // bytes is sent only after. It holds a file descriptor only while bytes flow (a stalled
+      // client holds none).
+      const sink = new LazyFileSink(data, offset, {
+        highWaterMark: writeBufferBytes(),
+        fence: limits.fence,
+        sync: this.durability.sync === 'request',
+        onSync: this.durability.onSync,
+      });
       outcome = await copyWithLimit(source, sink, limits.limit, stop, verify && ((chunk) => verify.update(chunk)));
     } catch (error) {
       // A verified write's bytes never count unverified, not even those a failing disk took.

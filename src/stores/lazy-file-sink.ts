@@ -1,6 +1,7 @@
 import fs from 'node:fs';
 import { Writable } from 'node:stream';
 import type { WriteFence } from '../coordination/fence.js';
+import type { OnSync } from './durability.js';
 
 /** A PATCH body that sends nothing for this long gives its file descriptor back (fsynced first). */
 export const IDLE_CLOSE_MS = 1000;
@@ -14,7 +15,7 @@ export const IDLE_CLOSE_MS = 1000;
  * process ran out for everyone (EMFILE on /healthz and new uploads).
  *
  * Like `createWriteStream(..., { flush: true })`, ending the sink fsyncs before closing, so the
- * caller acknowledges only bytes that are durable. Writes are positional (`pwritev`), so reopening
+ * caller acknowledges only bytes that are durable (unless `sync: false`: the store's `sync: none`). Writes are positional (`pwritev`), so reopening
  * needs no seek and a partial write continues where it stopped.
  */
 export class LazyFileSink extends Writable {
@@ -29,16 +30,20 @@ export class LazyFileSink extends Writable {
   constructor(
     private readonly file: string,
     start: number,
-    options: { highWaterMark: number; idleCloseMs?: number; fence?: WriteFence | undefined },
+    options: { highWaterMark: number; idleCloseMs?: number; fence?: WriteFence | undefined; sync?: boolean; onSync?: OnSync | undefined },
   ) {
     super({ highWaterMark: options.highWaterMark });
     this.position = start;
     this.fence = options.fence;
     this.idleCloseMs = options.idleCloseMs ?? IDLE_CLOSE_MS;
+    this.sync = options.sync ?? true;
+    this.onSync = options.onSync;
   }
 
   private readonly idleCloseMs: number;
   private readonly fence: WriteFence | undefined;
+  private readonly sync: boolean;
+  private readonly onSync: OnSync | undefined;
 
   /** Whether a descriptor is open right now (tests and metrics). */
   get open(): boolean {
@@ -110,7 +115,7 @@ export class LazyFileSink extends Writable {
     if (fd === undefined) return;
     this.fd = undefined;
     try {
-      await new Promise<void>((resolve, reject) => fs.fsync(fd, (error) => (error ? reject(error) : resolve())));
+      if (this.sync) await fsyncTimed(fd, this.onSync);
     } finally {
       await new Promise<void>((resolve) => fs.close(fd, () => resolve()));
     }
@@ -120,6 +125,17 @@ export class LazyFileSink extends Writable {
 function openFile(file: string): Promise<number> {
   // O_NOFOLLOW: a symlink put where the data file was never leads a write out of the store.
   return new Promise((resolve, reject) => fs.open(file, fs.constants.O_RDWR | fs.constants.O_NOFOLLOW, (error, fd) => (error ? reject(error) : resolve(fd))));
+}
+
+function fsyncTimed(fd: number, onSync: OnSync | undefined): Promise<void> {
+  const started = onSync && process.hrtime.bigint();
+  return new Promise((resolve, reject) =>
+    fs.fsync(fd, (error) => {
+      if (onSync) onSync(Number(process.hrtime.bigint() - started!) / 1e9, error !== null);
+      if (error) reject(error);
+      else resolve();
+    }),
+  );
 }
 
 function writev(fd: number, buffers: Buffer[], position: number): Promise<number> {

@@ -143,6 +143,13 @@ describe('config errors name the key and what was expected', () => {
     expect(problemsOf(withEndpoint({ store: { type: 's4' } }))[0]).toMatch(/^endpoints\[0\]\.store(\.type)?: expected a store: \{ type: "disk"/);
   });
 
+  it("store.sync: disk defaults to 'request'; S3 has no fsync, so the key is unknown there", () => {
+    expect(resolveConfig(withEndpoint({})).endpoints[0]!.store).toMatchObject({ type: 'disk', sync: 'request' });
+    expect(resolveConfig(withEndpoint({ store: { ...disk(), sync: 'none' } })).endpoints[0]!.store).toMatchObject({ sync: 'none' });
+    expect(problemsOf(withEndpoint({ store: { ...disk(), sync: true } }))).toEqual(['endpoints[0].store.sync: expected "request" (fsync before each acknowledgement) or "none" (no fsync)']);
+    expect(problemsOf(withEndpoint({ store: { type: 's3', bucket: 'b', sync: 'none' } }))[0]).toMatch(/^endpoints\[0\]\.store: unknown key "sync"/);
+  });
+
   it('a bad log level names the key', () => {
     expect(problemsOf({ server: { logLevel: 'loud' } })[0]).toMatch(/^server\.logLevel: /);
   });

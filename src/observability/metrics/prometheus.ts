@@ -75,7 +75,7 @@ export class PrometheusMetrics implements MetricsRecorder {
     this.hookErrors = new prom.Counter({ name: 'tusport_hook_errors_total', help: 'Hook calls that failed (timeout, connection error, bad answer), by event.', labelNames: ['hooktype'], registers });
     this.storeSeconds = new prom.Histogram({
       name: 'tusport_store_operation_duration_seconds',
-      help: 'Storage backend operations (get = a HEAD\'s lookup; write includes the time the client takes to send), by store and operation.',
+      help: 'Storage backend operations (get = a HEAD\'s lookup; write includes the time the client takes to send; fsync = forcing a PATCH\'s bytes to disk), by store and operation.',
       labelNames: ['store', 'operation', 'outcome'],
       buckets: STORE_SECONDS,
       registers,
