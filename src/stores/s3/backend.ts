@@ -4,6 +4,7 @@ import { renderTemplate, type TemplateParams } from '../../endpoints/template.js
 import type { ByteRange, ChunkVerifier, PresignOptions, StorageBackend, StoredUpload, SweepOptions, SweepResult, UnfinishedUpload, WriteLimits, WriteResult } from '../backend.js';
 import type { OverwriteMode } from '../finalize.js';
 import type { Sidecar } from '../sidecar.js';
+import { sweepDeadScratch } from '../scratch.js';
 import { stageBody } from '../staged-body.js';
 import { copyWithLimit } from '../stream-copy.js';
 import { unverified } from '../verified-write.js';
@@ -69,6 +70,8 @@ export class S3Backend implements StorageBackend {
     this.writer = new PartWriter(this.client, config);
     this.states = new UploadStates(this.client, config.bucket, stateCache && new S3StateCache(stateCache.redis, config.bucket, stateCache.ttlMs));
     this.fences = new S3WriteFences(this.client);
+    // Chunk files of instances that died on this host go now, not at the first write (scratch.ts).
+    void sweepDeadScratch();
   }
 
   get bucket(): string {
@@ -303,6 +306,7 @@ export class S3Backend implements StorageBackend {
 
   /** The bucket answers and the credentials work: `tusport serve` refuses to start otherwise. */
   async check(): Promise<void> {
+    await sweepDeadScratch();
     try {
       await this.client.headBucket({ Bucket: this.bucket });
     } catch (error) {
