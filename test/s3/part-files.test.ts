@@ -1,12 +1,12 @@
 import { randomBytes } from 'node:crypto';
 import { readdir, stat, writeFile, mkdir } from 'node:fs/promises';
-import http from 'node:http';
 import path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { createTestBucket } from '../harness/ceph.js';
 import { killAll, type Running, start, until } from '../helpers/cli.js';
 import { gate } from '../helpers/gate.js';
-import { createUpload, headOffset, patch, TUS } from '../helpers/http.js';
+import { createUpload, headOffset, patch } from '../helpers/http.js';
+import { openPatch } from '../reliability/lib/open-patch.js';
 import { type FaultProxy, s3Request, startFaultProxy } from '../helpers/s3-fault-proxy.js';
 import { tempDir } from '../helpers/server.js';
 import { SCRATCH_ROOT_NAME } from '../../src/stores/scratch.js';
@@ -66,27 +66,6 @@ async function serve(): Promise<Setup> {
   return { url: server.url, tmp, bucket, proxy, config, scratch: scratch.dir, server };
 }
 
-/** A PATCH whose body the test sends in pieces and can cut off. */
-function openPatch(url: string, uploadPath: string, offset: number, length: number) {
-  const target = new URL(url);
-  const request = http.request({
-    host: target.hostname,
-    port: target.port,
-    method: 'PATCH',
-    path: uploadPath,
-    agent: false,
-    headers: { ...TUS, 'Content-Type': 'application/offset+octet-stream', 'Upload-Offset': String(offset), 'Content-Length': String(length) },
-  });
-  const answered = new Promise<number | Error>((resolve) => {
-    request.on('response', (response) => {
-      response.resume();
-      resolve(response.statusCode ?? 0);
-    });
-    request.on('error', resolve);
-  });
-  return { request, answered };
-}
-
 describe('S3: chunk files of a write never outlive it', () => {
   it('an UploadPart that S3 refuses while the next part waits on disk: both chunk files go', async () => {
     const setup = await serve();
@@ -125,12 +104,12 @@ describe('S3: chunk files of a write never outlive it', () => {
   it('a client that goes away mid-part: the chunk file it was filling goes', async () => {
     const setup = await serve();
     const uploadPath = await createUpload(setup.url, '/files', { 'Upload-Length': SIZE });
-    const { request, answered } = openPatch(setup.url, uploadPath, 0, SIZE);
+    const open = openPatch(setup.url, uploadPath, 0, SIZE);
     // 7 MiB: one part on its way to S3, the next one half on disk.
-    request.write(randomBytes(7 * MiB));
+    void open.write(randomBytes(7 * MiB));
     await until(async () => (await filesUnder(setup.tmp)).some((f) => f.size > 0 && f.size < PART), 'a chunk file being filled', 20_000);
-    request.destroy();
-    expect(await answered).toBeInstanceOf(Error);
+    open.destroy();
+    expect((await open.response).kind).toBe('network');
     // HEAD takes the upload's lock: it answers once the aborted PATCH has let go of it.
     expect(await headOffset(setup.url, uploadPath)).toBeGreaterThanOrEqual(0);
     expect(await filesUnder(setup.tmp)).toEqual([]);
