@@ -1,7 +1,7 @@
 // Redis commands and latency per HEAD and per PATCH of an S3 upload with the Redis state cache
-// (part of s3-head-1000-parts). Commands are counted from redis-server's own
-// `total_commands_processed` (one per round trip of ours: a script is one command), so the
-// figure is exact where the latencies are noisy. With BENCH_S3_BASELINE_BIN (another build's
+// (part of s3-head-1000-parts). Round trips are counted by MONITOR (the commands clients send; what
+// a Lua script runs inside Redis is not a round trip and is left out), so the figure is exact
+// where the latencies are noisy. With BENCH_S3_BASELINE_BIN (another build's
 // bin/tusport.js, e.g. main's), that build runs beside this one, interleaved, for a before/after.
 import http from 'node:http';
 import { Redis } from 'ioredis';
@@ -24,22 +24,24 @@ function request(url, method, agent, headers = {}, body) {
   });
 }
 
-async function commandsProcessed(redis) {
-  const info = await redis.info('stats');
-  return Number(/total_commands_processed:(\d+)/.exec(info)?.[1]);
-}
-
-/** `count` sequential requests of `once`; Redis commands per request (the INFO call itself taken out). */
+/** `count` sequential requests of `once`; Redis round trips per request (commands from clients, not from scripts). */
 async function measure(redis, count, once) {
   const latencies = [];
-  const before = await commandsProcessed(redis);
-  for (let i = 0; i < count; i++) {
-    const t0 = performance.now();
-    await once(i);
-    latencies.push(performance.now() - t0);
+  let sent = 0;
+  const monitor = await redis.monitor();
+  monitor.on('monitor', (_time, _args, source) => {
+    if (source !== 'lua') sent += 1;
+  });
+  try {
+    for (let i = 0; i < count; i++) {
+      const t0 = performance.now();
+      await once(i);
+      latencies.push(performance.now() - t0);
+    }
+  } finally {
+    monitor.disconnect();
   }
-  const after = await commandsProcessed(redis);
-  return { latencies, commandsPerRequest: (after - before - 1) / count };
+  return { latencies, commandsPerRequest: sent / count };
 }
 
 async function measureBuild(server, redis, { headUrl, count }) {
@@ -95,7 +97,7 @@ export async function redisTrips({ work, endpoints, headUrl, rounds, count, log 
       for (const name of Object.keys(builds)) {
         const s = await measureBuild(servers[name], redis, { headUrl, count });
         samples[name].push(s);
-        log(`  #${r} redis trips ${name.padEnd(8)} HEAD ${s.heads.commandsPerRequest.toFixed(2)} commands, p50 ${median(s.heads.latencies).toFixed(1)} ms; PATCH 256 KiB ${s.patches.commandsPerRequest.toFixed(2)} commands, p50 ${median(s.patches.latencies).toFixed(1)} ms`);
+        log(`  #${r} redis trips ${name.padEnd(8)} HEAD ${s.heads.commandsPerRequest.toFixed(2)} round trips, p50 ${median(s.heads.latencies).toFixed(1)} ms; PATCH 256 KiB ${s.patches.commandsPerRequest.toFixed(2)} round trips, p50 ${median(s.patches.latencies).toFixed(1)} ms`);
       }
     }
   } finally {
@@ -106,10 +108,10 @@ export async function redisTrips({ work, endpoints, headUrl, rounds, count, log 
   for (const [name, list] of Object.entries(samples)) {
     const all = (kind) => list.flatMap((s) => s[kind].latencies);
     out[name] = {
-      label: name === 'current' ? 'this build' : `baseline (${builds.baseline})`,
-      headRedisCommands: round(median(list.map((s) => s.heads.commandsPerRequest)), 2),
+      label: name === 'current' ? 'this build' : (process.env.BENCH_S3_BASELINE_LABEL ?? 'baseline build (BENCH_S3_BASELINE_BIN)'),
+      headRedisRoundTrips: round(median(list.map((s) => s.heads.commandsPerRequest)), 2),
       headP50Ms: round(median(all('heads')), 1),
-      patchRedisCommands: round(median(list.map((s) => s.patches.commandsPerRequest)), 2),
+      patchRedisRoundTrips: round(median(list.map((s) => s.patches.commandsPerRequest)), 2),
       patchP50Ms: round(median(all('patches')), 1),
       requestsEach: list.length * count,
     };
@@ -120,17 +122,17 @@ export async function redisTrips({ work, endpoints, headUrl, rounds, count, log 
 /** The scenario's result with the trips' figures, a note on how they were taken, and a chart. */
 export function withTrips(result, trips) {
   const names = Object.keys(trips);
-  const series = names.map((name) => ({ name: trips[name].label, values: [trips[name].headRedisCommands, trips[name].patchRedisCommands] }));
+  const series = names.map((name) => ({ name: trips[name].label, values: [trips[name].headRedisRoundTrips, trips[name].patchRedisRoundTrips] }));
   return {
     ...result,
     method:
       `${result.method} Then, with the Redis state cache: per build, rounds of sequential HEADs of the ${'1,000'}-part upload and PATCHes of 256 KiB (each replaces the upload's <id>.part tail) on a fresh upload, ` +
-      'counting redis-server\'s total_commands_processed (one per round trip: a Lua script is one command)' +
+      'counting Redis round trips with MONITOR (commands sent by clients; what a Lua script runs inside Redis is not counted)' +
       (trips.baseline ? `; the baseline build (BENCH_S3_BASELINE_BIN) interleaved with this one.` : '.'),
     redisTrips: trips,
     charts: [
       ...(result.charts ?? []),
-      { id: 'redis-commands', title: 'Redis round trips per request, S3 upload with the Redis state cache', kind: 'bar', y: { label: 'Redis commands per request' }, categories: ['HEAD', 'PATCH 256 KiB'], series },
+      { id: 'redis-commands', title: 'Redis round trips per request, S3 upload with the Redis state cache', kind: 'bar', y: { label: 'Redis round trips per request' }, categories: ['HEAD', 'PATCH 256 KiB'], series },
       {
         id: 'latency-p50',
         title: 'p50 latency with the Redis state cache (1,000-part upload for HEAD)',
