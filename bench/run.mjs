@@ -24,6 +24,8 @@
 //                     Ceph packages and port 6789, and wait up to BENCH_S3_WAIT_S (1200) for it)
 //   BENCH_S3_SIZE_MB / BENCH_S3_HEADS  S3 upload size (512) and HEADs per variant (200)
 //   BENCH_S3_VARIANTS comma-separated s3-upload variants to run (default: all; `direct` always runs)
+//   BENCH_S3_BASELINE_BIN / BENCH_S3_BASELINE_LABEL  s3-head-1000-parts: another build's bin/tusport.js
+//                     whose Redis round trips and latencies are measured beside this one's, interleaved
 //   TUSPORT_TEST_CEPH_INFO (or BENCH_CEPH_INFO)  use the already running shared Ceph RGW it
 //                     describes (never restarted, so no tcp_nodelay: slower small answers)
 //   BENCH_LIST_UPLOADS finished uploads in the files-list scenario's store (default 10000)

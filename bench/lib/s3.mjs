@@ -15,6 +15,7 @@ import { cpuTimes, memory, resetPeakRss, run, runNodeClient } from './proc.mjs';
 import { ROOT, startVariant } from './servers.mjs';
 import { median, round, summary } from './stats.mjs';
 import { createUpload } from './tus.mjs';
+import { redisTrips, withTrips } from './s3-redis-trips.mjs';
 
 export const S3_SCENARIOS = ['s3-upload', 's3-direct-upload', 's3-parallel-upload', 's3-head-1000-parts'];
 
@@ -322,11 +323,15 @@ async function headScenario({ ctx, machine, log, cluster, s3, bucket, awsEnv, in
   // first HEAD (unmeasured) fills the cache from S3, the measured ones read Redis.
   const cached = await startVariant('tusport-redis', work, { endpoints });
   const bigCached = big.url.replace(new URL(big.url).origin, new URL(cached.url).origin);
+  let result;
   try {
-    return await measureHeads({ ctx, machine, log, cluster, info, awsEnv, tusport, cached, big, small, bigCached, bucket, perRound });
+    result = await measureHeads({ ctx, machine, log, cluster, info, awsEnv, tusport, cached, big, small, bigCached, bucket, perRound });
   } finally {
     await cached.stop();
   }
+  const headUrl = (server) => big.url.replace(new URL(big.url).origin, new URL(server.url).origin);
+  const trips = await redisTrips({ work, endpoints, headUrl, rounds: ctx.pairs, count: perRound, log });
+  return withTrips(result, trips);
 }
 
 async function measureHeads({ ctx, machine, log, cluster, info, awsEnv, tusport, cached, big, small, bigCached, bucket, perRound }) {

@@ -1,10 +1,8 @@
-import { randomBytes } from 'node:crypto';
 import { createReadStream, createWriteStream } from 'node:fs';
-import fs from 'node:fs/promises';
-import os from 'node:os';
 import path from 'node:path';
 import type { Readable } from 'node:stream';
 import type { ChunkVerifier } from './backend.js';
+import { scratchDirectory } from './scratch.js';
 import { copyWithLimit, type CopyOutcome } from './stream-copy.js';
 
 /** Bytes buffered between the socket and the staging file. */
@@ -22,13 +20,15 @@ export interface StagedBody {
 }
 
 /**
- * Stage a body in a temp file (`os.tmpdir()`), feeding the verifier while it streams, for stores
+ * Stage a body in a temp file (a scratch directory under `os.tmpdir()`), feeding the verifier while it streams, for stores
  * whose writes cannot be taken back (S3 parts): they receive the bytes only once they are
  * verified. Only verified writes take this detour; the rest stream straight to the store.
  */
 export async function stageBody(source: Readable, limit: number, verify: ChunkVerifier, stop?: AbortSignal): Promise<StagedBody> {
-  const file = path.join(os.tmpdir(), `tusport-staged-${randomBytes(12).toString('hex')}`);
-  const discard = () => fs.rm(file, { force: true });
+  // A directory of its own: a SIGKILLed process's staged body is removed by the next one (scratch.ts).
+  const scratch = await scratchDirectory('staged');
+  const file = path.join(scratch.dir, 'body');
+  const discard = scratch.remove;
   let outcome: CopyOutcome;
   try {
     // 'wx' and 0600: a fresh file nobody else reads, never one someone put there.

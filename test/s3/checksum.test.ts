@@ -1,10 +1,10 @@
 import { randomBytes } from 'node:crypto';
 import http from 'node:http';
 import { watch } from 'node:fs';
-import { readdir } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { mkdir, readdir } from 'node:fs/promises';
 import { Readable } from 'node:stream';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { ownScratchDirectory } from '../../src/stores/scratch.js';
 import { createTestBucket, listAllKeys, listMultipartUploads, s3Client } from '../harness/ceph.js';
 import { checksumHeader, wrongChecksum } from '../helpers/checksum.js';
 import { randomFile } from '../helpers/files.js';
@@ -27,7 +27,7 @@ afterAll(async () => {
 });
 
 // Checksummed bodies are staged in the temp directory until verified: none may be left behind.
-const staged = async () => new Set((await readdir(tmpdir())).filter((name) => name.startsWith('tusport-staged-')));
+const staged = async () => new Set((await readdir(ownScratchDirectory()).catch(() => [] as string[])).filter((name) => name.startsWith('staged-')));
 let stagedBefore: Set<string>;
 beforeEach(async () => {
   stagedBefore = await staged();
@@ -103,10 +103,11 @@ describe('S3: Upload-Checksum with raw requests', () => {
   });
 
   it('only checksummed PATCHes are staged: one without a checksum streams to the part writer as before', async () => {
-    // inotify on the temp directory sees every staging file created, however briefly it lives.
+    // inotify on this process's scratch directory sees every staging directory created, however briefly it lives.
     const created: string[] = [];
-    const watcher = watch(tmpdir(), (_event, name) => {
-      if (name?.startsWith('tusport-staged-') && !created.includes(name)) created.push(name);
+    await mkdir(ownScratchDirectory(), { recursive: true });
+    const watcher = watch(ownScratchDirectory(), (_event, name) => {
+      if (name?.startsWith('staged-') && !created.includes(name)) created.push(name);
     });
     try {
       const data = randomBytes(PART + 1);

@@ -4,6 +4,7 @@ import { renderTemplate, type TemplateParams } from '../../endpoints/template.js
 import type { ByteRange, ChunkVerifier, PresignOptions, StorageBackend, StoredUpload, SweepOptions, SweepResult, UnfinishedUpload, WriteLimits, WriteResult } from '../backend.js';
 import type { OverwriteMode } from '../finalize.js';
 import type { Sidecar } from '../sidecar.js';
+import { sweepDeadScratch } from '../scratch.js';
 import { stageBody } from '../staged-body.js';
 import { copyWithLimit } from '../stream-copy.js';
 import { unverified } from '../verified-write.js';
@@ -17,7 +18,7 @@ import { S3WriteFences } from './write-fence.js';
 import type { S3StoreConfig } from './schema.js';
 import { offsetOf } from './upload-state.js';
 import { type CacheRedis, S3StateCache } from './state-cache.js';
-import { type Progress, UploadStates } from './states.js';
+import { type Current, type Progress, UploadStates } from './states.js';
 import type { WriteFence } from '../../coordination/fence.js';
 import { listOpenUploads, sweepBucket } from './sweep.js';
 import { NO_METRICS, type MetricsRecorder } from '../../observability/metrics/recorder.js';
@@ -69,6 +70,8 @@ export class S3Backend implements StorageBackend {
     this.writer = new PartWriter(this.client, config);
     this.states = new UploadStates(this.client, config.bucket, stateCache && new S3StateCache(stateCache.redis, config.bucket, stateCache.ttlMs));
     this.fences = new S3WriteFences(this.client);
+    // Chunk files of instances that died on this host go now, not at the first write (scratch.ts).
+    void sweepDeadScratch();
   }
 
   get bucket(): string {
@@ -102,12 +105,23 @@ export class S3Backend implements StorageBackend {
   async get(prefix: string, id: string): Promise<StoredUpload | undefined> {
     const key = prefix + id;
     const current = await this.states.current(key);
-    if (!current || current.info.sidecar.id !== id) return undefined;
+    return current && this.stored(prefix, id, current);
+  }
+
+  private stored(prefix: string, id: string, current: Current): StoredUpload | undefined {
+    const key = prefix + id;
+    if (current.info.sidecar.id !== id) return undefined;
     const { sidecar } = current.info;
     const finalPath = sidecar.tusport.final_path;
     const location = typeof finalPath === 'string' ? prefix + finalPath : key;
     if (sidecar.tusport.completed_at !== undefined) return { sidecar, offset: sidecar.size ?? 0, location };
     return { sidecar, offset: offsetAfter(current.progress, sidecar.size), location };
+  }
+
+  /** With the Redis state cache: one round trip when the upload is not locked and its entry clean (see UploadStates.settled). */
+  async getSettled(prefix: string, id: string): Promise<StoredUpload | undefined> {
+    const settled = await this.states.settled(prefix + id, id);
+    return settled && this.stored(prefix, id, settled);
   }
 
   async write(prefix: string, id: string, source: Readable, offset: number, limits: WriteLimits, stop?: AbortSignal): Promise<WriteResult> {
@@ -303,6 +317,7 @@ export class S3Backend implements StorageBackend {
 
   /** The bucket answers and the credentials work: `tusport serve` refuses to start otherwise. */
   async check(): Promise<void> {
+    await sweepDeadScratch();
     try {
       await this.client.headBucket({ Bucket: this.bucket });
     } catch (error) {

@@ -2,9 +2,9 @@ import type { S3 } from '@aws-sdk/client-s3';
 import { StreamSplitter } from '@tus/server';
 import { createReadStream } from 'node:fs';
 import { rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
 import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
+import { withScratch } from '../scratch.js';
 import { isS3NotFound } from './errors.js';
 import { partKey } from './info.js';
 import type { S3StoreConfig } from './schema.js';
@@ -12,6 +12,24 @@ import { Slots } from './slots.js';
 import { offsetOf, TAIL_START_METADATA, type PartRecord, type UploadState } from './upload-state.js';
 
 const MAX_PARTS = 10_000;
+
+/**
+ * @tus/server's StreamSplitter, telling when its last `_write` has settled: after the pipeline
+ * fails, a `_write` already running goes on and may finish one chunk file and open the next.
+ */
+class SettledSplitter extends StreamSplitter {
+  private writing: Promise<void> = Promise.resolve();
+
+  override _write(chunk: Buffer, encoding: BufferEncoding, callback: (error: Error | null) => void): Promise<void> {
+    const running = super._write(chunk, encoding, callback);
+    this.writing = running.catch(() => undefined);
+    return running;
+  }
+
+  settled(): Promise<void> {
+    return this.writing;
+  }
+}
 const MAX_UPLOAD_SIZE = 5 * 1024 ** 4;
 
 /** Where the bytes go: the multipart upload at `key` and its declared size (if known yet). */
@@ -76,19 +94,40 @@ export class PartWriter {
       state.staleTail = false;
     }
     const committed: PartRecord[] = [];
+    // The chunk files live in a directory of this write, removed whole when it ends (scratch.ts).
+    const wroteTail = await withScratch('parts', (directory) => this.split(source, target, state, committed, directory));
+    if (!wroteTail && state.staleTail) {
+      // Safe now: the part holding its bytes is committed. Failing here only leaves a stale tail.
+      await this.deleteTail(target.key).then(
+        () => (state.staleTail = false),
+        () => undefined,
+      );
+    }
+    const completed = target.size !== undefined && offsetOf(state) === target.size;
+    if (completed) await this.complete(target, state, committed, loadParts);
+    return { state, committed, completed };
+  }
+
+  /**
+   * Split the body (the old tail first) into chunk files in `directory` and commit them in order.
+   * Returns once nothing reads or writes a chunk file any more, whether it succeeded or not: the
+   * caller then removes the directory. Whether a new tail was written.
+   */
+  private async split(source: Readable, target: WriteTarget, state: UploadState, committed: PartRecord[], directory: string): Promise<boolean> {
     let cursor = state.partBytes;
     let wroteTail = false;
+    // Set on the first failure: a chunk the splitter finishes after it is never sent to S3 (the
+    // write is over for the caller, who may have released the upload's lock by then).
+    let failed = false;
     let chain: Promise<void> = Promise.resolve();
-    const splitter = new StreamSplitter({ chunkSize: this.chunkSize(target.size), directory: tmpdir() });
-    let pending: string | undefined;
-    splitter.on('chunkStarted', (path: string) => (pending = path));
+    const splitter = new SettledSplitter({ chunkSize: this.chunkSize(target.size), directory });
     splitter.on('chunkFinished', async ({ path, size }: { path: string; size: number }) => {
-      pending = undefined;
       const start = cursor;
       cursor += size;
       const isFinal = target.size === cursor;
       const previous = chain;
       chain = previous.then(async () => {
+        if (failed) throw new Error('the write already failed');
         try {
           if (size >= this.config.minPartSize || isFinal) {
             const part = await this.uploadPart(target, path, state.partCount + 1, size);
@@ -107,7 +146,11 @@ export class PartWriter {
             state.staleTail = false;
             wroteTail = true;
           }
+        } catch (error) {
+          failed = true;
+          throw error;
         } finally {
+          // Free the disk as soon as S3 has the bytes; the directory goes at the end anyway.
           await rm(path, { force: true });
         }
       });
@@ -116,25 +159,17 @@ export class PartWriter {
       await previous;
     });
     try {
-      await pipeline(this.withTail(target.key, oldTail, source), splitter);
+      await pipeline(this.withTail(target.key, state.tail, source), splitter);
     } catch (error) {
-      // The splitter stops on the error; the chunk it was filling is nobody's.
-      if (pending) await rm(pending, { force: true });
+      failed = true;
       throw error;
     } finally {
+      // The splitter's write in progress when the pipeline failed may still open a chunk file.
+      await splitter.settled();
       await chain.catch(() => undefined);
     }
     await chain;
-    if (!wroteTail && state.staleTail) {
-      // Safe now: the part holding its bytes is committed. Failing here only leaves a stale tail.
-      await this.deleteTail(target.key).then(
-        () => (state.staleTail = false),
-        () => undefined,
-      );
-    }
-    const completed = target.size !== undefined && offsetOf(state) === target.size;
-    if (completed) await this.complete(target, state, committed, loadParts);
-    return { state, committed, completed };
+    return wroteTail;
   }
 
   /** The body to split: the old tail's bytes first (checked against the state), then the request's. */

@@ -5,6 +5,8 @@ export interface OpenPatch {
   /** Write body bytes; resolves once they are with the kernel. */
   write(bytes: Buffer): Promise<void>;
   end(bytes?: Buffer): void;
+  /** Drop the connection mid-body (a client that goes away). */
+  destroy(): void;
   /** The answer (or the connection's failure), whenever it comes. */
   response: Promise<Outcome>;
 }
@@ -34,6 +36,7 @@ export function openPatch(baseUrl: string, uploadPath: string, offset: number, l
     end: (bytes) => {
       if (!req.destroyed) req.end(bytes);
     },
+    destroy: () => req.destroy(),
     response,
   };
 }
