@@ -7,10 +7,6 @@ import { writeInfo } from '../../stores/s3/info.js';
 import type { S3StoreConfig } from '../../stores/s3/schema.js';
 import type { Sidecar } from '../../stores/sidecar.js';
 
-/** S3 refuses a POST upload larger than this (and so does the policy when there is no maxSize). */
-export const POST_MAX_BYTES = 5 * 1024 ** 3;
-/** The largest object S3 stores (what a multipart upload may reach when the endpoint has no maxSize). */
-export const OBJECT_MAX_BYTES = 5 * 1024 ** 4;
 const MIME_TYPE = /^[a-z0-9][a-z0-9!#$&^_.+-]{0,126}\/[a-z0-9][a-z0-9!#$&^_.+-]{0,126}$/i;
 
 export interface ListedPart {
