@@ -46,9 +46,9 @@ export const SERVERS = {
 
 /**
  * Start server `name` with data under `workDirectory/<name>`.
- * `nodeFlags` go before the script (e.g. --cpu-prof for profiling).
+ * `nodeFlags` go before the script (e.g. --cpu-prof for profiling); `serverConfig` adds keys to tusport's `server` section.
  */
-export async function startVariant(name, workDirectory, { nodeFlags = [], logLevel = process.env.BENCH_TUSPORT_LOGLEVEL ?? 'warn', endpoints } = {}) {
+export async function startVariant(name, workDirectory, { nodeFlags = [], logLevel = process.env.BENCH_TUSPORT_LOGLEVEL ?? 'warn', endpoints, serverConfig } = {}) {
   const port = await freePort();
   const dir = path.join(workDirectory, 'data', name);
   fs.mkdirSync(dir, { recursive: true });
@@ -63,7 +63,7 @@ export async function startVariant(name, workDirectory, { nodeFlags = [], logLev
       const configFile = path.join(workDirectory, `tusport-${port}.json`);
       // `endpoints` replaces the default disk endpoint (the S3 scenarios); /files comes first.
       const config = {
-        server: { host: '127.0.0.1', port, logLevel },
+        server: { host: '127.0.0.1', port, logLevel, ...serverConfig },
         ...(name === 'tusport-redis' ? { locker: { type: 'redis', url: await benchRedisUrl() } } : {}),
         endpoints: endpoints ?? [{ path: '/files', store: { type: 'disk', directory: dir } }],
       };
