@@ -46,9 +46,9 @@ export const SERVERS = {
 
 /**
  * Start server `name` with data under `workDirectory/<name>`.
- * `nodeFlags` go before the script (e.g. --cpu-prof for profiling); `serverConfig` adds keys to tusport's `server` section.
+ * `nodeFlags` go before the script (e.g. --cpu-prof for profiling).
  */
-export async function startVariant(name, workDirectory, { nodeFlags = [], logLevel = process.env.BENCH_TUSPORT_LOGLEVEL ?? 'warn', endpoints, serverConfig } = {}) {
+export async function startVariant(name, workDirectory, { nodeFlags = [], logLevel = process.env.BENCH_TUSPORT_LOGLEVEL ?? 'warn', endpoints } = {}) {
   const port = await freePort();
   const dir = path.join(workDirectory, 'data', name);
   fs.mkdirSync(dir, { recursive: true });
@@ -63,7 +63,9 @@ export async function startVariant(name, workDirectory, { nodeFlags = [], logLev
       const configFile = path.join(workDirectory, `tusport-${port}.json`);
       // `endpoints` replaces the default disk endpoint (the S3 scenarios); /files comes first.
       const config = {
-        server: { host: '127.0.0.1', port, logLevel, ...serverConfig },
+        // One client address opens every connection here (up to 500 at once), where a deployment
+        // sees many clients: the per-client limit (default 100) would refuse the rest with 503.
+        server: { host: '127.0.0.1', port, logLevel, maxConnectionsPerClient: 10_000 },
         ...(name === 'tusport-redis' ? { locker: { type: 'redis', url: await benchRedisUrl() } } : {}),
         endpoints: endpoints ?? [{ path: '/files', store: { type: 'disk', directory: dir } }],
       };
