@@ -3,7 +3,7 @@ import { buildApp } from '../app.js';
 import { loadConfig } from '../config/load.js';
 import { demoPagePath } from '../demo/schema.js';
 import { MetricsListenError } from '../observability/index.js';
-import { collectStartupGarbage } from '../stores/body-garbage.js';
+import { collectStartupGarbage, enableEarlyCollection } from '../stores/body-garbage.js';
 
 export interface ServeOptions {
   config?: string;
@@ -32,6 +32,7 @@ export async function serve(options: ServeOptions): Promise<FastifyInstance> {
       ...(options.logFormat !== undefined ? { logFormat: options.logFormat } : {}),
     },
   });
+  enableEarlyCollection();
   const app = buildApp(config);
   const { host, port } = config.server;
   if (options.check !== false) {

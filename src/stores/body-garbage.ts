@@ -13,14 +13,27 @@ import vm from 'node:vm';
  * Node exposes the collector only with `--expose-gc`. Set at run time, that flag gives new
  * contexts a `gc` function (the main one keeps none, so nothing global appears); one throwaway
  * context hands it over. Where that fails (a runtime without it), nothing is collected early.
+ *
+ * Changing V8's flags is the process owner's call, not a library's: `tusport serve` opts in
+ * (enableEarlyCollection); an app embedding tusport opts in the same way, or leaves V8 alone.
  */
 const SCAVENGE_EVERY = 4 * 1024 * 1024;
 
 type Collect = (options?: { type?: 'major' | 'minor' }) => void;
 let collect: Collect | undefined | null = null;
 let sinceScavenge = 0;
+let enabled = false;
+
+/**
+ * Collect spent request-body chunks every 4 MiB copied (and let collectStartupGarbage run). Sets
+ * V8's `--expose-gc` for the process: called by `tusport serve`; exported for embedding apps.
+ */
+export function enableEarlyCollection(): void {
+  enabled = true;
+}
 
 function collector(): Collect | undefined {
+  if (!enabled) return undefined;
   if (collect === null) {
     try {
       v8.setFlagsFromString('--expose-gc');

@@ -1,5 +1,6 @@
 import { Readable, Writable } from 'node:stream';
 import { describe, expect, it } from 'vitest';
+import { enableEarlyCollection } from '../../src/stores/body-garbage.js';
 import { copyWithLimit } from '../../src/stores/stream-copy.js';
 
 // Request bodies arrive as 64 KiB chunks, each its own ArrayBuffer outside the JS heap; once the
@@ -7,6 +8,7 @@ import { copyWithLimit } from '../../src/stores/stream-copy.js';
 // tusport's peak RSS for a large upload; the copy now has them collected every 4 MiB.
 describe('spent body chunks', () => {
   it('never pile up beyond a few MiB while 256 MiB of 64 KiB chunks are copied', async () => {
+    enableEarlyCollection(); // what `tusport serve` does
     const chunk = 64 * 1024;
     let left = 4096;
     const source = new Readable({
