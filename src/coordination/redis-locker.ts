@@ -42,11 +42,6 @@ export interface RedisLockerOptions {
  * key gone or someone else's, the lease is lost: `lease.lost` fires and `lease.assertHeld()`
  * throws, and the write paths check it before each commit (see fence.ts and docs/scaling.md).
  */
-/** The Redis key of an upload's lock (the S3 state cache reads it too: state-cache.ts). */
-export function lockKey(keyPrefix: string, id: string): string {
-  return `${keyPrefix}lock:${id}`;
-}
-
 export class RedisLocker implements Locker {
   constructor(
     private readonly coordination: RedisCoordination,
@@ -93,7 +88,7 @@ class RedisLock implements LeasedLock {
     private readonly coordination: RedisCoordination,
     private readonly options: RedisLockerOptions,
   ) {
-    this.key = lockKey(coordination.keyPrefix, id);
+    this.key = `${coordination.keyPrefix}lock:${id}`;
     this.channel = `${coordination.keyPrefix}lock-events:${id}`;
     const lost = this.lostController.signal;
     this.lease = {

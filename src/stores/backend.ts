@@ -120,12 +120,6 @@ export interface StorageBackend {
   place(params: TemplateParams): string;
   create(place: string, sidecar: Sidecar): Promise<StoredUpload>;
   get(place: string, id: string): Promise<StoredUpload | undefined>;
-  /**
-   * `get`, answered only when nobody holds the upload's lock (read atomically with that fact), so
-   * the offset is the settled one a read under the lock would see; undefined when the backend
-   * cannot tell that cheaply (then the caller locks and calls `get`). S3 with the Redis state cache.
-   */
-  getSettled?(place: string, id: string): Promise<StoredUpload | undefined>;
   /** Only the sidecar (no offset: cheap on S3, where `get` lists parts): enough to authorize a request. */
   getSidecar(place: string, id: string): Promise<Sidecar | undefined>;
   write(place: string, id: string, source: Readable, offset: number, limits: WriteLimits, stop?: AbortSignal): Promise<WriteResult>;

@@ -52,25 +52,6 @@ export class EndpointStore {
   }
 
   /**
-   * `find` without the upload's lock, when the backend can tell in one read that nobody holds it
-   * (StorageBackend.getSettled); undefined otherwise or when not visible (the caller then takes
-   * the lock and uses `find`, which answers the same for an upload that is not visible).
-   */
-  async findSettled(id: string, context: UploadContext): Promise<StoredUpload | undefined> {
-    const read = this.options.backend.getSettled;
-    if (!read) return undefined;
-    let stored;
-    try {
-      stored = await read.call(this.options.backend, context.place, id);
-    } catch (error) {
-      throw storageError(error, context.log, id);
-    }
-    if (!stored || !this.visible(stored.sidecar.tusport, context)) return undefined;
-    this.known.remember(id, stored.sidecar.tusport);
-    return stored;
-  }
-
-  /**
    * 404 unless the upload exists and this request may see it, judged from its sidecar alone. Runs
    * before a handler touches the upload's lock: a request that will be refused must never make
    * the owner's PATCH hand over, nor learn from the wait that the upload is busy.

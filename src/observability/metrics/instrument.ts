@@ -44,7 +44,6 @@ class TimedBackend implements StorageBackend {
   readonly canTruncate: boolean;
   /** Only where the inner backend has one (completion skips the step otherwise). */
   readonly seal?: (place: string, stored: StoredUpload) => Promise<void>;
-  readonly getSettled?: (place: string, id: string) => Promise<StoredUpload | undefined>;
   readonly presignGet?: (stored: StoredUpload, options: PresignOptions) => Promise<string>;
 
   constructor(
@@ -53,8 +52,6 @@ class TimedBackend implements StorageBackend {
   ) {
     this.kind = inner.kind;
     this.canTruncate = inner.canTruncate;
-    const getSettled = inner.getSettled?.bind(inner);
-    if (getSettled) this.getSettled = (place, id) => this.timed('get_settled', () => getSettled(place, id));
     const seal = inner.seal?.bind(inner);
     if (seal) this.seal = (place, stored) => this.timed('seal', () => seal(place, stored));
     const presign = inner.presignGet?.bind(inner);

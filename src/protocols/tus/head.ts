@@ -1,8 +1,5 @@
 import { Metadata } from '@tus/server';
-import type { FastifyReply } from 'fastify';
-import type { UploadContext } from '../../endpoints/context.js';
-import type { EndpointRuntime, ProtocolHandler } from '../../endpoints/runtime.js';
-import type { StoredUpload } from '../../stores/backend.js';
+import type { ProtocolHandler } from '../../endpoints/runtime.js';
 import { Errors, isCodedError } from '../../errors.js';
 import { completionPending, completionStep } from '../../uploads/completion.js';
 import { uploadConcatHeader } from './concat.js';
@@ -12,23 +9,13 @@ import { lockVisibleUpload } from '../../uploads/lock.js';
  * HEAD: report the offset. Ours because @tus/server's HEAD calls any upload older than the
  * expiry period gone (410), finished ones included. It takes the lock like @tus/server does,
  * so a client that resumes after a drop asks a half-dead PATCH to let go and then reads the
- * offset it left, not a number that is still growing (with the Redis state cache, an upload nobody
- * holds the lock of is read without taking it: the same answer, one Redis round trip). An upload whose completion a crash or a
+ * offset it left, not a number that is still growing. An upload whose completion a crash or a
  * failing store step left half-way is carried on here (its client's HEAD may be the last request
  * it sends). While its last bytes are not yet recorded as received, a failure answers 503/507.
  */
 export const handleHead: ProtocolHandler = async (runtime, context, request, reply) => {
   const id = context.uploadId;
   if (!id) throw new Errors.UPLOAD_NOT_FOUND();
-  // Nobody writing it (S3 with the Redis state cache): the settled offset in one round trip, no lock to take.
-  const settled = await runtime.store.findSettled(id, context);
-  const stored = settled && !completionPending(settled) ? settled : await readLocked(runtime, context, id, reply);
-  if (runtime.store.isExpired(stored)) throw new Errors.UPLOAD_EXPIRED();
-  return sendHead(runtime, context, stored, reply);
-};
-
-/** The offset under the upload's lock, carrying on a completion left half-way. */
-async function readLocked(runtime: EndpointRuntime, context: UploadContext, id: string, reply: FastifyReply): Promise<StoredUpload> {
   const lock = await lockVisibleUpload(runtime, context, id, reply);
   let stored;
   try {
@@ -51,10 +38,7 @@ async function readLocked(runtime: EndpointRuntime, context: UploadContext, id: 
   } finally {
     await lock.release();
   }
-  return stored;
-}
-
-function sendHead(runtime: EndpointRuntime, context: UploadContext, stored: StoredUpload, reply: FastifyReply) {
+  if (runtime.store.isExpired(stored)) throw new Errors.UPLOAD_EXPIRED();
   reply.header('Cache-Control', 'no-store');
   reply.header('Upload-Offset', String(stored.offset));
   if (stored.sidecar.size === undefined) reply.header('Upload-Defer-Length', '1');
@@ -65,4 +49,4 @@ function sendHead(runtime: EndpointRuntime, context: UploadContext, stored: Stor
   const expires = runtime.store.expiresAt(stored);
   if (expires) reply.header('Upload-Expires', expires.toUTCString());
   return reply.code(200).send();
-}
+};

@@ -18,7 +18,7 @@ import { S3WriteFences } from './write-fence.js';
 import type { S3StoreConfig } from './schema.js';
 import { offsetOf } from './upload-state.js';
 import { type CacheRedis, S3StateCache } from './state-cache.js';
-import { type Current, type Progress, UploadStates } from './states.js';
+import { type Progress, UploadStates } from './states.js';
 import type { WriteFence } from '../../coordination/fence.js';
 import { listOpenUploads, type OpenUpload, SIDECARS_AT_ONCE, sweepBucket } from './sweep.js';
 import { mapInBatches } from '../batches.js';
@@ -106,23 +106,12 @@ export class S3Backend implements StorageBackend {
   async get(prefix: string, id: string): Promise<StoredUpload | undefined> {
     const key = prefix + id;
     const current = await this.states.current(key);
-    return current && this.stored(prefix, id, current);
-  }
-
-  private stored(prefix: string, id: string, current: Current): StoredUpload | undefined {
-    const key = prefix + id;
-    if (current.info.sidecar.id !== id) return undefined;
+    if (!current || current.info.sidecar.id !== id) return undefined;
     const { sidecar } = current.info;
     const finalPath = sidecar.tusport.final_path;
     const location = typeof finalPath === 'string' ? prefix + finalPath : key;
     if (sidecar.tusport.completed_at !== undefined) return { sidecar, offset: sidecar.size ?? 0, location };
     return { sidecar, offset: offsetAfter(current.progress, sidecar.size), location };
-  }
-
-  /** With the Redis state cache: one round trip when the upload is not locked and its entry clean (see UploadStates.settled). */
-  async getSettled(prefix: string, id: string): Promise<StoredUpload | undefined> {
-    const settled = await this.states.settled(prefix + id, id);
-    return settled && this.stored(prefix, id, settled);
   }
 
   async write(prefix: string, id: string, source: Readable, offset: number, limits: WriteLimits, stop?: AbortSignal): Promise<WriteResult> {

@@ -42,10 +42,6 @@ export class LazyS3Backend implements StorageBackend {
     return (await this.load()).get(place, id);
   }
 
-  async getSettled(place: string, id: string): Promise<StoredUpload | undefined> {
-    return (await this.load()).getSettled(place, id);
-  }
-
   async getSidecar(place: string, id: string): Promise<Sidecar | undefined> {
     return (await this.load()).getSidecar(place, id);
   }

@@ -1,5 +1,4 @@
 import type { Redis } from 'ioredis';
-import { lockKey } from '../../coordination/redis-locker.js';
 import type { Sidecar } from '../sidecar.js';
 import type { PartRecord, UploadState } from './upload-state.js';
 
@@ -50,27 +49,7 @@ redis.call('PEXPIRE', KEYS[1], ARGV[2])
 redis.call('PEXPIRE', KEYS[2], ARGV[2])
 return 1`;
 
-/** The hash, unless the upload's lock (KEYS[2]) is held: then nothing. */
-const READ_UNLOCKED = `if redis.call('EXISTS', KEYS[2]) == 1 then return false end
-return redis.call('HGETALL', KEYS[1])`;
-
-/**
- * A writer's read and `BEGIN` in one round trip, when the entry is clean: returns the new
- * generation and the hash as it was; when it is not clean (dirty, incomplete or missing), only
- * the hash, and nothing changes (the writer then rebuilds it from S3 and begins as before).
- */
-const READ_BEGIN = `local h = redis.call('HGETALL', KEYS[1])
-local f = {}
-for i = 1, #h, 2 do f[h[i]] = h[i + 1] end
-if f['dirty'] ~= '0' or not f['sidecar'] or not f['state'] then return {false, h} end
-redis.call('HSET', KEYS[1], 'dirty', '1')
-local gen = redis.call('HINCRBY', KEYS[1], 'gen', 1)
-redis.call('PEXPIRE', KEYS[1], ARGV[1])
-return {gen, h}`;
-
 interface CacheCommands {
-  s3CacheReadBegin(hash: string, ttl: number): Promise<[number | null, string[]]>;
-  s3CacheReadUnlocked(hash: string, lock: string): Promise<string[] | null>;
   s3CacheBegin(hash: string, list: string, ttl: number): Promise<number>;
   s3CacheCommit(hash: string, list: string, ...args: (string | number)[]): Promise<number>;
   s3CacheStore(hash: string, list: string, ...args: (string | number)[]): Promise<number>;
@@ -79,8 +58,6 @@ interface CacheCommands {
 const withScripts = new WeakSet<Redis>();
 function scripted(redis: Redis): Redis & CacheCommands {
   if (!withScripts.has(redis)) {
-    redis.defineCommand('s3CacheReadUnlocked', { numberOfKeys: 2, lua: READ_UNLOCKED });
-    redis.defineCommand('s3CacheReadBegin', { numberOfKeys: 1, lua: READ_BEGIN });
     redis.defineCommand('s3CacheBegin', { numberOfKeys: 2, lua: BEGIN });
     redis.defineCommand('s3CacheCommit', { numberOfKeys: 2, lua: COMMIT });
     redis.defineCommand('s3CacheStore', { numberOfKeys: 2, lua: STORE });
@@ -92,13 +69,6 @@ function scripted(redis: Redis): Redis & CacheCommands {
 /** Entries outlive their last write by the endpoint's `expire` (the upload's own lifetime), else a day. */
 export function stateCacheTtl(expireMs: number | undefined): number {
   return expireMs ?? 24 * 60 * 60 * 1000;
-}
-
-/** HGETALL's reply as a flat list (what a script returns) into fields. */
-function fieldsOf(flat: string[]): Record<string, string> {
-  const fields: Record<string, string> = {};
-  for (let i = 0; i + 1 < flat.length; i += 2) fields[flat[i]!] = flat[i + 1]!;
-  return fields;
 }
 
 const encodePart = (part: PartRecord) => JSON.stringify([part.PartNumber, part.ETag, part.Size]);
@@ -154,29 +124,7 @@ export class S3StateCache {
 
   /** One round trip: HGETALL of the upload's hash. */
   async read(key: string): Promise<CacheRead> {
-    return this.entryOf(await this.run((redis) => redis.hgetall(this.keys(key)[0])));
-  }
-
-  /** One round trip: the entry, or a miss when the upload's lock (redis-locker.ts) is held. */
-  async readUnlocked(key: string, lockId: string): Promise<CacheRead> {
-    const flat = await this.run((redis) => redis.s3CacheReadUnlocked(this.keys(key)[0], lockKey(this.source.keyPrefix, lockId)));
-    return flat ? this.entryOf(fieldsOf(flat)) : { kind: 'miss', gen: '' };
-  }
-
-  /**
-   * A writer's read of a clean entry and its `begin`, in one round trip: the entry and the write's
-   * generation (the entry now dirty), or undefined when it was not clean (then nothing changed:
-   * read it with `read`/rebuild it, and `begin`).
-   */
-  async readAndBegin(key: string): Promise<{ entry: CachedUpload; gen: string } | undefined> {
-    const [gen, flat] = await this.run((redis) => redis.s3CacheReadBegin(this.keys(key)[0], this.ttlMs));
-    if (gen === null || gen === undefined) return undefined;
-    const read = this.entryOf(fieldsOf(flat));
-    // Clean in Redis's eyes but unreadable here: in doubt, and marked dirty already (the next read rebuilds it).
-    return read.kind === 'hit' ? { entry: read.entry, gen: String(gen) } : undefined;
-  }
-
-  private entryOf(fields: Record<string, string>): CacheRead {
+    const fields = await this.run((redis) => redis.hgetall(this.keys(key)[0]));
     const gen = fields.gen ?? '';
     if (fields.dirty !== '0' || !fields.sidecar || !fields.state) return { kind: 'miss', gen };
     try {

@@ -35,19 +35,6 @@ export class UploadStates {
     return readInfo(this.client, this.bucket, key);
   }
 
-  /**
-   * Sidecar and state from the cache, only if nobody holds the upload's lock (`lockId`) and the
-   * entry is clean, both judged in the one Redis round trip that reads it; otherwise undefined
-   * (also without a cache). A writer holds the lock from before it marks the entry dirty until
-   * after it commits, so what this returns is what a read under the lock would return.
-   */
-  async settled(key: string, lockId: string): Promise<Current | undefined> {
-    const read = await this.cache?.readUnlocked(key, lockId);
-    if (read?.kind !== 'hit') return undefined;
-    const { sidecar, multipartId, state } = read.entry;
-    return { info: { sidecar, multipartId }, progress: state.completed ? 'completed' : state };
-  }
-
   /** Sidecar and state; a cache miss is rebuilt from S3 and stored. */
   async current(key: string): Promise<Current | undefined> {
     const read = await this.cache?.read(key);
@@ -98,21 +85,14 @@ export class UploadStates {
     fence: WriteFence | undefined,
     run: (info: S3Info, state: UploadState, parts: () => Promise<PartRecord[]>) => Promise<WriteOutcome>,
   ): Promise<WriteOutcome> {
-    const cache = this.cache;
-    // A clean entry is read and marked dirty in one round trip; otherwise read (rebuilt from S3), then marked.
-    const begun = await cache?.readAndBegin(key);
-    const current: Current | undefined = begun
-      ? { info: { sidecar: begun.entry.sidecar, multipartId: begun.entry.multipartId }, progress: begun.entry.state.completed ? 'completed' : begun.entry.state }
-      : await this.current(key);
+    const current = await this.current(key);
     if (!current) throw new Error(`${key}.info is gone`);
     const { info } = current;
     let progress = current.progress;
-    if (typeof progress === 'string') {
-      if (cache && begun) await cache.drop(key).catch(() => undefined);
-      throw new Error(`the multipart upload of ${key} is ${progress}`);
-    }
+    if (typeof progress === 'string') throw new Error(`the multipart upload of ${key} is ${progress}`);
+    const cache = this.cache;
     if (!cache) return run(info, progress, async () => (progress as UploadState).parts ?? []);
-    const gen = begun?.gen ?? (await cache.begin(key));
+    const gen = await cache.begin(key);
     if (!progress.parts) progress = await this.verified(key, info.multipartId, progress);
     let outcome: WriteOutcome;
     try {
@@ -136,12 +116,8 @@ export class UploadStates {
    * from S3, so the client's next HEAD reads the true offset).
    */
   private async verified(key: string, multipartId: string | undefined, cached: UploadState): Promise<UploadState> {
-    // Both at once: two S3 round trips cost one.
-    const [later, found] = await Promise.all([
-      this.client.listParts({ Bucket: this.bucket, Key: key, UploadId: multipartId, PartNumberMarker: String(cached.partCount), MaxParts: 1 }),
-      headTail(this.client, this.bucket, key),
-    ]);
-    const tail = judgeTail(found, cached.partBytes);
+    const later = await this.client.listParts({ Bucket: this.bucket, Key: key, UploadId: multipartId, PartNumberMarker: String(cached.partCount), MaxParts: 1 });
+    const tail = judgeTail(await headTail(this.client, this.bucket, key), cached.partBytes);
     const same = (later.Parts ?? []).length === 0 && tail.staleTail === cached.staleTail && tail.tail?.size === cached.tail?.size && tail.tail?.start === cached.tail?.start;
     if (same) return cached;
     const fresh = await readUploadState(this.client, this.bucket, key, multipartId);
