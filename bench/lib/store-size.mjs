@@ -38,11 +38,11 @@ export function request(method, url, headers = {}, body) {
   });
 }
 
-/** `store`: a disk directory, or a store object (the S3 variant, s3-store-size.mjs). */
-export function writeConfig(work, store, port) {
+/** `store`: a disk directory, or a store object; `server`: settings over the defaults (both for s3-store-size.mjs). */
+export function writeConfig(work, store, port, server = {}) {
   const file = path.join(work, `store-size-${port}.json`);
   const config = {
-    server: { host: '127.0.0.1', port, logLevel: process.env.BENCH_TUSPORT_LOGLEVEL ?? 'warn' },
+    server: { host: '127.0.0.1', port, logLevel: process.env.BENCH_TUSPORT_LOGLEVEL ?? 'warn', ...server },
     endpoints: [
       {
         path: '/files',
@@ -59,9 +59,9 @@ export function writeConfig(work, store, port) {
 }
 
 /** Start `tusport serve`; startup = spawn to the first 200 from /readyz (polled every 10 ms). */
-export async function serve(work, dir) {
+export async function serve(work, dir, settings = {}) {
   const port = await freePort();
-  const configFile = writeConfig(work, dir, port);
+  const configFile = writeConfig(work, dir, port, settings);
   const origin = `http://127.0.0.1:${port}`;
   const t0 = performance.now();
   const server = await startServer({
@@ -144,8 +144,8 @@ export async function sweep(configFile) {
  * store's unfinished uploads to count them (quota rebuild). The server's figures go in `point`;
  * returns the server (the caller stops it), its config file and the first POST's upload URL.
  */
-export async function startAndRebuild(work, store, point) {
-  const { server, configFile, startupMs } = await serve(work, store);
+export async function startAndRebuild(work, store, point, settings = {}) {
+  const { server, configFile, startupMs } = await serve(work, store, settings);
   Object.assign(point, { startupS: round(startupMs / 1000, 3), startupCpuS: round(cpuSeconds(server.pid), 2) });
   try {
     point.rssAfterStartupMiB = round(memory(server.pid).rss / MiB, 1);
