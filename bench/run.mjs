@@ -45,6 +45,7 @@ import { writeDocs } from './lib/report.mjs';
 import { cephInstalled, sharedCluster, waitForMonPort } from './lib/ceph.mjs';
 import { FLEET_SCENARIO, runFleetScenario } from './lib/fleet.mjs';
 import { FORM_SCENARIOS, runFormScenarios } from './lib/forms.mjs';
+import { runMemoryScenarios } from './lib/memory.mjs';
 import { runS3Scenarios, S3_SCENARIOS } from './lib/s3.mjs';
 import { runS3StoreSizeScenario, S3_STORE_SIZE_SCENARIO } from './lib/s3-store-size.mjs';
 import { scenarios } from './lib/scenarios.mjs';
@@ -285,6 +286,7 @@ try {
     fs.writeFileSync(file, `${JSON.stringify(result, null, 2)}\n`);
     log(`  wrote ${path.relative(ROOT, file)}`);
   }
+  await runMemoryScenarios({ ctx, machine, work, log, only }); // upload-size, concurrency-sweep
   const s3Ids = S3_SCENARIOS.filter((id) => !only || only.has(id));
   if (s3Ids.length && !ctx.s3) log('\nS3 scenarios skipped (BENCH_S3=0)');
   else if (s3Ids.length && !(await cephInstalled())) log('\nS3 scenarios skipped: the Ceph packages are not installed (ceph-mon ceph-osd radosgw ceph-common)');

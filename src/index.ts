@@ -27,3 +27,4 @@ export { signUploadToken, verifyUploadToken, type SignUploadTokenOptions, type U
 export type { AuthorizeFunction, AuthorizeResult, Principal, SignedScope } from './auth/types.js';
 export { signDownloadLink, type SignDownloadLinkOptions } from './files/links.js';
 export { FileErrors } from './files/errors.js';
+export { enableEarlyCollection } from './stores/body-garbage.js';

@@ -74,7 +74,9 @@ export async function startVariant(name, workDirectory, { nodeFlags = [], logLev
       // `endpoints` replaces the default disk endpoint (the S3 scenarios); /files comes first.
       // No logLevel: tusport's default (info), as the issue's targets are stated at it.
       const config = {
-        server: { host: '127.0.0.1', port, ...(logLevel ? { logLevel } : {}) },
+        // One client address opens every connection here (up to 500 at once), where a deployment
+        // sees many clients: the per-client limit (default 100) would refuse the rest with 503.
+        server: { host: '127.0.0.1', port, ...(logLevel ? { logLevel } : {}), maxConnectionsPerClient: 10_000 },
         ...(name === 'tusport-redis' ? { locker: { type: 'redis', url: await benchRedisUrl() } } : {}),
         endpoints: endpoints ?? [{ path: '/files', store: { type: 'disk', directory: dir, ...(name === 'tusport-nosync' ? { sync: 'none' } : {}) } }],
       };

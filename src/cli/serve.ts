@@ -3,6 +3,7 @@ import { buildApp } from '../app.js';
 import { loadConfig } from '../config/load.js';
 import { demoPagePath } from '../demo/schema.js';
 import { MetricsListenError } from '../observability/index.js';
+import { collectStartupGarbage, enableEarlyCollection } from '../stores/body-garbage.js';
 
 export interface ServeOptions {
   config?: string;
@@ -31,6 +32,7 @@ export async function serve(options: ServeOptions): Promise<FastifyInstance> {
       ...(options.logFormat !== undefined ? { logFormat: options.logFormat } : {}),
     },
   });
+  enableEarlyCollection();
   const app = buildApp(config);
   const { host, port } = config.server;
   if (options.check !== false) {
@@ -86,6 +88,7 @@ export async function serve(options: ServeOptions): Promise<FastifyInstance> {
   const address = app.server.address();
   const bound = typeof address === 'object' && address ? `${address.address.includes(':') ? `[${address.address}]` : address.address}:${address.port}` : `${host}:${port}`;
   app.log.info({ endpoints: config.endpoints.map((e) => e.path) }, `tusport listening on http://${bound}`);
+  collectStartupGarbage();
   const metrics = app.tusport.metrics?.url;
   if (metrics) app.log.info(`Prometheus metrics: ${metrics}`);
   if (metrics && !config.metrics.token && !isLoopback(config.metrics.host)) {

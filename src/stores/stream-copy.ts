@@ -1,4 +1,5 @@
 import type { Readable, Writable } from 'node:stream';
+import { bodyBytesCopied } from './body-garbage.js';
 
 export type CopyOutcome =
   /** The source ended normally. */
@@ -44,6 +45,7 @@ export function copyWithLimit(source: Readable, sink: Writable, limit: number, s
         return false;
       }
       bytes += chunk.length;
+      bodyBytesCopied(chunk.length);
       tap?.(chunk);
       if (!sink.write(chunk)) source.pause();
       return true;

@@ -124,7 +124,12 @@ async function receive(deps: CompletionDeps, context: UploadContext, stored: Sto
   // It counts what it holds now (a direct upload may not have declared its size).
   if (next === 'unclaimed') await quota.settle(stored.sidecar, stored.offset);
   else await quota.release(owner, id);
-  if (next === 'notified') logFinished(context, stored);
+  if (next === 'notified') {
+    // Nobody wants post-finish, but the finished-uploads metric counts it here (hooks.notify
+    // counts every finished upload, hooks or not).
+    await deps.hooks.notify('post-finish', context, stored);
+    logFinished(context, stored);
+  }
   return headers;
 }
 

@@ -172,6 +172,7 @@ describe('HEAD and DELETE with state headers', () => {
     [3, 'DELETE', { 'Upload-Incomplete': '?1' }],
     [6, 'HEAD', { 'Upload-Complete': '?0' }],
     [6, 'DELETE', { 'Upload-Offset': '3' }],
+    [6, 'HEAD', { 'Upload-Length': '3' }],
   ])('interop %i: a %s with %o is 400, and the upload is untouched', async (version, method, headers) => {
     const created = await ietfRequest(server.url, { method: 'POST', url: '/files', headers: { ...v(version), ...completeHeaders(version, false) }, body: Buffer.from('abc') });
     const url = created.headers.location!;

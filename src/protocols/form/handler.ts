@@ -5,7 +5,6 @@ import { Errors } from '../../errors.js';
 import { closeAfterAnswer } from '../../limits/linger.js';
 import { acquireUploadLock } from '../../uploads/lock.js';
 import { FormErrors } from './errors.js';
-import { readForm } from './parts.js';
 import { storeFilePart, type StoredFile } from './store-file.js';
 
 /** Whether a POST to a collection URL is a form upload rather than a tus creation. */
@@ -46,6 +45,8 @@ export const handleFormPost: ProtocolHandler = async (runtime, context, request,
     throw new Errors.CHUNK_TOO_LARGE(runtime.config.maxChunkSize);
   }
   const files: StoredFile[] = [];
+  // busboy is loaded by the first form upload, not by every tusport (most serve no form endpoint).
+  const { readForm } = await import('./parts.js');
   try {
     await readForm(request.raw, options, async (part) => {
       const file = await storeFilePart(runtime, context, part);

@@ -122,10 +122,14 @@ function prepareOptions(runtime: EndpointRuntime, reply: FastifyReply, version: 
   if (version.appendMediaType) reply.header('Accept-Patch', version.appendMediaType);
 }
 
-/** -01 to -05: "The request MUST NOT include an Upload-Offset or Upload-Complete header field" on HEAD and DELETE (400). */
+/**
+ * -01 to -05: "The request MUST NOT include an Upload-Offset or Upload-Complete header field" on
+ * HEAD and DELETE (400); -05, which brought Upload-Length, adds it to the list.
+ */
 function refuseStateHeaders(request: FastifyRequest, version: InteropVersion): void {
   if (!version.refusesStateHeadersOnHeadAndDelete) return;
-  const present = ['upload-offset', version.completeHeader].find((name) => request.headers[name] !== undefined);
+  const names = ['upload-offset', version.completeHeader, ...(version.uploadLength ? ['upload-length'] : [])];
+  const present = names.find((name) => request.headers[name] !== undefined);
   if (present) throw new IetfErrors.STATE_HEADER(request.method, present, version.version);
 }
 

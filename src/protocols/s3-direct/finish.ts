@@ -11,7 +11,8 @@ import { readInfo } from '../../stores/s3/info.js';
 import type { Sidecar } from '../../stores/sidecar.js';
 import { type CompletionRequest, completionStep } from '../../uploads/completion.js';
 import { DirectErrors } from './errors.js';
-import { type DirectS3, OBJECT_MAX_BYTES } from './s3.js';
+import { OBJECT_MAX_BYTES } from './limits.js';
+import type { DirectS3 } from './s3.js';
 
 /** A direct upload of the requesting principal, found from what the client sent back. */
 export interface OwnUpload {

@@ -11,7 +11,7 @@ import { createDirectUpload, type DirectRequest } from './create.js';
 import { DirectErrors } from './errors.js';
 import { completeMultipart, completePost, findOwnUpload, finishDirectUpload, sizeLimit } from './finish.js';
 import type { DirectS3 } from './s3.js';
-import { POST_MAX_BYTES } from './s3.js';
+import { POST_MAX_BYTES } from './limits.js';
 import type { DirectConfig } from './schema.js';
 
 const MAX_PARTS = 10_000;

@@ -5,10 +5,6 @@ import { createS3Client } from '../../stores/s3/client.js';
 import { isNoSuchUpload, isS3NotFound } from '../../stores/s3/errors.js';
 import type { S3StoreConfig } from '../../stores/s3/schema.js';
 
-/** S3 refuses a POST upload larger than this (and so does the policy when there is no maxSize). */
-export const POST_MAX_BYTES = 5 * 1024 ** 3;
-/** The largest object S3 stores (what a multipart upload may reach when the endpoint has no maxSize). */
-export const OBJECT_MAX_BYTES = 5 * 1024 ** 4;
 
 export interface ListedPart {
   PartNumber: number;
