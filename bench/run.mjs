@@ -29,7 +29,7 @@
 //   TUSPORT_TEST_CEPH_INFO (or BENCH_CEPH_INFO)  use the already running shared Ceph RGW it
 //                     describes (never restarted, so no tcp_nodelay: slower small answers)
 //   BENCH_LIST_UPLOADS finished uploads in the files-list scenario's store (default 10000)
-//   BENCH_SMALL_FILES*, BENCH_STORE_*  the small-files and store-size scenarios (docs/BENCHMARKS.md)
+//   BENCH_SMALL_FILES*, BENCH_STORE_*, BENCH_S3_STORE_*  the small-files, store-size and s3-store-size scenarios (docs/BENCHMARKS.md)
 //   BENCH_FLEET_UPLOADS / BENCH_FLEET_SIZE_MB / BENCH_FLEET_CHUNK_MB  fleet-3-vs-1 scenario (3
 //                     instances behind nginx with Redis vs 1): uploads at once, MiB each, MiB per
 //                     PATCH (default 24 / 16 / 4; needs nginx and redis-server, as the tests do)
@@ -47,6 +47,7 @@ import { FLEET_SCENARIO, runFleetScenario } from './lib/fleet.mjs';
 import { FORM_SCENARIOS, runFormScenarios } from './lib/forms.mjs';
 import { runMemoryScenarios } from './lib/memory.mjs';
 import { runS3Scenarios, S3_SCENARIOS } from './lib/s3.mjs';
+import { runS3StoreSizeScenario, S3_STORE_SIZE_SCENARIO } from './lib/s3-store-size.mjs';
 import { scenarios } from './lib/scenarios.mjs';
 import { smallFilesScenario } from './lib/small-files.mjs';
 import { runStoreSizeScenario, STORE_SIZE_SCENARIO } from './lib/store-size.mjs';
@@ -305,6 +306,7 @@ try {
       },
     });
   }
+  if (!only || only.has(S3_STORE_SIZE_SCENARIO)) await runS3StoreSizeScenario({ ctx, machine, work, log, onResult: writeResult });
   if (ctx.docs) {
     await writeDocs(ctx.resultsDir, ctx.docs);
     log(`\nregenerated ${path.relative(ROOT, ctx.docs)}`);

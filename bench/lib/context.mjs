@@ -17,6 +17,7 @@ export const QUICK = {
   BENCH_S3_SIZE_MB: '64', BENCH_S3_HEADS: '20',
   BENCH_FLEET_UPLOADS: '6', BENCH_FLEET_SIZE_MB: '4', BENCH_FLEET_CHUNK_MB: '1',
   BENCH_LIST_UPLOADS: '500',
+  BENCH_S3_STORE_SIZES: '20,200', BENCH_S3_STORE_HEADS: '10', BENCH_S3_STORE_PATCHES: '5', BENCH_S3_STORE_POSTS: '5', BENCH_S3_STORE_LISTS: '3',
   BENCH_RESULTS_DIR: path.join(os.tmpdir(), 'tusport-bench-quick', 'results'),
   BENCH_DOCS: path.join(os.tmpdir(), 'tusport-bench-quick', 'BENCHMARKS.md'),
 };

@@ -22,12 +22,12 @@ import { renderStoreSize } from './store-size-report.mjs';
 
 export const STORE_SIZE_SCENARIO = 'store-size';
 const CLIENT = path.join(ROOT, 'bench', 'clients', 'sequential.mjs');
-const TOKEN = 'bench-store-size-token-0123456789';
+export const TOKEN = 'bench-store-size-token-0123456789';
 const DAY_MS = 24 * 60 * 60 * 1000;
 const MiB = 2 ** 20;
 
 /** A request from the runner itself (setup and the one timed first POST). */
-function request(method, url, headers = {}, body) {
+export function request(method, url, headers = {}, body) {
   return new Promise((resolve, reject) => {
     const req = http.request(url, { method, headers: { 'Tus-Resumable': '1.0.0', Authorization: `Bearer ${TOKEN}`, ...headers } }, (res) => {
       res.resume();
@@ -38,15 +38,16 @@ function request(method, url, headers = {}, body) {
   });
 }
 
-function writeConfig(work, dir, port) {
+/** `store`: a disk directory, or a store object; `server`: settings over the defaults (both for s3-store-size.mjs). */
+export function writeConfig(work, store, port, server = {}) {
   const file = path.join(work, `store-size-${port}.json`);
   const config = {
-    server: { host: '127.0.0.1', port, logLevel: process.env.BENCH_TUSPORT_LOGLEVEL ?? 'warn' },
+    server: { host: '127.0.0.1', port, logLevel: process.env.BENCH_TUSPORT_LOGLEVEL ?? 'warn', ...server },
     endpoints: [
       {
         path: '/files',
         expire: '1d',
-        store: { type: 'disk', directory: dir },
+        store: typeof store === 'string' ? { type: 'disk', directory: store } : store,
         auth: { type: 'bearer', tokens: [{ id: 'bench', token: TOKEN }] },
         // High enough never to refuse: the counts must be rebuilt, not hit.
         policy: { quota: { maxUnfinishedUploads: 1_000_000_000, maxBytesInFlight: '1000TB' } },
@@ -58,9 +59,9 @@ function writeConfig(work, dir, port) {
 }
 
 /** Start `tusport serve`; startup = spawn to the first 200 from /readyz (polled every 10 ms). */
-async function serve(work, dir) {
+export async function serve(work, dir, settings = {}) {
   const port = await freePort();
-  const configFile = writeConfig(work, dir, port);
+  const configFile = writeConfig(work, dir, port, settings);
   const origin = `http://127.0.0.1:${port}`;
   const t0 = performance.now();
   const server = await startServer({
@@ -92,7 +93,7 @@ async function templates(work, dir) {
 }
 
 /** tusport's id format (src/uploads/ids.ts): 12 hex digits of inverted time, 128 random bits. */
-function uploadId(time) {
+export function uploadId(time) {
   return `${(0xffff_ffff_ffff - time).toString(16).padStart(12, '0')}${randomBytes(16).toString('hex')}`;
 }
 
@@ -126,27 +127,30 @@ function countUploads(dir) {
   return n;
 }
 
-async function sequential(mode, url, count, extra = []) {
+export async function sequential(mode, url, count, extra = []) {
   const out = await runNodeClient(CLIENT, ['--mode', mode, '--url', url, '--count', String(count), '--token', TOKEN, ...extra]);
   return { p50: round(out.p50, 2), p99: round(out.p99, 2), max: round(out.max, 2), count };
 }
 
 /** `tusport cleanup` on the store: wall time, peak RSS (GNU time), what it removed. */
-async function sweep(configFile) {
+export async function sweep(configFile) {
   const out = await run('/usr/bin/time', ['-f', 'TIME %e %M %U %S', process.execPath, process.env.BENCH_TUSPORT_BIN ?? path.join(ROOT, 'bin', 'tusport.js'), 'cleanup', '--config', configFile]);
   const [, seconds, kib, user, sys] = /TIME ([\d.]+) (\d+) ([\d.]+) ([\d.]+)/.exec(out.stderr);
   return { seconds: Number(seconds), cpuS: round(Number(user) + Number(sys), 2), peakRssMiB: round(Number(kib) / 1024, 1), result: JSON.parse(out.stdout.trim().split('\n').pop()) };
 }
 
-async function measureSize(work, dir, body, target, headCandidates, log) {
-  const uploads = countUploads(dir);
-  const { server, configFile, startupMs } = await serve(work, dir);
-  const point = { target, uploads, startupS: round(startupMs / 1000, 3), startupCpuS: round(cpuSeconds(server.pid), 2) };
+/**
+ * Start `tusport serve` on `store` and time its first POST: the first reservation walks the
+ * store's unfinished uploads to count them (quota rebuild). The server's figures go in `point`;
+ * returns the server (the caller stops it), its config file and the first POST's upload URL.
+ */
+export async function startAndRebuild(work, store, point, settings = {}) {
+  const { server, configFile, startupMs } = await serve(work, store, settings);
+  Object.assign(point, { startupS: round(startupMs / 1000, 3), startupCpuS: round(cpuSeconds(server.pid), 2) });
   try {
     point.rssAfterStartupMiB = round(memory(server.pid).rss / MiB, 1);
     point.peakRssStartupMiB = round(memory(server.pid).peakRss / MiB, 1);
     resetPeakRss(server.pid);
-    // The first reservation lists the store's unfinished uploads to count them (quota rebuild).
     const cpu0 = cpuSeconds(server.pid);
     const t0 = performance.now();
     const first = await request('POST', server.url, { 'Upload-Length': String(2 ** 30), 'Content-Length': '0' });
@@ -156,12 +160,22 @@ async function measureSize(work, dir, body, target, headCandidates, log) {
     const mem = memory(server.pid);
     point.peakRssRebuildMiB = round(mem.peakRss / MiB, 1);
     point.rssAfterRebuildMiB = round(mem.rss / MiB, 1);
-    const target = new URL(first.headers.location, server.url).href;
+    return { server, configFile, firstUrl: new URL(first.headers.location, server.url).href };
+  } catch (error) {
+    await server.stop();
+    throw error;
+  }
+}
+
+async function measureSize(work, dir, body, target, headCandidates, log) {
+  const point = { target, uploads: countUploads(dir) };
+  const { server, configFile, firstUrl } = await startAndRebuild(work, dir, point);
+  try {
     // An unfinished upload from the generator, in the middle of the store.
     const headTarget = `${server.url}/${headCandidates[Math.floor(headCandidates.length / 2)]}`;
     resetPeakRss(server.pid);
     point.head = await sequential('head', headTarget, Number(process.env.BENCH_STORE_HEADS ?? 1000));
-    point.patch = await sequential('patch', target, Number(process.env.BENCH_STORE_PATCHES ?? 500), ['--body-file', body]);
+    point.patch = await sequential('patch', firstUrl, Number(process.env.BENCH_STORE_PATCHES ?? 500), ['--body-file', body]);
     point.post = await sequential('post', server.url, Number(process.env.BENCH_STORE_POSTS ?? 200));
     point.list = await sequential('list', `${server.url}?limit=50`, Number(process.env.BENCH_STORE_LISTS ?? 20));
     point.peakRssRequestsMiB = round(memory(server.pid).peakRss / MiB, 1);
