@@ -9,6 +9,7 @@
 // { latenciesMs: [...], parts?, offset?, cpuMs, ms }. A HEAD must answer 200 with Upload-Offset.
 import http from 'node:http';
 import { parseArgs } from 'node:util';
+import { timeSequential } from '../lib/timed.mjs';
 
 const { values } = parseArgs({
   options: {
@@ -69,16 +70,6 @@ if (values.mode === 'tus') {
   throw new Error('--mode tus|listparts');
 }
 
-for (let i = 0; i < WARMUP; i++) await once();
-const latenciesMs = [];
-const cpu0 = process.cpuUsage();
-const t0 = performance.now();
-for (let i = 0; i < count; i++) {
-  const t = performance.now();
-  await once();
-  latenciesMs.push(performance.now() - t);
-}
-const ms = performance.now() - t0;
-const cpu = process.cpuUsage(cpu0);
+const { latenciesMs, ms, cpuMs } = await timeSequential(once, count, WARMUP);
 close();
-console.log(JSON.stringify({ latenciesMs, ...last, cpuMs: (cpu.user + cpu.system) / 1000, ms }));
+console.log(JSON.stringify({ latenciesMs, ...last, cpuMs, ms }));

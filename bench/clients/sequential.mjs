@@ -11,6 +11,7 @@
 import fs from 'node:fs';
 import http from 'node:http';
 import { parseArgs } from 'node:util';
+import { timeSequential } from '../lib/timed.mjs';
 
 const { values } = parseArgs({
   options: {
@@ -61,18 +62,8 @@ const modes = {
 const once = modes[values.mode];
 if (!once) throw new Error('--mode head|patch|post|list');
 
-for (let i = 0; i < WARMUP; i++) await once();
-const latenciesMs = [];
-const cpu0 = process.cpuUsage();
-const t0 = performance.now();
-for (let i = 0; i < count; i++) {
-  const t = performance.now();
-  await once();
-  latenciesMs.push(performance.now() - t);
-}
-const ms = performance.now() - t0;
-const cpu = process.cpuUsage(cpu0);
+const { latenciesMs, ms, cpuMs } = await timeSequential(once, count, WARMUP);
 agent.destroy();
 const sorted = [...latenciesMs].sort((a, b) => a - b);
 const at = (q) => sorted[Math.min(sorted.length - 1, Math.floor(q * sorted.length))];
-console.log(JSON.stringify({ p50: at(0.5), p99: at(0.99), max: sorted.at(-1), latenciesMs, ms, cpuMs: (cpu.user + cpu.system) / 1000 }));
+console.log(JSON.stringify({ p50: at(0.5), p99: at(0.99), max: sorted.at(-1), latenciesMs, ms, cpuMs }));
