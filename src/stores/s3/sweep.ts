@@ -8,7 +8,7 @@ import { partKey, readInfo } from './info.js';
 import { PARTIAL_ID_SUFFIX } from '../../uploads/create.js';
 import { mapInBatches } from '../batches.js';
 
-/** A multipart upload without a sidecar this old is debris from a crash, not work in progress. */
+/** A multipart upload without a sidecar this old (or past the endpoint's expiry) is debris from a crash, not work in progress. */
 const ORPHAN_AGE_MS = 60 * 60 * 1000;
 
 export interface OpenUpload {
@@ -116,7 +116,11 @@ async function sweepOne(backend: S3Backend, upload: OpenUpload, options: SweepOp
   const { client, bucket } = backend;
   const info = await readInfo(client, bucket, upload.key);
   if (!info) {
-    if (!upload.initiated || upload.initiated.getTime() + ORPHAN_AGE_MS >= now) return undefined;
+    // Past the endpoint's expiry, an upload would be removed with its sidecar anyway: without one
+    // it is a removal stopped half-way (a sweeper killed between the sidecar and the abort), not
+    // a creation in progress. Left for the hour, it kept a takeover sweep from ever finishing.
+    const debrisAfter = expireMs ? Math.min(ORPHAN_AGE_MS, expireMs) : ORPHAN_AGE_MS;
+    if (!upload.initiated || upload.initiated.getTime() + debrisAfter >= now) return undefined;
     await abort(client, bucket, upload);
     await client.deleteObject({ Bucket: bucket, Key: partKey(upload.key) });
     log.info({ key: upload.key }, 'multipart upload without a sidecar aborted');
