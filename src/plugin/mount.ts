@@ -82,6 +82,8 @@ function registerLifecycle(scope: FastifyInstance, core: TusportCore): void {
   let timer: NodeJS.Timeout | undefined;
   scope.addHook('onReady', async () => {
     await core.coordination?.start();
+    // Quota counts rebuilt now, not by the first quota-checked request (/readyz waits for them).
+    for (const runtime of core.runtimes) runtime.quota.start?.();
     await core.hooks.start();
     timer = setInterval(() => {
       core.sweep().catch((error: unknown) => scope.log.error({ err: error }, 'store sweep failed'));
