@@ -82,13 +82,16 @@ function registerLifecycle(scope: FastifyInstance, core: TusportCore): void {
   let timer: NodeJS.Timeout | undefined;
   scope.addHook('onReady', async () => {
     await core.coordination?.start();
-    // Quota counts rebuilt now, not by the first quota-checked request (/readyz waits for them).
-    for (const runtime of core.runtimes) runtime.quota.start?.();
     await core.hooks.start();
     timer = setInterval(() => {
       core.sweep().catch((error: unknown) => scope.log.error({ err: error }, 'store sweep failed'));
     }, core.config.server.cleanupInterval);
     timer.unref();
+  });
+  // Quota counts rebuilt once the server listens, not by the first quota-checked request (/readyz
+  // waits for them); an app only made ready (`tusport cleanup`) serves nothing and skips it.
+  scope.addHook('onListen', async () => {
+    for (const runtime of core.runtimes) runtime.quota.start?.();
   });
   scope.addHook('onClose', async () => {
     clearInterval(timer);
