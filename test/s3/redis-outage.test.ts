@@ -58,14 +58,21 @@ afterEach(async () => {
 const idOf = (uploadPath: string) => uploadPath.split('/').pop()!;
 const head = (url: string, uploadPath: string) => raw(url, { method: 'HEAD', path: uploadPath, headers: TUS });
 
-/** What the bucket holds: every key, every open multipart upload, and the parts (number, size, etag) of upload `id`'s. */
+/**
+ * What the bucket holds: every key, every open multipart upload, and of upload `id` the parts
+ * (number, size, etag) and the `.part` tail (size, etag).
+ */
 async function s3State(id: string): Promise<unknown> {
   const client = s3Client(info);
   try {
     const multiparts = await listMultipartUploads(info, bucket);
     const own = multiparts.find((upload) => upload.Key === id);
     const parts = own ? ((await client.listParts({ Bucket: bucket, Key: id, UploadId: own.UploadId })).Parts ?? []).map((p) => [p.PartNumber, p.Size, p.ETag]) : [];
-    return { keys: await listAllKeys(info, bucket), multiparts: multiparts.map((upload) => [upload.Key, upload.UploadId]), parts };
+    const tail = await client.headObject({ Bucket: bucket, Key: `${id}.part` }).then(
+      (head) => [head.ContentLength, head.ETag],
+      () => undefined,
+    );
+    return { keys: await listAllKeys(info, bucket), multiparts: multiparts.map((upload) => [upload.Key, upload.UploadId]), parts, tail };
   } finally {
     client.destroy();
   }
@@ -135,6 +142,37 @@ describe('S3 + Redis across two instances', () => {
     await until(async () => (await fetch(`${a}/readyz`)).status === 200 && (await fetch(`${b}/readyz`)).status === 200, 'both instances ready again', 20_000);
     expect(await headOffset(b, uploadPath)).toBe(first);
     expect((await patch(b, uploadPath, first, data.subarray(first))).status).toBe(204);
+    await expectFinished(id, data);
+  });
+
+  it('Redis stopped while a PATCH holds the lock: the holder stops writing once its lease has run out locally (503 naming Redis), and after the restart the upload resumes from what HEAD reports, byte-identical', async () => {
+    const size = 7 * MiB;
+    const data = randomBytes(size);
+    const uploadPath = await createUpload(a, '/files', { 'Upload-Length': size });
+    const id = idOf(uploadPath);
+    expect((await patch(a, uploadPath, 0, data.subarray(0, MiB))).status).toBe(204);
+    const before = await s3State(id);
+    const rest = gate();
+    // 2 MiB more (still under minPartSize: S3 gets them as the `.part` tail when the body ends); A has the first MiB of them.
+    const patching = heldPatch(a, uploadPath, MiB, data.subarray(MiB, 3 * MiB), MiB, rest.promise);
+    await until(async () => (await inspector.exists(`${PREFIX}lock:${id}`)) === 1, 'A to hold the lock');
+    await redis.stop();
+    // The lease (2 s) was last renewed before the stop: past stop + lease it has certainly run out
+    // on A's monotonic clock (it counts it as its own only until renewal + lease - lease/5).
+    const stoppedAt = performance.now();
+    await until(() => performance.now() - stoppedAt > 2_000, 'the lease to run out');
+    rest.open();
+    const answered = await patching;
+    expect(answered.status, answered.body).toBe(503);
+    expect(errorOf(answered)).toMatchObject({ code: 'TUSPORT_ERR_COORDINATION_UNAVAILABLE', message: `Redis at redis://127.0.0.1:${redis.port}/0 is unreachable; retry later` });
+    // It committed nothing after the loss.
+    expect(await s3State(id)).toEqual(before);
+
+    await redis.restart();
+    await until(async () => (await fetch(`${a}/readyz`)).status === 200 && (await fetch(`${b}/readyz`)).status === 200, 'both instances ready again', 20_000);
+    const offset = await headOffset(b, uploadPath);
+    expect(offset).toBe(MiB);
+    expect((await patch(b, uploadPath, offset, data.subarray(offset))).status).toBe(204);
     await expectFinished(id, data);
   });
 });
