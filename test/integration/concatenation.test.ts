@@ -43,6 +43,8 @@ beforeAll(async () => {
       { path: '/keep', store: disk(dir, 'keep'), concatenation: { keepPartials: true }, expire: '1h' },
       { path: '/users/{username}/uploads', store: disk(dir, 'users/{username}'), auth: { type: 'jwt', secret: SECRET } },
       { path: '/quota', store: disk(dir, 'quota'), auth: { type: 'jwt', secret: SECRET }, policy: { quota: { maxUnfinishedUploads: 2 } } },
+      { path: '/shared', store: disk(dir, 'shared'), auth: { type: 'jwt', secret: SECRET } },
+      { path: '/pictures', store: disk(dir, 'pictures'), policy: { accept: ['image/png'] } },
     ],
   }));
 });
@@ -175,6 +177,25 @@ describe('concatenation (Upload-Concat) on disk', () => {
     }
     // Still Alice's and untouched.
     expect((await raw(server.url, { method: 'HEAD', path: alices, headers: { ...TUS, ...alice } })).headers['upload-offset']).toBe('10');
+  });
+
+  it('a partial upload of another owner at the same endpoint and URL params is not found (404), and stays theirs', async () => {
+    const alices = await partial('/shared', Buffer.from('alice'), alice);
+    await refusedWithoutSideEffect(() => final('/shared', [alices], bob), 404, 'TUSPORT_ERR_PARTIAL_NOT_FOUND', /not found/);
+    // One of Bob's own beside it does not let Alice's in either.
+    const bobs = await partial('/shared', Buffer.from('bob'), bob);
+    await refusedWithoutSideEffect(() => final('/shared', [bobs, alices], bob), 404, 'TUSPORT_ERR_PARTIAL_NOT_FOUND', /not found/);
+    expect((await raw(server.url, { method: 'HEAD', path: alices, headers: { ...TUS, ...alice } })).headers['upload-offset']).toBe('5');
+    expect((await final('/shared', [alices], alice)).status).toBe(201);
+  });
+
+  it('a final upload refused at completion (its bytes are not an accepted type) leaves its partial uploads as they were', async () => {
+    // The first partial starts as an ELF binary does: the sniffed type of the final upload.
+    const elf = Buffer.concat([Buffer.from('7f454c46020101000000000000000000', 'hex'), Buffer.alloc(284, 2)]);
+    const partials = [await partial('/pictures', elf), await partial('/pictures', randomBytes(300))];
+    const metadata = { 'Upload-Metadata': `filename ${Buffer.from('cat.png').toString('base64')},filetype ${Buffer.from('image/png').toString('base64')}` };
+    await refusedWithoutSideEffect(() => final('/pictures', partials, metadata), 415, 'TUSPORT_ERR_CONTENT_NOT_ACCEPTED', /application\/x-elf/);
+    for (const p of partials) expect((await raw(server.url, { method: 'HEAD', path: p, headers: TUS })).headers['upload-offset']).toBe('300');
   });
 
   it('an unfinished partial, an ordinary upload, a partial named twice, too many bytes: 400/413', async () => {
