@@ -198,6 +198,24 @@ describe('concatenation (Upload-Concat) on disk', () => {
     for (const p of partials) expect((await raw(server.url, { method: 'HEAD', path: p, headers: TUS })).headers['upload-offset']).toBe('300');
   });
 
+  it('two final uploads racing for the same partials: one is made of them, the other is 404 and leaves nothing', async () => {
+    const pieces = [randomBytes(40_000), randomBytes(30_000)];
+    const partials = [await partial('/files', pieces[0]!), await partial('/files', pieces[1]!)];
+    const before = new Set(await listTree(path.join(server.dir, 'files')));
+    const answers = await Promise.all([final('/files', partials, FILENAME), final('/files', [...partials].reverse(), FILENAME)]);
+    expect(answers.map((a) => a.status).sort()).toEqual([201, 404]);
+    const lost = answers.find((a) => a.status === 404)!;
+    expect(errorOf(lost).code).toBe('TUSPORT_ERR_PARTIAL_NOT_FOUND');
+    const won = answers.findIndex((a) => a.status === 201);
+    const id = idOf(new URL(String(answers[won]!.headers.location)).pathname);
+    const expected = won === 0 ? Buffer.concat(pieces) : Buffer.concat([...pieces].reverse());
+    expect(sha256(await readFile(path.join(server.dir, 'files', id)))).toBe(sha256(expected));
+    // The partials went into the winner and were removed; the loser left no upload behind.
+    const after = (await listTree(path.join(server.dir, 'files'))).filter((file) => !before.has(file));
+    expect(after.sort()).toEqual([id, `${id}.json`].sort());
+    for (const p of partials) expect((await raw(server.url, { method: 'HEAD', path: p, headers: TUS })).status).toBe(404);
+  });
+
   it('an unfinished partial, an ordinary upload, a partial named twice, too many bytes: 400/413', async () => {
     const unfinished = await raw(server.url, { method: 'POST', path: '/files', headers: { ...TUS, 'Upload-Concat': 'partial', 'Upload-Length': '10' } });
     const unfinishedPath = new URL(String(unfinished.headers.location)).pathname;
