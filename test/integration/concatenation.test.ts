@@ -4,6 +4,7 @@ import path from 'node:path';
 import { SignJWT } from 'jose';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { HookRequest } from '../../src/hooks/events.js';
+import type { FinishedUpload } from '../../src/index.js';
 import { idOf, listTree, sha256 } from '../helpers/files.js';
 import { errorOf, raw, type RawResponse, TUS } from '../helpers/http.js';
 import { type RunningTusport, startTusport } from '../helpers/server.js';
@@ -23,6 +24,7 @@ let server: RunningTusport;
 let alice: Record<string, string>;
 let bob: Record<string, string>;
 const hookEvents: HookRequest[] = [];
+const finished: FinishedUpload[] = [];
 
 beforeAll(async () => {
   alice = { Authorization: `Bearer ${await jwt('alice')}` };
@@ -45,6 +47,7 @@ beforeAll(async () => {
       { path: '/quota', store: disk(dir, 'quota'), auth: { type: 'jwt', secret: SECRET }, policy: { quota: { maxUnfinishedUploads: 2 } } },
       { path: '/shared', store: disk(dir, 'shared'), auth: { type: 'jwt', secret: SECRET } },
       { path: '/pictures', store: disk(dir, 'pictures'), policy: { accept: ['image/png'] } },
+      { path: '/finalized', store: disk(dir, 'finalized'), finalize: { path: 'final/{filename}' }, onUploadDone: (upload: FinishedUpload) => void finished.push(upload) },
     ],
   }));
 });
@@ -160,6 +163,20 @@ describe('concatenation (Upload-Concat) on disk', () => {
     const made = await final('/quota', [firstPath], alice);
     expect(made.status).toBe(201);
     expect((await create()).status).toBe(201);
+  });
+
+  it('finalize moves the final upload once, to its path; the partial uploads are neither moved nor announced', async () => {
+    const pieces = [randomBytes(3000), randomBytes(2000)];
+    const partials = [await partial('/finalized', pieces[0]!), await partial('/finalized', pieces[1]!)];
+    const response = await final('/finalized', partials, FILENAME);
+    expect(response.status).toBe(201);
+    const id = idOf(new URL(String(response.headers.location)).pathname);
+    const store = path.join(server.dir, 'finalized');
+    expect(sha256(await readFile(path.join(store, 'final', 'joined.bin')))).toBe(sha256(Buffer.concat(pieces)));
+    expect((await listTree(store)).sort()).toEqual([`${id}.json`, 'final/joined.bin', 'final/joined.bin.json'].sort());
+    await until(() => finished.length > 0, 'onUploadDone of the final upload');
+    expect(finished.map((upload) => upload.id)).toEqual([id]);
+    expect(finished[0]!.path).toBe(path.join(store, 'final', 'joined.bin'));
   });
 
   it('a partial upload of another endpoint, of other URL params, or of nobody is not found (404)', async () => {
