@@ -46,13 +46,13 @@ const openUploads = async (bucket: string) => (await listMultipartUploads(info, 
 /** ListMultipartUploads of the bucket: how a store is listed for its quota counts. */
 const listingOf = (bucket: string) => (request: IncomingMessage) => request.method === 'GET' && (request.url ?? '').startsWith(`/${bucket}/?`) && /[?&]uploads(=|&|$)/.test(request.url ?? '');
 
-/** `SEEDED` unfinished uploads of alice's, made by a tusport without quotas, straight to RGW. */
-async function seed(bucket: string): Promise<void> {
+/** `count` unfinished uploads of alice's, made by a tusport without quotas, straight to RGW. */
+async function seed(bucket: string, count = SEEDED): Promise<void> {
   const maker = await startTusport({ endpoints: [{ path: '/files', store: s3Store(info, bucket, { prefix: 'warm/' }), auth: bearer }] });
   try {
-    for (let i = 0; i < SEEDED; i += 20) {
-      const made = await Promise.all(Array.from({ length: 20 }, () => create(maker, 'alice')));
-      expect(made.map((r) => r.status)).toEqual(Array(20).fill(201));
+    for (let i = 0; i < count; i += 20) {
+      const made = await Promise.all(Array.from({ length: Math.min(20, count - i) }, () => create(maker, 'alice')));
+      expect(made.map((r) => r.status)).toEqual(Array(Math.min(20, count - i)).fill(201));
     }
   } finally {
     await maker.close();
@@ -112,4 +112,28 @@ it.each([
   expect(errorOf(over)).toMatchObject({ code: 'TUSPORT_ERR_QUOTA_UPLOADS' });
   expect((await create(server, 'bob')).status).toBe(201);
   expect(await openUploads(bucket)).toBe(SEEDED + 2);
+});
+
+it('a listing that fails at start (its S3 connection cut) is tried again: /readyz not ready until it succeeds, then the limit holds exactly', async () => {
+  const bucket = await createTestBucket(info, 'quota-warmup');
+  await seed(bucket, 3);
+  proxy = await startFaultProxy(info.endpoint);
+  let cuts = 0;
+  proxy.rules.push({ match: listingOf(bucket), action: { kind: 'cut' }, onMatch: () => (cuts += 1) });
+  server = await startTusport({
+    endpoints: [{ path: '/files', store: s3Store({ ...info, endpoint: proxy.url }, bucket, { prefix: 'warm/' }), auth: bearer, policy: { quota: { maxUnfinishedUploads: 4 } } }],
+  });
+  await until(() => cuts > 0, 'the listing at start to be cut', 20_000);
+  const unready = await raw(server.url, { method: 'GET', path: '/readyz' });
+  expect(unready.status).toBe(503);
+  expect(JSON.parse(unready.body.toString()).checks).toContainEqual({ name: 'quota counts /files', kind: 'quota', ok: false, error: 'unavailable; the cause is in the server log' });
+
+  // S3 answers again: the next probe lists the store again.
+  proxy.rules.length = 0;
+  await until(async () => (await raw(server!.url, { method: 'GET', path: '/readyz' })).status === 200, '/readyz to be ready', 30_000);
+  expect((await create(server, 'alice')).status).toBe(201);
+  const over = await create(server, 'alice');
+  expect(over.status).toBe(429);
+  expect(errorOf(over)).toMatchObject({ code: 'TUSPORT_ERR_QUOTA_UPLOADS' });
+  expect(await openUploads(bucket)).toBe(4);
 });
