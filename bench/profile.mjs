@@ -39,9 +39,10 @@ const suffix = variant === 'tusport' ? '' : `-${variant}`;
 /** Where a frame's code lives, for the breakdown. */
 function category(url, functionName) {
   if (!url) return functionName.startsWith('(') ? functionName : '(native/V8 builtins)';
-  if (url.includes('/dist/')) return 'tusport (dist/)';
+  // Packages first: their own dist/ folders are not tusport's.
   const pkg = /node_modules\/((?:@[^/]+\/)?[^/]+)/.exec(url);
   if (pkg) return pkg[1];
+  if (url.startsWith('dist/') || url.includes('/dist/')) return 'tusport (dist/)';
   if (url.startsWith('node:')) return `node:${url.slice(5).split('/')[0] === 'internal' ? url.slice(5).split('/').slice(0, 2).join('/') : url.slice(5)}`;
   return url;
 }
