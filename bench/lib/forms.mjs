@@ -8,7 +8,8 @@
 // 2. files-list: BENCH_LIST_UPLOADS (default 10,000) finished uploads in one disk store, listed
 //    page by page (`GET /files?limit=50`, following `next`): every page's time, first call after a
 //    restart (nothing cached) and again. Two stores: all uploads the caller's, and the caller
-//    owning one in ten (the others another user's, so pages skip nine of ten).
+//    owning one in ten (the others another user's, so pages skip nine of ten). The same two on S3
+//    (Ceph RGW, bench/lib/files-list-s3.mjs) unless BENCH_S3=0.
 //
 // Results: bench/results/form-upload.json and files-list.json (BENCH_RESULTS_DIR).
 import { spawn } from 'node:child_process';
@@ -16,6 +17,8 @@ import { createHash } from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
 import { memory, resetPeakRss, run, runNodeClient } from './proc.mjs';
+import { sharedCluster } from './ceph.mjs';
+import { measureS3Layouts } from './files-list-s3.mjs';
 import { rssChart, sampleRss } from './rss-timeline.mjs';
 import { emptyDirectory, ROOT, startVariant } from './servers.mjs';
 import { median, round, summary } from './stats.mjs';
@@ -149,7 +152,7 @@ async function listAll(server, token) {
   return { pages, count };
 }
 
-async function filesList({ machine, work, log }) {
+async function filesList({ ctx, machine, work, log }) {
   const { newUploadId } = await import(path.join(ROOT, 'dist', 'uploads', 'ids.js'));
   // Read here, not when the module loads: BENCH_QUICK fills it in later.
   const listUploads = Number(process.env.BENCH_LIST_UPLOADS ?? 10_000);
@@ -158,28 +161,35 @@ async function filesList({ machine, work, log }) {
     { name: 'all-mine', ownerOf: () => 'alice', expected: listUploads },
     { name: 'one-in-ten-mine', ownerOf: (i) => (i % 10 === 0 ? 'alice' : 'bob'), expected: Math.ceil(listUploads / 10) },
   ];
+  const auth = { type: 'bearer', tokens: [{ id: 'alice', token: ALICE }, { id: 'bob', token: BOB }] };
+  /** A cold pass (first after start, nothing cached) and a warm one, through every page. */
+  const measure = async (server, layout) => {
+    const cold = await listAll(server, ALICE);
+    const warm = await listAll(server, ALICE);
+    for (const run of [cold, warm]) if (run.count !== layout.expected) throw new Error(`${layout.name}: listed ${run.count}, expected ${layout.expected}`);
+    const describe = (r) => ({ pages: r.pages.length, firstPageMs: round(r.pages[0], 1), medianPageMs: round(median(r.pages), 1), maxPageMs: round(Math.max(...r.pages), 1), totalMs: round(r.pages.reduce((a, b) => a + b, 0), 0) });
+    const result = { uploadsInStore: listUploads, listed: layout.expected, cold: describe(cold), warm: describe(warm) };
+    log(`  ${layout.name}: ${JSON.stringify(result)}`);
+    return result;
+  };
   const results = {};
   for (const layout of layouts) {
     const dir = path.join(work, 'list', layout.name);
     seedStore(dir, listUploads, layout.ownerOf, newUploadId);
-    const auth = { type: 'bearer', tokens: [{ id: 'alice', token: ALICE }, { id: 'bob', token: BOB }] };
     const server = await startVariant('tusport', work, { endpoints: [{ path: '/files', store: { type: 'disk', directory: dir }, auth }] });
     try {
-      const cold = await listAll(server, ALICE);
-      const warm = await listAll(server, ALICE);
-      for (const run of [cold, warm]) if (run.count !== layout.expected) throw new Error(`${layout.name}: listed ${run.count}, expected ${layout.expected}`);
-      const describe = (r) => ({ pages: r.pages.length, firstPageMs: round(r.pages[0], 1), medianPageMs: round(median(r.pages), 1), maxPageMs: round(Math.max(...r.pages), 1), totalMs: round(r.pages.reduce((a, b) => a + b, 0), 0) });
-      results[layout.name] = { uploadsInStore: listUploads, listed: layout.expected, cold: describe(cold), warm: describe(warm) };
-      log(`  ${layout.name}: ${JSON.stringify(results[layout.name])}`);
+      results[layout.name] = await measure(server, layout);
     } finally {
       await server.stop();
     }
   }
+  const s3 = await measureS3Layouts({ ctx, work, log, count: listUploads, layouts, auth, token: ALICE, newUploadId, measure });
+  Object.assign(results, s3 ?? {});
   return {
     scenario: 'files-list',
     kind: 'files-list',
-    title: `GET /files?limit=50 through ${listUploads} finished uploads on disk`,
-    method: 'Sidecars and data files written straight into the store (the layout tusport writes), then every page fetched in turn following `next`; cold = first pass after start (no sidecar cached), warm = the second pass.',
+    title: `GET /files?limit=50 through ${listUploads} finished uploads on disk${s3 ? ' and S3' : ''}`,
+    method: `Sidecars and data files written straight into the store (the layout tusport writes), then every page fetched in turn following \`next\`; cold = first pass after start (no sidecar cached), warm = the second pass.${s3 ? ` S3: one bucket per layout on Ceph RGW (${sharedCluster() ? "the test suite's shared cluster, beast's default Nagle setting: a small S3 answer can wait ~40 ms for a delayed ACK, shared with other work" : 'a private single-node cluster'}), filled by cloning the objects of one finished upload a real server made (data object and \`.info\` sidecar); a page is ListObjectsV2 from the cursor plus one GetObject per sidecar looked at, 32 at once.` : ''}`,
     generated: new Date().toISOString(),
     machine,
     results,
@@ -189,5 +199,5 @@ async function filesList({ machine, work, log }) {
 /** Run the scenarios of `ids` (ctx.inputFile is the runner's input); calls onResult(result) for each. */
 export async function runFormScenarios({ ctx, machine, work, ids, log, onResult }) {
   if (ids.includes('form-upload')) onResult(await formUpload({ ctx, machine, work, log }));
-  if (ids.includes('files-list')) onResult(await filesList({ machine, work, log }));
+  if (ids.includes('files-list')) onResult(await filesList({ ctx, machine, work, log }));
 }

@@ -69,11 +69,15 @@ export function scenarios(ctx) {
     {
       id: 'tus-js-client-parallel',
       title: `${sizeLabel} by tus-js-client in ${chunkLabel} chunks with parallelUploads 4, vs one stream`,
-      method: `tusport: tus-js-client 4.3 in Node, \`new Upload(fs.createReadStream(file), { chunkSize: ${chunkLabel}, parallelUploads: 4 })\`: four partial uploads at once, then the final upload made of them (concatenation: the first partial copied by the kernel, the others streamed once). The baseline receives the same file as one stream (\`curl -T\`, one PATCH) and fsyncs it, as tusport does. Time = start() to onSuccess / POST + curl's time_total.`,
+      method: `tusport: tus-js-client 4.3 in Node, \`new Upload(fs.createReadStream(file), { chunkSize: ${chunkLabel}, parallelUploads: 4 })\`: four partial uploads at once, then the final upload made of them (concatenation: the first partial copied by the kernel, the others streamed once). The baselines: the same file as one stream (\`curl -T\`, one PATCH) to a server that fsyncs it, as tusport does; and tusport itself fed by the same tus-js-client without parallelUploads (what turning it on gains). Time = start() to onSuccess / POST + curl's time_total.`,
       kind: 'upload',
       metric: { name: 'seconds', better: 'lower' },
-      variants: ['tusport', 'raw-fsync'],
-      client: (server) => (server.name === 'tusport' ? upload('tusjs.mjs', ['--chunk', String(ctx.chunkBytes), '--parallel', '4'])(server) : upload('curl-single.mjs')(server)),
+      variants: ['tusport', 'raw-fsync', 'tusport-onestream'],
+      client: (server) => {
+        const chunks = ['--chunk', String(ctx.chunkBytes)];
+        if (server.name === 'tusport') return upload('tusjs.mjs', [...chunks, '--parallel', '4'])(server);
+        return server.name === 'tusport-onestream' ? upload('tusjs.mjs', chunks)(server) : upload('curl-single.mjs')(server);
+      },
     },
     {
       id: 'concurrent-uploads',

@@ -34,6 +34,11 @@ export const SERVERS = {
     label: 'tusport, sha256 as a trailer',
     detail: 'tusport as above; every PATCH is chunked with Upload-Checksum: sha256 as a trailer (the server hashes with every algorithm: it learns which one only at the end)',
   },
+  // The same server; tus-js-client-parallel's client sends to it without parallelUploads.
+  'tusport-onestream': {
+    label: 'tusport, tus-js-client without parallelUploads',
+    detail: 'tusport as above; the same tus-js-client in the same chunks, one upload after the other (no concatenation)',
+  },
   raw: {
     label: 'raw node:http',
     detail: 'req.pipe(fs.createWriteStream) at Upload-Offset, 204 when the stream closes; NO fsync',
@@ -69,7 +74,8 @@ export async function startVariant(name, workDirectory, { nodeFlags = [], logLev
     case 'tusport-incremental':
     case 'tusport-redis':
     case 'tusport-sha256':
-    case 'tusport-trailer': {
+    case 'tusport-trailer':
+    case 'tusport-onestream': {
       const configFile = path.join(workDirectory, `tusport-${port}.json`);
       // `endpoints` replaces the default disk endpoint (the S3 scenarios); /files comes first.
       // No logLevel: tusport's default (info), as the issue's targets are stated at it.

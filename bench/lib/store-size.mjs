@@ -190,50 +190,35 @@ async function measureSize(work, dir, body, target, headCandidates, log) {
 }
 
 function charts(points) {
-  const line = (name, pick) => ({ name, points: points.map((p) => [p.uploads, pick(p)]) });
-  const log = { label: 'uploads in store', log: true };
+  const chart = (id, title, yLabel, series) => ({
+    id,
+    title,
+    kind: 'line',
+    x: { label: 'uploads in store', log: true },
+    y: { label: yLabel },
+    series: series.map(([name, pick]) => ({ name, points: points.map((p) => [p.uploads, pick(p)]) })),
+  });
   return [
-    {
-      id: 'latency-vs-store-size',
-      title: 'Request latency vs uploads in one disk store (one request at a time)',
-      kind: 'line',
-      x: log,
-      y: { label: 'ms' },
-      series: [
-        line('HEAD p50', (p) => p.head.p50),
-        line('HEAD p99', (p) => p.head.p99),
-        line('PATCH 64 KiB p50', (p) => p.patch.p50),
-        line('PATCH 64 KiB p99', (p) => p.patch.p99),
-        line('POST p50', (p) => p.post.p50),
-        line('list (50) p50', (p) => p.list.p50),
-      ],
-    },
-    {
-      id: 'startup-sweep-vs-store-size',
-      title: 'Startup, quota rebuild and sweep vs uploads in one disk store',
-      kind: 'line',
-      x: log,
-      y: { label: 'seconds' },
-      series: [
-        line('startup to /readyz 200', (p) => p.startupS),
-        line('first POST (quota rebuild)', (p) => p.firstPostS),
-        line('sweep (tusport cleanup)', (p) => p.sweep.seconds),
-        line('sweep CPU (user + sys)', (p) => p.sweep.cpuS),
-      ],
-    },
-    {
-      id: 'memory-vs-store-size',
-      title: 'Memory vs uploads in one disk store',
-      kind: 'line',
-      x: log,
-      y: { label: 'MiB' },
-      series: [
-        line('server RSS after startup', (p) => p.rssAfterStartupMiB),
-        line('server peak RSS, quota rebuild', (p) => p.peakRssRebuildMiB),
-        line('server peak RSS, requests', (p) => p.peakRssRequestsMiB),
-        line('cleanup peak RSS (sweep)', (p) => p.sweep.peakRssMiB),
-      ],
-    },
+    chart('latency-vs-store-size', 'Request latency vs uploads in one disk store (one request at a time)', 'ms', [
+      ['HEAD p50', (p) => p.head.p50],
+      ['HEAD p99', (p) => p.head.p99],
+      ['PATCH 64 KiB p50', (p) => p.patch.p50],
+      ['PATCH 64 KiB p99', (p) => p.patch.p99],
+      ['POST p50', (p) => p.post.p50],
+      ['list (50) p50', (p) => p.list.p50],
+    ]),
+    chart('startup-sweep-vs-store-size', 'Startup, quota rebuild and sweep vs uploads in one disk store', 'seconds', [
+      ['startup to /readyz 200', (p) => p.startupS],
+      ['first POST (quota rebuild)', (p) => p.firstPostS],
+      ['sweep (tusport cleanup)', (p) => p.sweep.seconds],
+      ['sweep CPU (user + sys)', (p) => p.sweep.cpuS],
+    ]),
+    chart('memory-vs-store-size', 'Memory vs uploads in one disk store', 'MiB', [
+      ['server RSS after startup', (p) => p.rssAfterStartupMiB],
+      ['server peak RSS, quota rebuild', (p) => p.peakRssRebuildMiB],
+      ['server peak RSS, requests', (p) => p.peakRssRequestsMiB],
+      ['cleanup peak RSS (sweep)', (p) => p.sweep.peakRssMiB],
+    ]),
   ];
 }
 

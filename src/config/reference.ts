@@ -25,7 +25,7 @@ export const REFERENCE_FILE = 'docs/configuration.md';
 /** Defaults that zod applies after parsing (units) are read from a parsed empty config. */
 const RESOLVED_DEFAULTS: Record<string, unknown> = (() => {
   const resolved = ConfigSchema.parse({});
-  const endpoint = ConfigSchema.parse({ endpoints: [{ path: '/x', store: { type: 'disk', directory: '.' }, hooks: [{ type: 'command', command: ['x'] }] }] })
+  const endpoint = ConfigSchema.parse({ endpoints: [{ path: '/x', store: { type: 'disk', directory: '.' }, form: true, hooks: [{ type: 'command', command: ['x'] }] }] })
     .endpoints[0];
   const hook = endpoint?.hooks[0];
   const redisLocker = ConfigSchema.parse({ locker: { type: 'redis', url: 'redis://127.0.0.1:6379' } }).locker;
@@ -37,6 +37,7 @@ const RESOLVED_DEFAULTS: Record<string, unknown> = (() => {
     ...flatten('endpoints[]', { maxMetadataSize: endpoint?.maxMetadataSize, postReceiveInterval: endpoint?.postReceiveInterval }),
     ...flatten('endpoints[].hooks[]', { timeout: hook?.timeout, retryDelay: hook?.retryDelay, maxRetryDelay: hook?.maxRetryDelay }),
     ...flatten('endpoints[].policy', { maxMetadataValueSize: endpoint?.policy.maxMetadataValueSize }),
+    ...flatten('endpoints[].form', { maxFieldSize: endpoint?.form?.maxFieldSize }),
     ...flatten('endpoints[].downloads', { linkMaxAge: endpoint?.downloads.linkMaxAge }),
     ...flatten('locker', { lease: redisLocker.type === 'redis' ? redisLocker.lease : undefined }),
   };

@@ -116,7 +116,8 @@ const ServerSchema = z.strictObject({
     description: 'On SIGTERM/SIGINT, how long in-flight requests may run before their connections are closed. Bytes already written stay resumable.',
   }),
   cleanupInterval: duration().default(600_000).meta({
-    description: 'How often expired unfinished uploads (see `endpoints[].expire`) and crash debris are swept from the stores.',
+    description:
+      'How often expired unfinished uploads (see `endpoints[].expire`) and crash debris are swept from the stores. Each wait is drawn within ±20% of it and counted from the end of the previous sweep, so sweeps never overlap and the instances of a fleet take turns.',
   }),
   logLevel: z
     .enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'])

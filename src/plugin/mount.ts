@@ -8,6 +8,7 @@ import { registerHealth } from '../observability/health.js';
 import { type MetricsHandle, registerOperations } from '../observability/index.js';
 import { describeSharedLocation, sharedStoreLocations } from '../stores/shared-location.js';
 import { requestSerializer } from '../observability/request-log.js';
+import { type SweepTimer, startSweepTimer } from '../uploads/sweep-timer.js';
 import { registerErrorAnswers } from './answers.js';
 import { joinControls } from './controls.js';
 import type { TusportCore } from './core.js';
@@ -79,17 +80,17 @@ function applyPolicy(scope: FastifyInstance, config: ResolvedConfig, options: { 
 
 /** The outbox delivers, the stores are swept and Redis is connected while the app runs: from its onReady to its onClose. */
 function registerLifecycle(scope: FastifyInstance, core: TusportCore): void {
-  let timer: NodeJS.Timeout | undefined;
+  let timer: SweepTimer | undefined;
   scope.addHook('onReady', async () => {
     await core.coordination?.start();
     await core.hooks.start();
-    timer = setInterval(() => {
-      core.sweep().catch((error: unknown) => scope.log.error({ err: error }, 'store sweep failed'));
-    }, core.config.server.cleanupInterval);
-    timer.unref();
+    timer = startSweepTimer(
+      () => core.sweep().catch((error: unknown) => scope.log.error({ err: error }, 'store sweep failed')),
+      core.config.server.cleanupInterval,
+    );
   });
   scope.addHook('onClose', async () => {
-    clearInterval(timer);
+    timer?.stop();
     await core.hooks.close();
     await core.coordination?.close();
   });

@@ -3,12 +3,12 @@ import { mkdir, readdir, readFile, stat, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { fileURLToPath } from 'node:url';
-import type { Page, Route } from 'playwright-core';
+import type { Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { freePort } from '../harness/ports.js';
 import { addFilesToDashboard } from '../helpers/chromium.js';
-import { until } from '../helpers/cli.js';
 import { type DemoInBrowser, startDemoInBrowser } from '../helpers/demo-browser.js';
+import { holdForRestart } from '../helpers/uppy-restart.js';
 import { sha256File } from '../helpers/files.js';
 
 /**
@@ -95,29 +95,12 @@ describe('Uppy demo page in Chromium', () => {
 
     // Watch the tus traffic, and hold the big file's third PATCH (offset 10 MiB) so the server can
     // be stopped at a known point: two chunks stored, the rest still in the browser.
-    type Phase = 'before' | 'down' | 'after';
-    let phase: Phase = 'before';
-    const seen: { phase: Phase; method: string; path: string; offset: number | undefined }[] = [];
-    let held: Route | undefined;
-    await page.route(
-      (url) => url.pathname.startsWith('/files'),
-      async (route) => {
-        const request = route.request();
-        const headers = request.headers();
-        const offset = headers['upload-offset'] === undefined ? undefined : Number(headers['upload-offset']);
-        seen.push({ phase, method: request.method(), path: new URL(request.url()).pathname, offset });
-        if (!held && request.method() === 'PATCH' && offset !== undefined && offset >= 2 * CHUNK) {
-          held = route;
-          return;
-        }
-        await route.continue();
-      },
-    );
+    const { seen, held, restart } = await holdForRestart(page, demo, (r) => r.method === 'PATCH' && r.offset !== undefined && r.offset >= 2 * CHUNK);
 
     await addFiles(page, [sources.big, sources.small]);
     await page.locator('.uppy-StatusBar-actionBtn--upload').click();
 
-    await until(() => held !== undefined, 'the third PATCH of the big file', 120_000);
+    await held('the third PATCH of the big file');
     const big = (await storedUploads()).get('big.bin');
     expect(big).toBeDefined();
     // Part of it is stored, not all: exactly the two acknowledged chunks.
@@ -128,16 +111,7 @@ describe('Uppy demo page in Chromium', () => {
       .toBeGreaterThan(0);
     expect(Number(await page.locator('.uppy-StatusBar-progress').getAttribute('aria-valuenow'))).toBeLessThan(100);
 
-    // Graceful stop: exit 0 even with the browser's keep-alive connections open.
-    demo.server.child.kill('SIGTERM');
-    expect((await demo.server.exited).code).toBe(0);
-    phase = 'down';
-    // The held PATCH now meets a closed port; Uppy retries (retryDelays in examples/uppy/app.js).
-    await held?.continue();
-    // Restart only once Uppy has tried again against the closed port (a request seen while down).
-    await until(() => seen.some((r) => r.phase === 'down'), 'Uppy to retry while the server is down', 60_000);
-    phase = 'after';
-    await demo.startServer();
+    await restart();
 
     await page.locator('.uppy-StatusBar.is-complete').waitFor({ timeout: 180_000 });
     await expect.poll(() => page.locator('#done li').count(), { timeout: 30_000 }).toBe(2);

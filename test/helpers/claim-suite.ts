@@ -1,9 +1,10 @@
 import { randomBytes } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
 import type { EndpointConfigInput, TusportConfig } from '../../src/index.js';
-import { idOf, sha256 } from './files.js';
+import { idOf, randomFile, sha256 } from './files.js';
+import { curlForm } from './form.js';
 import { errorOf, raw, type RawResponse, TUS } from './http.js';
-import type { RunningTusport } from './server.js';
+import { type RunningTusport, tempDir } from './server.js';
 import { tusUpload } from './tus-client.js';
 import { until } from './wait.js';
 
@@ -45,6 +46,7 @@ export function claimConfig(store: (name: string) => EndpointConfigInput['store'
         hooks,
         finalize: { path: 'final/{id}-{filename}' },
         claim: { ttl: '1h', allowPath: true },
+        form: true,
         onUploadDone: async () => {
           if (!hold.gate) return;
           hold.entered?.();
@@ -97,6 +99,27 @@ export function claimSuite(options: ClaimSuiteOptions): void {
       await server().app.tusport.sweep(); // a sweep before the ttl leaves it alone
       expect((await raw(server().url, { method: 'GET', path: url, headers: as(ALICE) })).status).toBe(200);
       expect(postFinish.get(id)).toBeUndefined();
+    });
+  });
+
+  describe('a form upload (curl -F) on a claim endpoint', () => {
+    it('waits unclaimed like a tus upload (not finalized, no post-finish), then the claim finalizes it whole', async () => {
+      const scratch = await tempDir('tusport-claim-form-');
+      const { file, data } = await randomFile(scratch.dir, 'scan.jpg', 30_000);
+      const posted = await curlForm(`${server().url}/files`, ['title=Scan', `file=@${file};type=image/jpeg`], as(ALICE)).finally(() => scratch.remove());
+      expect(posted.status, posted.body).toBe(201);
+      const answer = JSON.parse(posted.body) as { id: string; url: string };
+      const url = new URL(answer.url).pathname;
+      expect(url).toBe(`/files/${answer.id}`);
+      expect((await options.entries(answer.id)).some((entry) => entry.includes('final/'))).toBe(false);
+      expect(postFinish.get(answer.id)).toBeUndefined();
+      const claimed = await claim(url);
+      expect(claimed.status, claimed.body).toBe(200);
+      expect(JSON.parse(claimed.body)).toMatchObject({ id: answer.id, size: data.length, location: `final/${answer.id}-scan.jpg`, claimedBy: 'alice', metadata: { title: 'Scan' } });
+      expect(await options.has(`final/${answer.id}-scan.jpg`)).toBe(true);
+      await until(() => postFinish.get(answer.id) === 1, 'post-finish after the claim');
+      const download = await raw(server().url, { method: 'GET', path: url, headers: as(ALICE) });
+      expect(sha256(download.bytes)).toBe(sha256(data));
     });
   });
 

@@ -4,6 +4,7 @@ import path from 'node:path';
 import { SignJWT } from 'jose';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { HookRequest } from '../../src/hooks/events.js';
+import type { FinishedUpload } from '../../src/index.js';
 import { idOf, listTree, sha256 } from '../helpers/files.js';
 import { errorOf, raw, type RawResponse, TUS } from '../helpers/http.js';
 import { type RunningTusport, startTusport } from '../helpers/server.js';
@@ -23,6 +24,7 @@ let server: RunningTusport;
 let alice: Record<string, string>;
 let bob: Record<string, string>;
 const hookEvents: HookRequest[] = [];
+const finished: FinishedUpload[] = [];
 
 beforeAll(async () => {
   alice = { Authorization: `Bearer ${await jwt('alice')}` };
@@ -43,6 +45,9 @@ beforeAll(async () => {
       { path: '/keep', store: disk(dir, 'keep'), concatenation: { keepPartials: true }, expire: '1h' },
       { path: '/users/{username}/uploads', store: disk(dir, 'users/{username}'), auth: { type: 'jwt', secret: SECRET } },
       { path: '/quota', store: disk(dir, 'quota'), auth: { type: 'jwt', secret: SECRET }, policy: { quota: { maxUnfinishedUploads: 2 } } },
+      { path: '/shared', store: disk(dir, 'shared'), auth: { type: 'jwt', secret: SECRET } },
+      { path: '/pictures', store: disk(dir, 'pictures'), policy: { accept: ['image/png'] } },
+      { path: '/finalized', store: disk(dir, 'finalized'), finalize: { path: 'final/{filename}' }, onUploadDone: (upload: FinishedUpload) => void finished.push(upload) },
     ],
   }));
 });
@@ -160,6 +165,20 @@ describe('concatenation (Upload-Concat) on disk', () => {
     expect((await create()).status).toBe(201);
   });
 
+  it('finalize moves the final upload once, to its path; the partial uploads are neither moved nor announced', async () => {
+    const pieces = [randomBytes(3000), randomBytes(2000)];
+    const partials = [await partial('/finalized', pieces[0]!), await partial('/finalized', pieces[1]!)];
+    const response = await final('/finalized', partials, FILENAME);
+    expect(response.status).toBe(201);
+    const id = idOf(new URL(String(response.headers.location)).pathname);
+    const store = path.join(server.dir, 'finalized');
+    expect(sha256(await readFile(path.join(store, 'final', 'joined.bin')))).toBe(sha256(Buffer.concat(pieces)));
+    expect((await listTree(store)).sort()).toEqual([`${id}.json`, 'final/joined.bin', 'final/joined.bin.json'].sort());
+    await until(() => finished.length > 0, 'onUploadDone of the final upload');
+    expect(finished.map((upload) => upload.id)).toEqual([id]);
+    expect(finished[0]!.path).toBe(path.join(store, 'final', 'joined.bin'));
+  });
+
   it('a partial upload of another endpoint, of other URL params, or of nobody is not found (404)', async () => {
     const elsewhere = await partial('/other', randomBytes(10));
     const alices = await partial('/users/alice/uploads', randomBytes(10), alice);
@@ -175,6 +194,43 @@ describe('concatenation (Upload-Concat) on disk', () => {
     }
     // Still Alice's and untouched.
     expect((await raw(server.url, { method: 'HEAD', path: alices, headers: { ...TUS, ...alice } })).headers['upload-offset']).toBe('10');
+  });
+
+  it('a partial upload of another owner at the same endpoint and URL params is not found (404), and stays theirs', async () => {
+    const alices = await partial('/shared', Buffer.from('alice'), alice);
+    await refusedWithoutSideEffect(() => final('/shared', [alices], bob), 404, 'TUSPORT_ERR_PARTIAL_NOT_FOUND', /not found/);
+    // One of Bob's own beside it does not let Alice's in either.
+    const bobs = await partial('/shared', Buffer.from('bob'), bob);
+    await refusedWithoutSideEffect(() => final('/shared', [bobs, alices], bob), 404, 'TUSPORT_ERR_PARTIAL_NOT_FOUND', /not found/);
+    expect((await raw(server.url, { method: 'HEAD', path: alices, headers: { ...TUS, ...alice } })).headers['upload-offset']).toBe('5');
+    expect((await final('/shared', [alices], alice)).status).toBe(201);
+  });
+
+  it('a final upload refused at completion (its bytes are not an accepted type) leaves its partial uploads as they were', async () => {
+    // The first partial starts as an ELF binary does: the sniffed type of the final upload.
+    const elf = Buffer.concat([Buffer.from('7f454c46020101000000000000000000', 'hex'), Buffer.alloc(284, 2)]);
+    const partials = [await partial('/pictures', elf), await partial('/pictures', randomBytes(300))];
+    const metadata = { 'Upload-Metadata': `filename ${Buffer.from('cat.png').toString('base64')},filetype ${Buffer.from('image/png').toString('base64')}` };
+    await refusedWithoutSideEffect(() => final('/pictures', partials, metadata), 415, 'TUSPORT_ERR_CONTENT_NOT_ACCEPTED', /application\/x-elf/);
+    for (const p of partials) expect((await raw(server.url, { method: 'HEAD', path: p, headers: TUS })).headers['upload-offset']).toBe('300');
+  });
+
+  it('two final uploads racing for the same partials: one is made of them, the other is 404 and leaves nothing', async () => {
+    const pieces = [randomBytes(40_000), randomBytes(30_000)];
+    const partials = [await partial('/files', pieces[0]!), await partial('/files', pieces[1]!)];
+    const before = new Set(await listTree(path.join(server.dir, 'files')));
+    const answers = await Promise.all([final('/files', partials, FILENAME), final('/files', [...partials].reverse(), FILENAME)]);
+    expect(answers.map((a) => a.status).sort()).toEqual([201, 404]);
+    const lost = answers.find((a) => a.status === 404)!;
+    expect(errorOf(lost).code).toBe('TUSPORT_ERR_PARTIAL_NOT_FOUND');
+    const won = answers.findIndex((a) => a.status === 201);
+    const id = idOf(new URL(String(answers[won]!.headers.location)).pathname);
+    const expected = won === 0 ? Buffer.concat(pieces) : Buffer.concat([...pieces].reverse());
+    expect(sha256(await readFile(path.join(server.dir, 'files', id)))).toBe(sha256(expected));
+    // The partials went into the winner and were removed; the loser left no upload behind.
+    const after = (await listTree(path.join(server.dir, 'files'))).filter((file) => !before.has(file));
+    expect(after.sort()).toEqual([id, `${id}.json`].sort());
+    for (const p of partials) expect((await raw(server.url, { method: 'HEAD', path: p, headers: TUS })).status).toBe(404);
   });
 
   it('an unfinished partial, an ordinary upload, a partial named twice, too many bytes: 400/413', async () => {

@@ -252,6 +252,14 @@ describe('form limits and bad input: status, named code, nothing stored', () => 
       message: /Quota reached/,
     },
     {
+      what: 'more files than the owner\'s maxUnfinishedUploads (each file counts as unfinished until the form completes)',
+      extra: { policy: { quota: { maxUnfinishedUploads: 1 } } },
+      body: () => multipart([{ name: 'a', filename: 'a.txt', body: 'a' }, { name: 'b', filename: 'b.txt', body: 'b' }]),
+      status: 429,
+      code: 'TUSPORT_ERR_QUOTA_UPLOADS',
+      message: /at most 1 unfinished uploads/,
+    },
+    {
       what: 'a request body over maxChunkSize (refused before reading)',
       extra: { maxChunkSize: 400 },
       body: () => multipart([{ name: 'file', filename: 'a.bin', body: Buffer.alloc(500, 1) }]),
@@ -282,6 +290,31 @@ describe('form limits and bad input: status, named code, nothing stored', () => 
       expect(after.status, after.body).toBe(201);
     });
   }
+
+  it('a file past maxSize is answered 413 as soon as it is passed, while the client is still sending, and its partial file is removed', async () => {
+    const server = await start({ maxSize: 1024 * 1024 });
+    const head = multipart([{ name: 'file', filename: 'huge.bin', body: Buffer.alloc(0) }], { end: false });
+    const socket = net.connect(Number(new URL(server.url).port), '127.0.0.1');
+    let answer = '';
+    socket.on('data', (chunk: Buffer) => (answer += chunk.toString('latin1')));
+    // The server may close the connection after its answer while we still write: not an error here.
+    socket.on('error', () => undefined);
+    await new Promise<void>((resolve) => socket.once('connect', () => resolve()));
+    // The form declares 1 GiB; only 2 MiB of it are ever sent, and the socket stays open.
+    socket.write(`POST /files HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer alice\r\nContent-Type: ${MULTIPART['Content-Type']}\r\nContent-Length: ${2 ** 30}\r\n\r\n`);
+    socket.write(head.subarray(0, head.length - 2));
+    try {
+      socket.write(Buffer.alloc(2 * 1024 * 1024, 9));
+      await until(() => answer.includes('\r\n\r\n{') && answer.trimEnd().endsWith('}'), 'the 413 before the body is complete');
+      expect(answer).toMatch(/^HTTP\/1\.1 413 /);
+      const error = JSON.parse(answer.slice(answer.indexOf('\r\n\r\n') + 4)) as { code: string; message: string };
+      expect(error.code).toBe('TUSPORT_ERR_FORM_FILE_TOO_LARGE');
+      expect(error.message).toMatch(/"huge\.bin" is larger than this endpoint's maxSize of 1048576 bytes/);
+      await until(async () => (await store(server)).length === 0, 'the partial file to be removed');
+    } finally {
+      socket.destroy();
+    }
+  });
 
   it('a client that disconnects mid-file leaves nothing behind', async () => {
     const server = await start();

@@ -15,7 +15,8 @@ import { ceph, objectBytes, PART, s3Store, sha256 } from './lib.js';
  */
 const info = ceph();
 const ALICE = 'alice-direct-claim-token-012345';
-const auth = { type: 'bearer' as const, tokens: [{ id: 'alice', token: ALICE }] };
+const BOB = 'bob-direct-claim-token-0123456';
+const auth = { type: 'bearer' as const, tokens: [{ id: 'alice', token: ALICE }, { id: 'bob', token: BOB }] };
 const bearer = { authorization: `Bearer ${ALICE}` };
 
 let bucket: string;
@@ -23,7 +24,7 @@ let server: RunningTusport;
 const finished: HookRequest[] = [];
 const alice = () => new DirectClient(`${server.url}/forms`, bearer);
 const sidecarOf = async (key: string) => JSON.parse((await objectBytes(info, bucket, `${key}.info`)).toString()) as Record<string, any>;
-const claim = (id: string) => raw(server.url, { method: 'POST', path: `/forms/${id}/claim`, headers: bearer });
+const claim = (id: string, headers = bearer) => raw(server.url, { method: 'POST', path: `/forms/${id}/claim`, headers });
 const announced = (id: string) => finished.filter((request) => request.Event.Upload.ID === id).length;
 
 beforeAll(async () => {
@@ -62,7 +63,7 @@ describe('direct upload on a claim endpoint', () => {
     const waiting = await sidecarOf(key);
     expect(waiting.tusport).toMatchObject({ direct: 'multipart', completion: 'unclaimed' });
     expect(waiting.size).toBe(data.length);
-    expect((await listAllKeys(info, bucket, 'forms/final/')).length).toBe(0);
+    expect(await listAllKeys(info, bucket, `forms/final/${id}`)).toEqual([]);
     expect(announced(id)).toBe(0);
     // Still its owner's one unfinished slot: the next direct upload is refused, and nothing is made.
     const keysBefore = await listAllKeys(info, bucket);
@@ -86,5 +87,28 @@ describe('direct upload on a claim endpoint', () => {
     expect(again.status).toBe(200);
     expect(JSON.parse(again.body)).toEqual(answer);
     expect(announced(id)).toBe(1);
+  });
+
+  it('a presigned POST completed by its client waits unclaimed too; someone else cannot claim it, its owner can', async () => {
+    const bob = { authorization: `Bearer ${BOB}` };
+    const client = new DirectClient(`${server.url}/forms`, bob);
+    const data = Buffer.from('%PDF-1.4\n1 0 obj\n<<>>\nendobj\ntrailer\n<<>>\n%%EOF\n');
+    const params = await client.params('form.pdf', 'application/pdf');
+    expect(params.status, params.text).toBe(200);
+    const { url, fields, key, id } = params.body;
+    expect((await client.postForm(url, fields, data)).status).toBeLessThan(300);
+    const done = await client.completePost(id);
+    expect(done.status, done.text).toBe(200);
+    expect((await sidecarOf(key)).tusport).toMatchObject({ direct: 'post', completion: 'unclaimed' });
+    expect(announced(id)).toBe(0);
+
+    const foreign = await claim(id);
+    expect(foreign.status, foreign.body).toBe(404);
+    expect((await sidecarOf(key)).tusport.completion).toBe('unclaimed');
+    const claimed = await claim(id, bob);
+    expect(claimed.status, claimed.body).toBe(200);
+    expect(JSON.parse(claimed.body)).toMatchObject({ id, size: data.length, location: `final/${id}-form.pdf`, claimedBy: 'bob' });
+    expect(sha256(await objectBytes(info, bucket, `forms/final/${id}-form.pdf`))).toBe(sha256(data));
+    await until(() => announced(id) === 1, 'post-finish after the claim');
   });
 });

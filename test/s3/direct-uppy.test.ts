@@ -173,6 +173,8 @@ describe('@uppy/aws-s3 in Chromium against a direct endpoint', () => {
       const sidecar = JSON.parse((await objectBytes(info, bucket, `${key}.info`)).toString());
       expect(sidecar.tusport).toMatchObject({ owner: 'browser', direct: name === 'big.bin' ? 'multipart' : 'post', completion: 'notified' });
       expect(sidecar.size).toBe(source.data.length);
+      // post-finish leaves through the durable outbox after the answer: wait for it, then count.
+      await until(() => finished.some((request) => request.Event.Upload.ID === done?.body.id), `post-finish of ${name}`);
       expect(finished.filter((request) => request.Event.Upload.ID === done?.body.id)).toHaveLength(1);
     }
     expect((await listMultipartUploads(info, bucket)).filter((u) => u.Key?.startsWith('uploads/'))).toEqual([]);

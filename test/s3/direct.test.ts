@@ -3,6 +3,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { HookRequest } from '../../src/index.js';
 import { createTestBucket, listAllKeys, listMultipartUploads, removeTestBucket, s3Client } from '../harness/ceph.js';
 import { DirectClient } from '../helpers/direct-client.js';
+import { until } from '../helpers/wait.js';
 import { type RunningTusport, startTusport } from '../helpers/server.js';
 import { ceph, MiB, objectBytes, PART, s3Store, sha256 } from './lib.js';
 
@@ -16,6 +17,9 @@ const ALICE = 'alice-token-0123456789abcdef';
 const BOB = 'bob-token-0123456789abcdef0';
 const auth = { type: 'bearer' as const, tokens: [{ id: 'alice', token: ALICE }, { id: 'bob', token: BOB }] };
 const bearer = (token: string) => ({ authorization: `Bearer ${token}` });
+const announced = (id: string) => finished.filter((request) => request.Event.Upload.ID === id).length;
+/** post-finish goes through the durable outbox after the answer: wait for its delivery, not the response. */
+const deliveredOnce = (id: string) => until(() => announced(id) >= 1, `post-finish of ${id}`);
 
 let bucket: string;
 let server: RunningTusport;
@@ -38,7 +42,7 @@ beforeAll(async () => {
         path: '/users/{username}/uploads',
         store: s3Store(info, bucket, { prefix: 'users/{username}/' }),
         auth: { ...auth, bind: { username: 'sub' } },
-        direct: { urlLifetime: '2s' },
+        direct: { urlLifetime: '2s', partSize: '6MiB' },
         policy: { accept: ['text/plain', 'image/*'] },
         maxSize: 1 * MiB,
         hooks,
@@ -61,6 +65,8 @@ describe('direct multipart upload (the routes as @uppy/aws-s3 calls them)', () =
     // tusport chose the key: the store prefix and a fresh id, whatever the client called the file.
     expect(key).toBe(`shared/${id}`);
     expect(created.body.bucket).toBe(bucket);
+    // No direct.partSize here: the advice is the store's partSize.
+    expect(created.body.partSize).toBe(PART);
     const sidecar = await sidecarOf(key);
     expect(sidecar.tusport).toMatchObject({ owner: 'alice', direct: 'multipart', endpoint: '/files' });
     expect(sidecar.metadata).toMatchObject({ filename: 'movie.bin', filetype: 'application/octet-stream', note: 'x' });
@@ -89,6 +95,7 @@ describe('direct multipart upload (the routes as @uppy/aws-s3 calls them)', () =
     expect(after.size).toBe(data.length);
     expect(after.tusport.completion).toBe('notified');
     expect(typeof after.tusport.completed_at).toBe('string');
+    await deliveredOnce(id);
     const hook = finished.find((request) => request.Event.Upload.ID === id);
     expect(hook?.Event.Upload).toMatchObject({ Size: data.length, Offset: data.length, MetaData: expect.objectContaining({ filename: 'movie.bin' }) });
     expect((await listMultipartUploads(info, bucket)).filter((u) => u.Key === key)).toEqual([]);
@@ -131,12 +138,56 @@ describe('direct multipart upload (the routes as @uppy/aws-s3 calls them)', () =
     const created = await userClient('alice', ALICE).create('a.txt', 'text/plain');
     expect(created.status, created.text).toBe(200);
     expect(created.body.key).toBe(`users/alice/${created.body.id}`);
+    expect(created.body.partSize).toBe(6 * MiB); // direct.partSize
     const refused = await userClient('alice', BOB).create('a.txt', 'text/plain');
     expect(refused.status).toBe(403);
     const anonymous = await new DirectClient(`${server.url}/users/alice/uploads`).create('a.txt', 'text/plain');
     expect(anonymous.status).toBe(401);
     expect(anonymous.body).toMatchObject({ code: expect.stringMatching(/^TUSPORT_ERR_/) });
     await userClient('alice', ALICE).abort(created.body.uploadId, created.body.key);
+  });
+
+  it('every route needs the endpoint\'s auth: without a token each is 401 with a named code, and nothing is made, signed or removed', async () => {
+    const created = await alice().create('guarded.bin', 'application/octet-stream');
+    const { key, uploadId, id } = created.body;
+    const signed = await alice().signPart(uploadId, key, 1);
+    const put = await alice().putPart(signed.body.url, randomBytes(PART));
+    const keysBefore = (await listAllKeys(info, bucket, 'shared/')).sort();
+    const nobody = new DirectClient(`${server.url}/files`);
+    const answers = {
+      params: await nobody.params('x.txt', 'text/plain'),
+      completePost: await nobody.completePost(id),
+      create: await nobody.create('x.bin', 'application/octet-stream'),
+      listParts: await nobody.listParts(uploadId, key),
+      signPart: await nobody.signPart(uploadId, key, 2),
+      complete: await nobody.complete(uploadId, key, [{ PartNumber: 1, ETag: String(put.etag) }]),
+      abort: await nobody.abort(uploadId, key),
+    };
+    for (const [route, answer] of Object.entries(answers)) {
+      expect(answer.status, `${route}: ${answer.text}`).toBe(401);
+      expect(answer.body, route).toMatchObject({ code: 'TUSPORT_ERR_UNAUTHORIZED' });
+    }
+    expect((await listAllKeys(info, bucket, 'shared/')).sort()).toEqual(keysBefore);
+    expect((await sidecarOf(key)).tusport.completed_at).toBeUndefined();
+    expect((await alice().listParts(uploadId, key)).body).toEqual([{ PartNumber: 1, ETag: put.etag, Size: PART }]);
+    await alice().abort(uploadId, key);
+  });
+
+  it('a direct upload is an upload of the files API: listed unfinished from its creation, then finished with its size', async () => {
+    const list = async () => {
+      const response = await fetch(`${server.url}/files?limit=1000`, { headers: bearer(ALICE) });
+      expect(response.status).toBe(200);
+      return ((await response.json()) as { uploads: { id: string; complete: boolean; size: number | null; filename: string }[] }).uploads;
+    };
+    const created = await alice().create('listed.bin', 'application/octet-stream');
+    const { key, uploadId, id } = created.body;
+    expect((await list()).find((upload) => upload.id === id)).toMatchObject({ complete: false, filename: 'listed.bin' });
+    const data = randomBytes(PART + 10);
+    expect((await alice().uploadMultipart(uploadId, key, data, PART)).status).toBe(200);
+    expect((await list()).find((upload) => upload.id === id)).toMatchObject({ complete: true, size: data.length });
+    // Bob's listing does not show it.
+    const bobs = await fetch(`${server.url}/files?limit=1000`, { headers: bearer(BOB) });
+    expect(((await bobs.json()) as { uploads: { id: string }[] }).uploads.some((upload) => upload.id === id)).toBe(false);
   });
 
   it('more bytes than maxSize: complete answers 413 with the reason, and the upload is gone from the bucket', async () => {
@@ -236,7 +287,8 @@ describe('direct presigned POST', () => {
     expect(fields['Content-Type']).toBe('text/plain');
     expect((await s3Client(info).headObject({ Bucket: bucket, Key: key })).ContentType).toBe('text/plain');
     expect((await sidecarOf(key)).tusport).toMatchObject({ owner: 'alice', direct: 'post', completion: 'notified' });
-    expect(finished.filter((request) => request.Event.Upload.ID === id)).toHaveLength(1);
+    await deliveredOnce(id);
+    expect(announced(id)).toBe(1);
     expect((await listMultipartUploads(info, bucket)).filter((u) => u.Key === key)).toEqual([]);
   });
 
@@ -250,7 +302,8 @@ describe('direct presigned POST', () => {
     expect(first.completed).toBeGreaterThanOrEqual(1);
     expect((await sidecarOf(arrived.body.key)).tusport).toMatchObject({ direct: 'post', completion: 'notified' });
     expect((await sidecarOf(arrived.body.key)).size).toBe(data.length);
-    expect(finished.filter((request) => request.Event.Upload.ID === arrived.body.id)).toHaveLength(1);
+    await deliveredOnce(arrived.body.id);
+    expect(announced(arrived.body.id)).toBe(1);
     expect(sha256(await objectBytes(info, bucket, arrived.body.key))).toBe(sha256(data));
     expect((await listMultipartUploads(info, bucket)).filter((u) => u.Key === arrived.body.key)).toEqual([]);
     expect((await listAllKeys(info, bucket, never.body.key)).sort()).toEqual([`${never.body.key}.info`]);

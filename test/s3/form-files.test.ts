@@ -3,7 +3,9 @@ import net from 'node:net';
 import { afterEach, describe, expect, it } from 'vitest';
 import type { ListedUpload } from '../../src/files/list.js';
 import { createTestBucket, listAllKeys, listMultipartUploads } from '../harness/ceph.js';
-import { multipart, MULTIPART } from '../helpers/form.js';
+import { writeFile } from 'node:fs/promises';
+import path from 'node:path';
+import { curlForm, multipart, MULTIPART } from '../helpers/form.js';
 import { errorOf, raw } from '../helpers/http.js';
 import { type RunningTusport, startTusport } from '../helpers/server.js';
 import { until } from '../helpers/wait.js';
@@ -64,6 +66,24 @@ describe('form uploads on S3', () => {
     }
     const ids = answer.files.map((f) => f.id);
     expect((await listAllKeys(info, bucket)).sort()).toEqual(ids.flatMap((id) => [id, `${id}.info`]).sort());
+    expect(await listMultipartUploads(info, bucket)).toEqual([]);
+  });
+
+  it('curl -F: a file of several parts with a form field, byte-identical, owned by the caller, no multipart upload left open', async () => {
+    const bucket = await createTestBucket(info, 'form-curl');
+    const server = await start(bucket);
+    const data = randomBytes(PART + 4321);
+    const file = path.join(server.dir, 'photo.bin');
+    await writeFile(file, data);
+    const { status, body } = await curlForm(`${server.url}/files`, ['album=holidays', `file=@${file}`], auth('alice'));
+    expect(status, body).toBe(201);
+    const answer = JSON.parse(body) as { id: string; url: string; size: number; metadata: Record<string, string> };
+    expect(answer).toMatchObject({ size: data.length, metadata: { album: 'holidays', filename: 'photo.bin' } });
+    const download = await fetch(answer.url, { headers: auth('alice') });
+    expect(download.status).toBe(200);
+    expect(sha256(Buffer.from(await download.arrayBuffer()))).toBe(sha256(data));
+    expect((await fetch(answer.url, { headers: auth('bob') })).status).toBe(404);
+    expect((await listAllKeys(info, bucket)).sort()).toEqual([answer.id, `${answer.id}.info`]);
     expect(await listMultipartUploads(info, bucket)).toEqual([]);
   });
 

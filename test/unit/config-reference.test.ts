@@ -52,6 +52,11 @@ describe('config reference: unions are documented per variant', () => {
     expect(row('outbox.url').description).toMatch(/^\(`type`: `redis`\)/);
   });
 
+  it('a byte-size default inside a boolean-or-section key shows (form.maxFieldSize, 4 KiB)', () => {
+    expect(row('endpoints[].form.maxFieldSize').default).toBe('`4096`');
+    expect(row('endpoints[].form.maxFiles').default).toBe('`10`');
+  });
+
   it('every key has a description', () => {
     const undescribed = table
       .split('\n')

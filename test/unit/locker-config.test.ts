@@ -26,4 +26,13 @@ describe('config: locker', () => {
     expect(problemsOf({ endpoints, locker: { type: 'redis', url: 'redis://r:6379', lease: 'soon' } })[0]).toMatch(/^locker\.lease: expected a duration/);
     expect(problemsOf({ endpoints, locker: { type: 'memory', lease: '5s' } })[0]).toMatch(/^locker: /);
   });
+
+  it('refuses a redis locker without a redis:// URL, and an unknown type, saying what is expected (never echoing the URL and its credentials)', () => {
+    const url = 'expected a redis:// or rediss:// URL, e.g. redis://127.0.0.1:6379/0';
+    expect(problemsOf({ endpoints, locker: { type: 'redis' } })).toEqual([`locker.url: ${url}`]);
+    expect(problemsOf({ endpoints, locker: { type: 'redis', url: 'http://user:pa55word@r:6379/0' } })).toEqual([`locker.url: ${url}`]);
+    expect(problemsOf({ endpoints, locker: { type: 'redis', url: 'not a url' } })).toEqual([`locker.url: ${url}`]);
+    expect(problemsOf({ endpoints, locker: { type: 'etcd' } })).toEqual(['locker.type: expected a locker: { type: "memory" } or { type: "redis", url: "redis://..." }']);
+    expect(problemsOf({ endpoints, locker: 'redis' })).toEqual(['locker: expected a locker: { type: "memory" } or { type: "redis", url: "redis://..." }']);
+  });
 });

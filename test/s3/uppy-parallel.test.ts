@@ -1,0 +1,72 @@
+import { randomBytes } from 'node:crypto';
+import { writeFile } from 'node:fs/promises';
+import path from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { createTestBucket, listAllKeys, listMultipartUploads, removeTestBucket } from '../harness/ceph.js';
+import { freePort } from '../harness/ports.js';
+import { addFilesToDashboard } from '../helpers/chromium.js';
+import { type DemoInBrowser, startDemoInBrowser } from '../helpers/demo-browser.js';
+import { holdForRestart } from '../helpers/uppy-restart.js';
+import { ceph, MiB, objectBytes, s3Store, sha256 } from './lib.js';
+
+/**
+ * Uppy's Tus plugin with `parallelUploads: 4` in Chromium, to an S3 endpoint on Ceph RGW: four
+ * partial uploads of 6 MiB (so the final upload is made by UploadPartCopy inside S3), and tusport
+ * stopped (SIGTERM) while a second chunk of a partial upload is on its way, then started again on
+ * the same port. Uppy's retries resume the same partial uploads (no new one is created) and the
+ * final object is byte-identical, with nothing else left in the bucket.
+ */
+
+const info = ceph();
+const CHUNK = 5 * MiB;
+
+let bucket: string;
+let demo: DemoInBrowser;
+let data: Buffer;
+
+beforeAll(async () => {
+  bucket = await createTestBucket(info, 'uppy-parallel');
+  data = randomBytes(24 * MiB + 3);
+  const port = await freePort();
+  demo = await startDemoInBrowser('tusport-uppy-parallel-s3-', {
+    config: ['server:', `  port: ${port}`, 'endpoints:', '  - path: /files', `    store: ${JSON.stringify(s3Store(info, bucket))}`, '    maxChunkSize: 5MiB'],
+    prepare: (dir) => writeFile(path.join(dir, 'parallel.bin'), data),
+  });
+}, 120_000);
+
+afterAll(async () => {
+  await demo?.stop();
+  await removeTestBucket(info, bucket);
+});
+
+describe('Uppy with parallelUploads: 4, to S3', () => {
+  it('survives a server restart mid-way: the same partial uploads finish, the final object is byte-identical', async () => {
+    const page = await demo.open();
+    await expect.poll(() => page.locator('#target').textContent(), { timeout: 30_000 }).toContain(`${demo.server.url}/files`);
+    // Hold the first second chunk of a partial upload: its first 5 MiB are in S3, the rest is not.
+    const { seen, held, restart } = await holdForRestart(page, demo, (r) => r.method === 'PATCH' && r.offset !== undefined && r.offset >= CHUNK);
+    // What an app writes in `uppy.use(Tus, { parallelUploads: 4, ... })`.
+    await page.evaluate(() => {
+      const uppy = (window as unknown as { uppy: { getPlugin(name: string): { setOptions(options: Record<string, unknown>): void } } }).uppy;
+      uppy.getPlugin('Tus').setOptions({ parallelUploads: 4 });
+    });
+    await addFilesToDashboard(page, [path.join(demo.dir, 'parallel.bin')]);
+    await page.locator('.uppy-StatusBar-actionBtn--upload').click();
+
+    await held('a second chunk of a partial upload');
+    await restart();
+
+    const done = page.locator('#done a');
+    await done.waitFor({ timeout: 180_000 });
+    expect(await page.locator('#errors li').count()).toBe(0);
+    const id = String(await done.textContent()).split('/').pop()!;
+    // Four partial uploads were created, all before the restart; afterwards only the final one.
+    const creations = seen.filter((r) => r.method === 'POST');
+    expect(creations.filter((r) => r.concat === 'partial').map((r) => r.phase)).toEqual(['before', 'before', 'before', 'before']);
+    expect(creations.filter((r) => r.concat?.startsWith('final;')).map((r) => r.phase)).toEqual(['after']);
+    expect(sha256(await objectBytes(info, bucket, id))).toBe(sha256(data));
+    expect(await listAllKeys(info, bucket)).toEqual([id, `${id}.info`].sort());
+    expect(await listMultipartUploads(info, bucket)).toEqual([]);
+    await page.close();
+  }, 300_000);
+});
