@@ -22,29 +22,46 @@ interface JsonSchema {
 
 export const REFERENCE_FILE = 'docs/configuration.md';
 
-/** Defaults that zod applies after parsing (units) are read from a parsed empty config. */
+/**
+ * Defaults zod applies while parsing (a duration or size given with units has its default after
+ * the transform, so the JSON schema does not carry it) are read from parsed sample configs: one
+ * that reaches every kind of section. A key's default is its parsed value where the sample did not
+ * set it. Keys are flattened the way the table names them (`endpoints[].store.partSize`).
+ */
+const SECRET = 'x'.repeat(32);
+const SAMPLES: unknown[] = [
+  {},
+  { endpoints: [{ path: '/x', store: { type: 'disk', directory: '.' }, form: true, hooks: [{ type: 'command', command: ['x'] }] }] },
+  { endpoints: [{ path: '/x', store: { type: 's3', bucket: 'b' }, auth: { type: 'jwt', secret: SECRET }, direct: true, claim: { ttl: '1h' } }] },
+  { locker: { type: 'redis', url: 'redis://127.0.0.1:6379' }, outbox: { type: 'redis', url: 'redis://127.0.0.1:6379' } },
+];
+
 const RESOLVED_DEFAULTS: Record<string, unknown> = (() => {
-  const resolved = ConfigSchema.parse({});
-  const endpoint = ConfigSchema.parse({ endpoints: [{ path: '/x', store: { type: 'disk', directory: '.' }, form: true, hooks: [{ type: 'command', command: ['x'] }] }] })
-    .endpoints[0];
-  const hook = endpoint?.hooks[0];
-  const redisLocker = ConfigSchema.parse({ locker: { type: 'redis', url: 'redis://127.0.0.1:6379' } }).locker;
-  return {
-    ...flatten('server', resolved.server),
-    ...flatten('server.minBodyRate', resolved.server.minBodyRate),
-    ...flatten('cors', resolved.cors),
-    ...flatten('outbox', resolved.outbox),
-    ...flatten('endpoints[]', { maxMetadataSize: endpoint?.maxMetadataSize, postReceiveInterval: endpoint?.postReceiveInterval }),
-    ...flatten('endpoints[].hooks[]', { timeout: hook?.timeout, retryDelay: hook?.retryDelay, maxRetryDelay: hook?.maxRetryDelay }),
-    ...flatten('endpoints[].policy', { maxMetadataValueSize: endpoint?.policy.maxMetadataValueSize }),
-    ...flatten('endpoints[].form', { maxFieldSize: endpoint?.form?.maxFieldSize }),
-    ...flatten('endpoints[].downloads', { linkMaxAge: endpoint?.downloads.linkMaxAge }),
-    ...flatten('locker', { lease: redisLocker.type === 'redis' ? redisLocker.lease : undefined }),
-  };
+  const defaults: Record<string, unknown> = {};
+  for (const sample of SAMPLES) {
+    const given = flatten('', sample);
+    for (const [key, value] of Object.entries(flatten('', ConfigSchema.parse(sample)))) {
+      // A list entry the sample did not write (the default `/files` endpoint) is an example, not defaults.
+      const list = key.lastIndexOf('[]');
+      if (list >= 0 && !(key.slice(0, list + 2) in given)) continue;
+      if (!(key in given) && !(key in defaults)) defaults[key] = value;
+    }
+  }
+  return defaults;
 })();
 
-function flatten(prefix: string, value: Record<string, unknown>): Record<string, unknown> {
-  return Object.fromEntries(Object.entries(value).map(([key, v]) => [`${prefix}.${key}`, v]));
+/**
+ * Every leaf of `value` by its reference key, a list by its first entry (`a[].b`); a list entry
+ * itself is there too (`a[]`: true), so that what a sample wrote can be told apart.
+ */
+function flatten(prefix: string, value: unknown): Record<string, unknown> {
+  if (Array.isArray(value)) return value.length > 0 ? { [`${prefix}[]`]: true, ...flatten(`${prefix}[]`, value[0]) } : { [prefix]: value };
+  if (value !== null && typeof value === 'object' && Object.getPrototypeOf(value) === Object.prototype) {
+    const out: Record<string, unknown> = {};
+    for (const [key, child] of Object.entries(value as Record<string, unknown>)) Object.assign(out, flatten(join(prefix, key), child));
+    return out;
+  }
+  return value === undefined ? {} : { [prefix]: value };
 }
 
 function typeOf(schema: JsonSchema): string {

@@ -57,6 +57,21 @@ describe('config reference: unions are documented per variant', () => {
     expect(row('endpoints[].form.maxFiles').default).toBe('`10`');
   });
 
+  it('defaults of keys that only some kinds of a section have show (S3 store, jwt auth, direct)', () => {
+    expect(row('endpoints[].store.partSize').default).toBe('`8388608`');
+    expect(row('endpoints[].store.minPartSize').default).toBe('`5242880`');
+    expect(row('endpoints[].store.connectTimeout').default).toBe('`5000` ms');
+    expect(row('endpoints[].store.requestTimeout').default).toBe('`30000` ms');
+    expect(row('endpoints[].auth.jwksTimeout').default).toBe('`5000` ms');
+    expect(row('endpoints[].auth.clockTolerance').default).toBe('`5000` ms');
+    expect(row('endpoints[].direct.urlLifetime').default).toBe('`900000` ms');
+  });
+
+  it('the default endpoint of an empty config is not shown as the defaults of endpoint keys', () => {
+    expect(row('endpoints[].path').default).toBe('*required*');
+    expect(row('endpoints[].store.directory').default).toBe('*required*');
+  });
+
   it('every key has a description', () => {
     const undescribed = table
       .split('\n')
