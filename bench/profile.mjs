@@ -9,6 +9,8 @@
 // it writes its .cpuprofile, and prints the top self-time functions and a breakdown by where the
 // code lives. Writes bench/results/profile-<scenario>.json (the summary, not the raw profile)
 // and keeps the raw profile in the printed temp directory if BENCH_KEEP_PROFILE=1.
+// BENCH_PROFILE_VARIANT=bare (any server of bench/lib/servers.mjs) profiles that server instead,
+// into profile-<scenario>-<variant>.json: the same breakdown for a baseline.
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -31,13 +33,16 @@ const runs = Number(runsArg ?? 3);
 const GAP_MS = Number(process.env.BENCH_PROFILE_GAP_MS ?? 5000);
 const work = fs.mkdtempSync(path.join(os.tmpdir(), 'tusport-profile-'));
 const profileDir = path.join(work, 'profile');
+const variant = process.env.BENCH_PROFILE_VARIANT ?? 'tusport';
+const suffix = variant === 'tusport' ? '' : `-${variant}`;
 
 /** Where a frame's code lives, for the breakdown. */
 function category(url, functionName) {
   if (!url) return functionName.startsWith('(') ? functionName : '(native/V8 builtins)';
-  if (url.includes('/dist/')) return 'tusport (dist/)';
+  // Packages first: their own dist/ folders are not tusport's.
   const pkg = /node_modules\/((?:@[^/]+\/)?[^/]+)/.exec(url);
   if (pkg) return pkg[1];
+  if (url.startsWith('dist/') || url.includes('/dist/')) return 'tusport (dist/)';
   if (url.startsWith('node:')) return `node:${url.slice(5).split('/')[0] === 'internal' ? url.slice(5).split('/').slice(0, 2).join('/') : url.slice(5)}`;
   return url;
 }
@@ -84,7 +89,7 @@ function summarise(profile) {
 
 try {
   await prepareInputs(ctx, work);
-  const server = await startVariant('tusport', work, { nodeFlags: ['--cpu-prof', '--cpu-prof-dir', profileDir] });
+  const server = await startVariant(variant, work, { nodeFlags: ['--cpu-prof', '--cpu-prof-dir', profileDir] });
   const values = [];
   try {
     for (let i = 0; i < runs; i++) {
@@ -101,9 +106,9 @@ try {
   const file = fs.readdirSync(profileDir).find((f) => f.endsWith('.cpuprofile'));
   if (!file) throw new Error('no .cpuprofile was written');
   const summary = summarise(JSON.parse(fs.readFileSync(path.join(profileDir, file), 'utf8')));
-  const result = { scenario: id, title: scenario.title, runs, values, generated: new Date().toISOString(), ...summary };
+  const result = { scenario: id, variant, title: scenario.title, runs, values, generated: new Date().toISOString(), ...summary };
   fs.mkdirSync(ctx.resultsDir, { recursive: true });
-  const out = path.join(ctx.resultsDir, `profile-${id}.json`);
+  const out = path.join(ctx.resultsDir, `profile-${id}${suffix}.json`);
   fs.writeFileSync(out, `${JSON.stringify(result, null, 2)}\n`);
   console.log(`\n${scenario.title}: ${runs} runs; server sampled ${summary.sampledMs} ms, idle ${summary.idleMs} ms, busy ${summary.busyMs} ms`);
   console.log('\ntop self time (% of busy):');
@@ -112,7 +117,7 @@ try {
   for (const c of summary.byCategory) console.log(`  ${String(c.pctOfBusy).padStart(5)}%  ${String(c.ms).padStart(6)} ms  ${c.key}`);
   console.log(`\nwrote ${path.relative(ROOT, out)}`);
   if (process.env.BENCH_KEEP_PROFILE === '1') {
-    const keep = path.join(os.tmpdir(), `tusport-${id}.cpuprofile`);
+    const keep = path.join(os.tmpdir(), `${variant}-${id}.cpuprofile`);
     fs.copyFileSync(path.join(profileDir, file), keep);
     console.log(`raw profile: ${keep}`);
   }

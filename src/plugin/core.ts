@@ -1,9 +1,10 @@
-import { type Locker, MemoryLocker } from '@tus/server';
+import type { Locker } from '@tus/server';
 import type { FastifyBaseLogger } from 'fastify';
 import { AuthConfigError, createAuthenticator } from '../auth/authenticate.js';
 import { ConfigError } from '../config/load.js';
 import type { EndpointConfig, ResolvedConfig } from '../config/schema.js';
 import { RedisCoordination } from '../coordination/redis-client.js';
+import { MemoryLocker } from '../coordination/memory-locker.js';
 import { RedisLocker } from '../coordination/redis-locker.js';
 import { sharedState, type SharedState } from '../coordination/shared.js';
 import { createRequestOrigin, type RequestOrigin } from '../endpoints/request-origin.js';

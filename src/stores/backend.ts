@@ -91,10 +91,12 @@ export interface SweepOptions {
    */
   resume?: ((place: string, sidecar: Sidecar) => Promise<boolean>) | undefined;
   /**
-   * S3 only: finish a presigned-POST direct upload whose file has arrived at `place` + id although
-   * its client never said so (src/protocols/s3-direct/sweep.ts); true when it did work.
+   * S3 only: a presigned-POST direct upload, found by its marker multipart upload at `place` + id
+   * (src/protocols/s3-direct/sweep.ts): finished when its file has arrived although its client never
+   * said so ('completed'); once finished and its form expired, its staging key and marker removed
+   * ('leftovers'). Undefined when there was nothing to do (the sweep then treats it as any upload).
    */
-  noticeDirect?: ((place: string, sidecar: Sidecar, multipartId: string) => Promise<boolean>) | undefined;
+  noticeDirect?: ((place: string, sidecar: Sidecar, multipartId: string) => Promise<'completed' | 'leftovers' | undefined>) | undefined;
 }
 
 /** An unfinished upload found by listing a store (quotas are rebuilt from these). */

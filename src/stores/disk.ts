@@ -61,15 +61,19 @@ export class DiskBackend implements StorageBackend {
    * @param durability `sync`: whether each PATCH's bytes are fsynced before its 204 (`request`) or
    *   not (`none`); `onSync` hears each such fsync's duration (metrics).
    */
+  /** The store directory when the template has no `{param}`: rendered once, not per request. */
+  private readonly fixedPlace: string | undefined;
+
   constructor(
     private readonly directory: string,
     private readonly durability: { sync: SyncMode; onSync?: OnSync | undefined } = { sync: 'request' },
   ) {
     this.root = directoryRoot(directory);
+    this.fixedPlace = directory.includes('{') ? undefined : resolveDirectory(directory, {});
   }
 
   place(params: TemplateParams): string {
-    return resolveDirectory(this.directory, params);
+    return this.fixedPlace ?? resolveDirectory(this.directory, params);
   }
 
   /** The store's fixed root (above any `{param}`) is, or can become, a writable directory. */

@@ -5,7 +5,7 @@ import { placeholdersOf } from '../endpoints/template.js';
 import { sanitizeFilename, sanitizeSegment, splitExtension } from '../policy/filename.js';
 import { exists, ifExists, inside, walkParents } from './confine.js';
 import { FinalizeErrors } from './finalize-errors.js';
-import { readSidecar, type Sidecar, sidecarPath, syncDirectory, tempPathFor, writeSidecar, writeTempSidecar } from './sidecar.js';
+import { OWN_ID_SIDECAR_NAME, readSidecar, type Sidecar, sidecarPath, syncDirectory, tempPathFor, writeSidecar, writeTempSidecar } from './sidecar.js';
 
 /**
  * Finalize: once an upload is complete its bytes move (a rename within the store) to a path
@@ -105,7 +105,7 @@ export function renderFinalPath(template: string, vars: FinalPathVars): string {
  */
 function safeSegment(segment: string): string {
   const clean = sanitizeSegment(segment, { maxBytes: SEGMENT_MAX_BYTES, keepExtension: true, fallback: '_' });
-  if (/^(?:[0-9a-f]{12})?[0-9a-f]{32}\.json$/i.test(clean)) return `_${clean}`;
+  if (OWN_ID_SIDECAR_NAME.test(clean)) return `_${clean}`;
   if (/\.tmp$/i.test(clean)) return `${clean}_`;
   return clean;
 }

@@ -1,6 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import fs from 'node:fs/promises';
 import path from 'node:path';
+import { readSmallFile } from './small-file.js';
 
 /**
  * The JSON sidecar stored beside each upload's data. Its top-level fields are the ones
@@ -115,6 +116,13 @@ export async function writeNewSidecar(file: string, sidecar: Sidecar): Promise<b
  */
 const TEMP_NAME = /\.[0-9a-f]{12}\.tmp$/;
 
+/**
+ * The sidecar name of an id of tusport's own shapes (32 hex digits before 2026-11-30, 44 since;
+ * any case): finalize renames a segment of this shape (`safeSegment`), so no finalized file is
+ * ever called that, and `isFinalizedFile` need not look.
+ */
+export const OWN_ID_SIDECAR_NAME = /^(?:[0-9a-f]{12})?[0-9a-f]{32}\.json$/i;
+
 export function tempPathFor(file: string): string {
   return `${file}.${randomBytes(6).toString('hex')}.tmp`;
 }
@@ -166,6 +174,9 @@ export async function syncDirectory(directory: string): Promise<void> {
  * like a sidecar: it must never be taken for one (swept, completed, or served as an upload).
  */
 export async function isFinalizedFile(file: string): Promise<boolean> {
+  // finalize never gives a file a name of this shape (its `safeSegment` prefixes one with `_`), so
+  // for the ids tusport makes there is nothing to look for: a HEAD reads one file, not two.
+  if (OWN_ID_SIDECAR_NAME.test(path.basename(file))) return false;
   const beside = await readSidecar(sidecarPath(file)).catch(() => undefined);
   const finalPath: unknown = beside?.tusport.final_path;
   return typeof finalPath === 'string' && path.posix.basename(finalPath) === path.basename(file);
@@ -173,22 +184,34 @@ export async function isFinalizedFile(file: string): Promise<boolean> {
 
 /** Read a sidecar; undefined when it does not exist or is not one of ours. */
 export async function readSidecar(file: string): Promise<Sidecar | undefined> {
-  let text: string;
+  // A symlink in a sidecar's place is not ours, and is never followed out of the store.
+  const flags = fs.constants.O_RDONLY | NO_FOLLOW;
+  let parsed = parseJson(await ifSidecarFile(readSmallFile(file, flags)));
+  // readSmallFile takes a short read for the end: should one ever come early, read it all again.
+  if (parsed === NOT_JSON) parsed = parseJson(await ifSidecarFile(fs.readFile(file, { flag: flags })));
+  return isSidecar(parsed) ? parsed : undefined;
+}
+
+const NOT_JSON = Symbol('not JSON');
+
+function parseJson(bytes: Buffer | undefined): unknown {
+  if (bytes === undefined) return undefined;
   try {
-    // A symlink in a sidecar's place is not ours, and is never followed out of the store.
-    text = await fs.readFile(file, { encoding: 'utf8', flag: fs.constants.O_RDONLY | NO_FOLLOW });
+    return JSON.parse(bytes.toString('utf8'));
+  } catch {
+    return NOT_JSON;
+  }
+}
+
+/** The file's bytes; undefined when there is no sidecar file there to read. */
+async function ifSidecarFile(read: Promise<Buffer>): Promise<Buffer | undefined> {
+  try {
+    return await read;
   } catch (error) {
     const code = (error as NodeJS.ErrnoException).code;
     if (code === 'ENOENT' || code === 'ENOTDIR' || code === 'ELOOP') return undefined;
     throw error;
   }
-  let parsed: unknown;
-  try {
-    parsed = JSON.parse(text);
-  } catch {
-    return undefined;
-  }
-  return isSidecar(parsed) ? parsed : undefined;
 }
 
 function isSidecar(value: unknown): value is Sidecar {

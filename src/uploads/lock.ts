@@ -34,7 +34,7 @@ export async function acquireUploadLock(locker: Locker, id: string, drainMs: num
     if (requestGone.aborted) throw error;
     // Redis unreachable (503) is not contention.
     if (isCodedError(error)) throw error;
-    // MemoryLocker's timeout answers 500 "failed to acquire lock"; a client should retry.
+    // The lockers' ERR_LOCK_TIMEOUT would answer 500 "failed to acquire lock"; a client should retry.
     throw new Errors.LOCKED();
   }
   let released = false;

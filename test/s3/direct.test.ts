@@ -270,8 +270,9 @@ describe('direct presigned POST', () => {
     const { url, fields, key, id, method } = params.body;
     expect(method).toBe('POST');
     expect(url.endsWith(`/${bucket}/`)).toBe(true);
-    expect(fields.key).toBe(`shared/${id}`);
-    expect(key).toBe(fields.key);
+    // The form writes a staging key beside the upload's (S3 takes a form again until it expires).
+    expect(key).toBe(`shared/${id}`);
+    expect(fields.key).toBe(`${key}.post`);
     // Not there yet: completing now is a clear 409.
     const early = await alice().completePost(id);
     expect(early.status).toBe(409);
@@ -289,7 +290,8 @@ describe('direct presigned POST', () => {
     expect((await sidecarOf(key)).tusport).toMatchObject({ owner: 'alice', direct: 'post', completion: 'notified' });
     await deliveredOnce(id);
     expect(announced(id)).toBe(1);
-    expect((await listMultipartUploads(info, bucket)).filter((u) => u.Key === key)).toEqual([]);
+    // The staging key is gone; the marker multipart upload stays until the form expired (direct-post.test.ts).
+    expect((await listAllKeys(info, bucket, key)).sort()).toEqual([key, `${key}.info`]);
   });
 
   it('a POSTed file whose client never asks to complete it is finished by the sweep; one that never arrived expires', async () => {
@@ -305,7 +307,7 @@ describe('direct presigned POST', () => {
     await deliveredOnce(arrived.body.id);
     expect(announced(arrived.body.id)).toBe(1);
     expect(sha256(await objectBytes(info, bucket, arrived.body.key))).toBe(sha256(data));
-    expect((await listMultipartUploads(info, bucket)).filter((u) => u.Key === arrived.body.key)).toEqual([]);
+    expect((await listAllKeys(info, bucket, arrived.body.key)).sort()).toEqual([arrived.body.key, `${arrived.body.key}.info`]);
     expect((await listAllKeys(info, bucket, never.body.key)).sort()).toEqual([`${never.body.key}.info`]);
     // The client's late completion call answers as if it had made it.
     const late = await alice().completePost(arrived.body.id);
@@ -316,6 +318,9 @@ describe('direct presigned POST', () => {
     expect(await listAllKeys(info, bucket, never.body.key)).toEqual([]);
     expect((await listMultipartUploads(info, bucket)).filter((u) => u.Key === never.body.key)).toEqual([]);
     expect((await alice().completePost(never.body.id)).status).toBe(404);
+    // And the finished one's form has long expired: its marker is gone too, its file stays.
+    expect((await listMultipartUploads(info, bucket)).filter((u) => u.Key === arrived.body.key)).toEqual([]);
+    expect(sha256(await objectBytes(info, bucket, arrived.body.key))).toBe(sha256(data));
   });
 
   it('S3 refuses a form past maxSize, with another key, or another Content-Type than the policy says', async () => {

@@ -13,7 +13,8 @@ import {
   renderFinalPath,
   resolveFinalPath,
 } from '../../src/stores/finalize.js';
-import { readSidecar, type Sidecar, writeSidecar } from '../../src/stores/sidecar.js';
+import { OWN_ID_SIDECAR_NAME, readSidecar, type Sidecar, writeSidecar } from '../../src/stores/sidecar.js';
+import { newUploadId } from '../../src/uploads/ids.js';
 
 const NOW = new Date('2026-03-05T23:30:00Z');
 const sha = (data: Buffer) => createHash('sha256').update(data).digest('hex');
@@ -129,6 +130,21 @@ describe('renderFinalPath', () => {
     // The id shape since ids sort by time (src/uploads/ids.ts).
     expect(renderFinalPath('{filename}', { ...vars, filename: `${'c'.repeat(44)}.json` })).toBe(`_${'c'.repeat(44)}.json`);
     expect(renderFinalPath('{filename}', { ...vars, filename: 'x.abcdef012345.tmp' })).toBe('x.abcdef012345.tmp_');
+  });
+
+  it("never names a file like the sidecar of an id tusport makes, so a HEAD need not look for a finalized file's sidecar", () => {
+    // isFinalizedFile skips its second read for names OWN_ID_SIDECAR_NAME matches: that is only
+    // sound while every id tusport makes matches it and finalize renames whatever does.
+    const vars = { params: {}, id, now: NOW };
+    for (const name of [`${newUploadId()}.json`, `${newUploadId().toUpperCase()}.JSON`, `${'a'.repeat(32)}.json`]) {
+      expect(OWN_ID_SIDECAR_NAME.test(name)).toBe(true);
+      for (const template of ['{filename}', name, `dir/{filename}`]) {
+        const rendered = renderFinalPath(template, { ...vars, filename: name });
+        expect(OWN_ID_SIDECAR_NAME.test(path.posix.basename(rendered))).toBe(false);
+      }
+    }
+    // Ids a hook chose (any safe id) keep the second read: such names are not matched.
+    expect(OWN_ID_SIDECAR_NAME.test('evil.json')).toBe(false);
   });
 
   it('keeps each segment within 200 bytes, extension kept', () => {

@@ -27,7 +27,8 @@ export interface DirectUpload {
  * pre-create hooks, the early final-name check, the owner's quota, the store entry, post-create).
  * The S3 store makes the multipart upload and its sidecar (`direct` recorded in it) and hands back
  * the multipart id the client uploads its parts to (or, for a presigned POST, only a marker, so
- * listings, quotas and the sweep see the upload like any unfinished one).
+ * listings, quotas and the sweep see the upload like any unfinished one;
+ * it stays open until the form expired: staging.ts).
  */
 export async function createDirectUpload(runtime: EndpointRuntime, context: UploadContext, request: DirectRequest, mode: 'multipart' | 'post'): Promise<DirectUpload> {
   const maxSize = runtime.config.maxSize;

@@ -58,7 +58,8 @@ export interface FinishAnswer {
 
 /**
  * Completion of a direct upload: the bytes are in the bucket (the client's multipart upload, which
- * `settle` completes, or its presigned POST). tusport checks the object (HeadObject: its size
+ * `settle` completes, or its presigned POST, which `settle` copies from the staging key: staging.ts).
+ * tusport checks the object (HeadObject: its size
  * within the limit), then hands it to the same completion as tus uploads (src/uploads/completion.ts:
  * the accept list checked against the first bytes, pre-finish hooks, finalize, post-finish). An
  * object that fails a check is deleted with its sidecar, and the client told why. Asking again
@@ -132,14 +133,6 @@ export function completeMultipart(runtime: EndpointRuntime, context: UploadConte
   };
 }
 
-/** The presigned-POST flavour of `settle`: the object must be there; the marker multipart upload goes. */
-export function completePost(context: UploadContext, s3: DirectS3, own: Pick<OwnUpload, 'id' | 'key' | 'multipartId'>) {
-  return async (): Promise<void> => {
-    if ((await guard(context, own.id, () => s3.size(own.key))) === undefined) throw new DirectErrors.NOT_UPLOADED();
-    await guard(context, own.id, () => s3.abort(own.key, own.multipartId));
-  };
-}
-
 /** Delete the upload (object, multipart upload, sidecar), give its quota slot back, and answer `error`. */
 async function refuse(runtime: EndpointRuntime, context: UploadContext, stored: StoredUpload, error: Error): Promise<never> {
   await guard(context, stored.sidecar.id, () => runtime.store.removeStored(context, stored));
@@ -148,7 +141,8 @@ async function refuse(runtime: EndpointRuntime, context: UploadContext, stored: 
   throw error;
 }
 
-async function guard<T>(context: UploadContext, id: string, operation: () => Promise<T>): Promise<T> {
+/** A storage failure as the core's coded error (a coded error as it is). */
+export async function guard<T>(context: UploadContext, id: string, operation: () => Promise<T>): Promise<T> {
   try {
     return await operation();
   } catch (error) {

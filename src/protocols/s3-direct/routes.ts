@@ -9,7 +9,8 @@ import { storageError } from '../../uploads/storage-errors.js';
 import type { S3StoreConfig } from '../../stores/s3/schema.js';
 import { createDirectUpload, type DirectRequest } from './create.js';
 import { DirectErrors } from './errors.js';
-import { completeMultipart, completePost, findOwnUpload, finishDirectUpload, sizeLimit } from './finish.js';
+import { completeMultipart, findOwnUpload, finishDirectUpload, sizeLimit } from './finish.js';
+import { completePost, POST_SUFFIX, stagingKey } from './staging.js';
 import type { DirectS3 } from './s3.js';
 import { POST_MAX_BYTES } from './limits.js';
 import type { DirectConfig } from './schema.js';
@@ -74,13 +75,14 @@ export function mountDirect(app: FastifyInstance, runtime: EndpointRuntime, dire
     const declared = started.sidecar.metadata?.filetype;
     const contentType = declared || runtime.accept || started.sidecar.tusport.accept ? String(declared ?? '') : undefined;
     try {
-      return { ...(await s3.presignPost(started.key, { maxBytes, contentType, lifetimeMs })), key: started.key, id: started.id };
+      // The form writes the staging key, never `started.key` (staging.ts).
+      return { ...(await s3.presignPost(stagingKey(started.key), { maxBytes, contentType, lifetimeMs })), key: started.key, id: started.id };
     } catch (error) {
       throw storageError(error, context.log, started.id);
     }
   }));
 
-  app.post(`${base}/params/:uploadId/complete`, options, handle(async (context, s3, _request, reply) => {
+  app.post(`${base}/params/:uploadId/complete`, { ...options, preHandler: [idOfStagingKey, preHandler] }, handle(async (context, s3, _request, reply) => {
     const own = await findOwnUpload(runtime, context, s3, context.place + (context.uploadId ?? ''));
     // A finished multipart upload answers too: an app may call this after every Uppy upload-success.
     const settle = own.sidecar.tusport.direct === 'post' ? completePost(context, s3, own) : async () => Promise.reject(new DirectErrors.WRONG_MODE('multipart'));
@@ -137,6 +139,15 @@ export function mountDirect(app: FastifyInstance, runtime: EndpointRuntime, dire
     context.log.info({ uploadId: own.id }, 'direct upload aborted');
     return {};
   }));
+}
+
+/**
+ * Uppy reports the key its form wrote, the staging key `<prefix><id>.post`, so an app that takes the
+ * id from it (`key.split('/').pop()`) may send that: it names the same upload (ids have no dots).
+ */
+async function idOfStagingKey(request: FastifyRequest): Promise<void> {
+  const params = request.params as { uploadId?: string };
+  if (params.uploadId?.endsWith(POST_SUFFIX)) params.uploadId = params.uploadId.slice(0, -POST_SUFFIX.length);
 }
 
 /** `GET s3/params?filename=&type=&metadata[name]=value&size=` (Uppy's query) as a creation request. */

@@ -3,8 +3,8 @@ import { createPresignedPost, type PresignedPostOptions } from '@aws-sdk/s3-pres
 import { getSignedUrl } from '@aws-sdk/s3-request-presigner';
 import { createS3Client } from '../../stores/s3/client.js';
 import { isNoSuchUpload, isS3NotFound } from '../../stores/s3/errors.js';
+import { copyToFinalKey } from '../../stores/s3/finalize.js';
 import type { S3StoreConfig } from '../../stores/s3/schema.js';
-
 
 export interface ListedPart {
   PartNumber: number;
@@ -75,6 +75,15 @@ export class DirectS3 {
       if (isS3NotFound(error)) return undefined;
       throw error;
     }
+  }
+
+  /** Copy `source` over `target` inside S3 (CopyObject: the bytes never come through tusport; type and metadata kept). */
+  async copy(source: string, target: string, size: number): Promise<void> {
+    await copyToFinalKey(this.client, this.bucket, source, target, size, true);
+  }
+
+  async delete(key: string): Promise<void> {
+    await this.client.deleteObject({ Bucket: this.bucket, Key: key });
   }
 
   async abort(key: string, multipartId: string): Promise<void> {

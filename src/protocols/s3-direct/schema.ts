@@ -8,7 +8,7 @@ import { byteSize, duration } from '../../config/units-schema.js';
 const DirectOptionsSchema = z.strictObject({
   urlLifetime: duration()
     .default(15 * 60_000)
-    .meta({ description: 'How long a signed URL (a presigned POST, a part upload URL) stays valid (default 15 minutes).' }),
+    .meta({ description: 'How long a signed URL (a presigned POST, a part upload URL) stays valid (default 15 minutes). A finished POST upload\'s staging key and marker are cleared by the first sweep after its form expired (see direct-to-s3.md).' }),
   partSize: byteSize()
     .optional()
     .meta({

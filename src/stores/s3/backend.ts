@@ -12,7 +12,7 @@ import { createS3Client } from './client.js';
 import { describeS3Error, isNoSuchUpload } from './errors.js';
 import { concatenateObjects } from './concat.js';
 import { copyToFinalKey, objectExists } from './finalize.js';
-import { infoKey, partKey, readInfo } from './info.js';
+import { infoKey, partKey, postKey, readInfo } from './info.js';
 import { PartWriter } from './part-writer.js';
 import { S3WriteFences } from './write-fence.js';
 import type { S3StoreConfig } from './schema.js';
@@ -213,13 +213,14 @@ export class S3Backend implements StorageBackend {
 
   private async removeObjects(key: string, stored: StoredUpload): Promise<void> {
     const info = await readInfo(this.client, this.bucket, key);
-    // Objects first (`<key>.part` too, which @tus/s3-store's own remove() leaves behind), then the
+    // Objects first (`<key>.part` too, which @tus/s3-store's own remove() leaves behind, and a
+    // direct upload's presigned-POST staging key `<key>.post`), then the
     // sidecar, and the multipart upload last: the sweep finds unfinished uploads by their open
     // multipart uploads, so whatever step an interrupted removal (a SIGKILLed instance) stopped at,
     // the next sweep still sees it: with its sidecar it is removed again, without one it is aborted
     // as a leftover. Aborted first, a removal stopped before the sidecar went left a sidecar nothing
     // would ever find.
-    const objects = new Set([key, partKey(key), stored.location]);
+    const objects = new Set([key, partKey(key), postKey(key), stored.location]);
     await this.client.deleteObjects({ Bucket: this.bucket, Delete: { Objects: [...objects].map((Key) => ({ Key })), Quiet: true } });
     await this.client.deleteObject({ Bucket: this.bucket, Key: infoKey(key) });
     if (info?.multipartId) {

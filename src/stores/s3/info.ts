@@ -6,6 +6,13 @@ import { isS3NotFound } from './errors.js';
 /** Where @tus/s3-store (and we) keep an upload's objects: the data key and its companions. */
 export const infoKey = (key: string) => `${key}.info`;
 export const partKey = (key: string) => `${key}.part`;
+/**
+ * Where a presigned POST of a direct upload writes (src/protocols/s3-direct/staging.ts): S3 takes
+ * the same form again until it expires, so it never names the upload's own key. Removing an upload
+ * removes this too.
+ */
+export const POST_SUFFIX = '.post';
+export const postKey = (key: string) => `${key}${POST_SUFFIX}`;
 
 /** The sidecar as stored in S3, plus the multipart upload id kept in the object's metadata. */
 export interface S3Info {

@@ -3,7 +3,6 @@ import { acquireUploadLock } from '../../uploads/lock.js';
 import type { SweepOptions, SweepResult } from '../backend.js';
 import type { S3Backend } from './backend.js';
 import { isNoSuchUpload } from './errors.js';
-import { objectExists } from './finalize.js';
 import { partKey, readInfo } from './info.js';
 import { PARTIAL_ID_SUFFIX } from '../../uploads/create.js';
 import { mapInBatches } from '../batches.js';
@@ -129,12 +128,14 @@ async function sweepOne(backend: S3Backend, upload: OpenUpload, options: SweepOp
   const { sidecar } = info;
   // Only this endpoint's uploads, found at their own key (a sidecar names its upload).
   if (sidecar.tusport.endpoint !== endpoint || !upload.key.endsWith(sidecar.id) || info.multipartId !== upload.multipartId) return undefined;
-  if (sidecar.tusport.completed_at !== undefined) return undefined;
-  // A presigned POST's file that arrived (its multipart upload is only a marker): finish it, not expire it.
   const prefix = upload.key.slice(0, upload.key.length - sidecar.id.length);
-  if (sidecar.tusport.direct === 'post' && options.noticeDirect && (await objectExists(client, bucket, upload.key))) {
-    return (await options.noticeDirect(prefix, sidecar, upload.multipartId)) ? 'completed' : undefined;
+  // A presigned POST's multipart upload is only a marker, kept until its form expired: the direct
+  // protocol finishes a file that arrived (not expire it) and clears up after a finished one.
+  if (sidecar.tusport.direct === 'post' && options.noticeDirect) {
+    const outcome = await options.noticeDirect(prefix, sidecar, upload.multipartId);
+    if (outcome) return outcome;
   }
+  if (sidecar.tusport.completed_at !== undefined) return undefined;
   if (!expireMs) return undefined;
   if (Date.parse(sidecar.creation_date) + expireMs >= now) return undefined;
   const lock = await acquireUploadLock(locker, sidecar.id, 0, new AbortController().signal).catch(() => undefined);
