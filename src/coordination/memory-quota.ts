@@ -1,14 +1,10 @@
+import type { FastifyBaseLogger } from 'fastify';
 import { countedBytes, QuotaErrors, type QuotaLimits } from '../policy/quota.js';
 import type { UnfinishedUpload } from '../stores/backend.js';
 import type { Sidecar } from '../stores/sidecar.js';
 import { quotaEnabled, quotaExceeded, type QuotaTracker } from './quota.js';
+import { notCountedYet, waitForCounts } from './quota-warmup.js';
 
-/**
- * The quotas of one endpoint counted in this process (`locker.type: memory`): rebuilt from the
- * store's sidecars on first use (`countedBytes`), then kept current by the request path (create,
- * declare, write, finish, terminate, expire). Each check and its count happen with no await in
- * between, so no two requests of this process can both take the last slot.
- */
 /**
  * One owner's unfinished uploads and their bytes, with the sum kept as they change: a check costs
  * the same whether the owner has 3 unfinished uploads or 30,000 (no walk over them per request).
@@ -32,16 +28,48 @@ class OwnerCounts {
   }
 }
 
+/**
+ * The quotas of one endpoint counted in this process (`locker.type: memory`): rebuilt from the
+ * store's sidecars (`countedBytes`) when the app starts (`start`; else on first use), then kept
+ * current by the request path (create, declare, write, finish, terminate, expire). Until the
+ * counts are known /readyz says not ready, and a quota-checked request waits for them at most
+ * REQUEST_WAIT_MS, then gets 503 with Retry-After. Each check and its count happen with no await
+ * in between, so no two requests of this process can both take the last slot.
+ *
+ * While the listing runs no upload is created here (reservations wait for it), but uploads the
+ * listing has already read may finish or be terminated: their ids are remembered and not counted.
+ * A listing that fails (the store down) is tried again by the next request or probe.
+ */
 export class MemoryQuota implements QuotaTracker {
   private readonly byOwner = new Map<string, OwnerCounts>();
   private loading: Promise<void> | undefined;
+  private loaded = false;
+  /** Released while the listing ran: the listing may have read them before. */
+  private readonly releasedWhileLoading = new Set<string>();
+  private counted = 0;
+  private failure: unknown;
 
   constructor(
     private readonly endpoint: string,
     /** Lists the store's unfinished uploads (all places). */
     private readonly listUnfinished: () => AsyncIterable<UnfinishedUpload>,
     private readonly limits: QuotaLimits,
+    private readonly log?: FastifyBaseLogger,
   ) {}
+
+  /** The app starts: count now, not on the first request. */
+  start(): void {
+    if (!this.enabled) return;
+    this.load().catch(() => undefined);
+  }
+
+  /** /readyz: the counts are known (a failed listing is started again, and is not ready). */
+  async ready(): Promise<void> {
+    if (!this.enabled || this.loaded) return;
+    const failure = this.failure;
+    this.start();
+    throw notCountedYet(this.endpoint, this.counted, failure);
+  }
 
   get enabled(): boolean {
     return quotaEnabled(this.limits);
@@ -52,18 +80,42 @@ export class MemoryQuota implements QuotaTracker {
   }
 
   private load(): Promise<void> {
-    this.loading ??= (async () => {
-      for await (const { sidecar, offset } of this.listUnfinished()) {
-        const owner = sidecar.tusport.owner;
-        if (sidecar.tusport.endpoint === this.endpoint && owner !== null) this.add(owner, sidecar.id, countedBytes(sidecar.size, offset));
-      }
-    })();
+    this.loading ??= this.count().then(
+      () => {
+        this.loaded = true;
+        this.releasedWhileLoading.clear();
+      },
+      (error: unknown) => {
+        this.loading = undefined;
+        this.failure = error;
+        this.log?.warn({ endpoint: this.endpoint, err: error }, 'quota counts could not be rebuilt from the store; /readyz and the next request try again');
+        throw error;
+      },
+    );
     return this.loading;
+  }
+
+  private async count(): Promise<void> {
+    const started = Date.now();
+    for await (const { sidecar, offset } of this.listUnfinished()) {
+      const owner = sidecar.tusport.owner;
+      if (sidecar.tusport.endpoint !== this.endpoint || owner === null || this.releasedWhileLoading.has(sidecar.id)) continue;
+      // A failed listing tried again counts what it has counted already once.
+      if (this.byOwner.get(owner)?.uploads.has(sidecar.id)) continue;
+      this.add(owner, sidecar.id, countedBytes(sidecar.size, offset));
+      this.counted += 1;
+    }
+    this.log?.info({ endpoint: this.endpoint, uploads: this.counted, ms: Date.now() - started }, 'quota counts rebuilt from the store');
+  }
+
+  /** The counts, waited for at most REQUEST_WAIT_MS. */
+  private async counts(): Promise<void> {
+    if (!this.loaded) await waitForCounts(this.load());
   }
 
   async reserve(owner: string | null, id: string, bytes: number, exact = true): Promise<number> {
     if (!this.enabled || owner === null) return bytes;
-    await this.load();
+    await this.counts();
     const uploads = this.byOwner.get(owner) ?? new OwnerCounts();
     const { maxUnfinishedUploads, maxBytesInFlight } = this.limits;
     if (maxUnfinishedUploads !== undefined && uploads.uploads.size >= maxUnfinishedUploads) throw new QuotaErrors.TOO_MANY_UPLOADS(maxUnfinishedUploads);
@@ -76,7 +128,7 @@ export class MemoryQuota implements QuotaTracker {
   async resize(sidecar: Sidecar, bytes: number): Promise<void> {
     const owner = sidecar.tusport.owner;
     if (!this.enabled || owner === null) return;
-    await this.load();
+    await this.counts();
     const uploads = this.byOwner.get(owner);
     if (!uploads?.uploads.has(sidecar.id)) return;
     this.checkBytes(uploads, sidecar.id, bytes);
@@ -87,7 +139,7 @@ export class MemoryQuota implements QuotaTracker {
     const owner = sidecar.tusport.owner;
     const max = this.limits.maxBytesInFlight;
     if (max === undefined || owner === null) return wanted;
-    await this.load();
+    await this.counts();
     const others = this.byOwner.get(owner)?.totalExcept(sidecar.id) ?? 0;
     const room = Math.max(0, max - others - offset);
     if (wanted > room && (exact || room === 0)) throw new QuotaErrors.TOO_MANY_BYTES(max, others + offset + wanted);
@@ -104,6 +156,7 @@ export class MemoryQuota implements QuotaTracker {
 
   async release(owner: string | null, id: string): Promise<void> {
     if (owner === null) return;
+    if (!this.loaded) this.releasedWhileLoading.add(id);
     const uploads = this.byOwner.get(owner);
     uploads?.delete(id);
     if (uploads?.uploads.size === 0) this.byOwner.delete(owner);

@@ -1,21 +1,14 @@
 import { randomBytes } from 'node:crypto';
 import { setTimeout as sleep } from 'node:timers/promises';
-import createError from '@fastify/error';
 import type { FastifyBaseLogger } from 'fastify';
 import { Errors, isCodedError } from '../errors.js';
 import { countedBytes } from '../policy/quota.js';
 import type { UnfinishedUpload } from '../stores/backend.js';
-import { DROP, FINISH, MERGE, RENEW } from './quota-scripts.js';
+import { DROP, FINISH, MERGE, RENEW, TAKE } from './quota-scripts.js';
 import { type RedisHandle, runScript } from './redis-scripts.js';
-
-export const QuotaRebuildErrors = {
-  REBUILDING: createError('TUSPORT_ERR_QUOTA_REBUILDING', 'Quota counts are being rebuilt from the store (Redis had none); retry shortly', 503),
-};
 
 /** The rebuild lock's lease; its holder renews it every third of it while it lists the store. */
 const LOCK_MS = 15_000;
-/** How long a request waits for another instance's rebuild before it answers 503. */
-const WAIT_MS = 60_000;
 const POLL_MS = 100;
 /** Uploads counted per MERGE script (one round trip each; keeps a script's run short). */
 const BATCH = 200;
@@ -42,6 +35,8 @@ interface RebuildOptions {
  *
  * - Two instances at once: one takes the rebuild lock (SET NX, a lease it renews while listing);
  *   the others wait for the marker, and take the lock over if its holder dies (the lease lapses).
+ * - Started when the app starts (RedisQuota.start) and whenever a check finds the marker missing;
+ *   requests wait for it at most REQUEST_WAIT_MS (src/coordination/quota-warmup.ts), then 503.
  * - Requests during the rebuild: reservations wait, so no upload is created meanwhile (one that
  *   reserved before the flush and is created while the listing runs may be missed: the listing
  *   sees it only if its sidecar exists by then). Releases go on and leave the id in `released`,
@@ -50,30 +45,48 @@ interface RebuildOptions {
  */
 export class QuotaRebuild {
   private running: Promise<void> | undefined;
+  /** Uploads this instance's rebuild has counted so far (for /readyz). */
+  counted = 0;
+  /** Why the last attempt failed (S3 or Redis down), until one succeeds. */
+  failure: unknown;
 
   constructor(private readonly options: RebuildOptions) {}
 
-  /** Resolves once the endpoint's counts are in Redis (rebuilt here or by another instance). */
-  ensure(): Promise<void> {
-    this.running ??= this.waitOrRebuild().finally(() => (this.running = undefined));
-    return this.running;
+  /** Whether this instance is rebuilding, or waiting for another instance's rebuild. */
+  get busy(): boolean {
+    return this.running !== undefined;
   }
 
-  stillRebuilding(): Error {
-    return new QuotaRebuildErrors.REBUILDING();
+  /**
+   * Resolves once the endpoint's counts are in Redis (rebuilt here or by another instance). Waits
+   * for another instance as long as it holds the rebuild lock (it renews it while it lists; a dead
+   * holder's lock lapses and this instance takes over): requests bound their own wait.
+   */
+  ensure(): Promise<void> {
+    this.running ??= this.waitOrRebuild().then(
+      () => {
+        this.running = undefined;
+        this.failure = undefined;
+      },
+      (error: unknown) => {
+        this.running = undefined;
+        this.failure = error;
+        throw error;
+      },
+    );
+    return this.running;
   }
 
   private async waitOrRebuild(): Promise<void> {
     const { coordination, keys } = this.options;
-    const deadline = Date.now() + WAIT_MS;
     for (;;) {
       const redis = await coordination.redis();
-      if ((await redis.exists(keys.built)) === 1) return;
       const token = randomBytes(12).toString('hex');
-      if ((await redis.set(keys.rebuild, token, 'PX', LOCK_MS, 'NX')) === 'OK') {
+      const taken = await runScript(redis, 'quota_take', TAKE, [keys.built, keys.rebuild], [token, LOCK_MS]);
+      if (taken === 'built') return;
+      if (taken === 'taken') {
         if (await this.rebuildHolding(token)) return;
       } else {
-        if (Date.now() > deadline) throw this.stillRebuilding();
         await sleep(POLL_MS);
       }
     }
@@ -94,7 +107,7 @@ export class QuotaRebuild {
         .catch(() => undefined);
     }, LOCK_MS / 3);
     renewal.unref();
-    let counted = 0;
+    this.counted = 0;
     try {
       let batch: UnfinishedUpload[] = [];
       const merge = async () => {
@@ -110,7 +123,7 @@ export class QuotaRebuild {
           [token, ...uploads.flatMap((upload) => [upload.sidecar.id, String(countedBytes(upload.sidecar.size, upload.offset))])],
         );
         if (merged === 0) lost = true;
-        counted += uploads.length;
+        this.counted += uploads.length;
       };
       try {
         for await (const upload of this.options.listUnfinished()) {
@@ -129,7 +142,7 @@ export class QuotaRebuild {
         log.warn({ endpoint }, 'quota rebuild lost its lock (another instance took it over); waiting for that one');
         return false;
       }
-      log.info({ endpoint, uploads: counted, ms: Date.now() - started }, 'quota counts rebuilt from the store (Redis had none)');
+      log.info({ endpoint, uploads: this.counted, ms: Date.now() - started }, 'quota counts rebuilt from the store (Redis had none)');
       return true;
     } finally {
       clearInterval(renewal);

@@ -134,6 +134,19 @@ return 1
 `;
 
 /**
+ * Start of a rebuild: KEYS built, rebuild; ARGV token, ms. -> 'built' (the counts are there: no
+ * rebuild), 'taken' (the lock is this instance's now) or 'busy' (another instance rebuilds).
+ * One step: looking for the marker and then taking the lock in two round trips let an instance
+ * take the lock just after another one had finished (FINISH sets the marker and drops the lock
+ * between the two) and list the whole store a second time.
+ */
+export const TAKE = `
+if redis.call('EXISTS', KEYS[1]) == 1 then return 'built' end
+if redis.call('SET', KEYS[2], ARGV[1], 'PX', ARGV[2], 'NX') then return 'taken' end
+return 'busy'
+`;
+
+/**
  * End of a rebuild: KEYS built, rebuild; ARGV token. Sets the marker (reservations go ahead) and
  * drops the lock, if the lock is still this rebuild's. -> 1 | 0
  */

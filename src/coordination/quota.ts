@@ -43,6 +43,10 @@ export interface QuotaTracker {
    * giving back slots no upload holds. Returns how many. In one process the counts cannot drift.
    */
   reconcile?(): Promise<number>;
+  /** The app starts: rebuild the counts now (in the background) rather than on the first request. */
+  start?(): void;
+  /** /readyz: throws, saying why, until the counts are known (and starts a rebuild that failed again). */
+  ready?(): Promise<void>;
 }
 
 export function quotaEnabled(limits: QuotaLimits): boolean {

@@ -6,6 +6,7 @@ import type { Sidecar } from '../stores/sidecar.js';
 import { quotaEnabled, quotaExceeded, type QuotaTracker } from './quota.js';
 import { QuotaRebuild, type QuotaKeys } from './quota-rebuild.js';
 import { CLAIM, RECONCILE, RELEASE, RESERVE, RESIZE, SETTLE } from './quota-scripts.js';
+import { notCountedYet, stillRebuilding, waitForCounts } from './quota-warmup.js';
 import { keyPart, type RedisHandle, runScript } from './redis-scripts.js';
 
 /** How long a released id is remembered, so a rebuild listing the store meanwhile does not count it again. */
@@ -19,7 +20,9 @@ type Answer = [string, ...string[]];
  * The quotas of one endpoint counted in Redis (`locker.type: redis`), shared by every instance:
  * each check and its count is one Lua script (src/coordination/quota-scripts.ts), so the limits
  * hold across the fleet. When Redis holds no counts for the endpoint (a new or flushed Redis),
- * the first request that needs them has them rebuilt from the store (QuotaRebuild) and waits.
+ * they are rebuilt from the store (QuotaRebuild) by one instance: started when the app starts,
+ * and by the first request or /readyz probe that finds them missing. Until then /readyz says
+ * not ready and a request waits at most REQUEST_WAIT_MS, then gets 503 with Retry-After.
  * Redis unreachable: checks answer 503 (`TUSPORT_ERR_COORDINATION_UNAVAILABLE`), never a 500;
  * the after-the-fact updates (settle, release) are logged and dropped (a count left too high is
  * corrected by the next rebuild).
@@ -93,6 +96,21 @@ export class RedisQuota implements QuotaTracker {
     return quotaExceeded(this.limits);
   }
 
+  /** The app starts: have the counts rebuilt now if Redis has none (not on the first request). */
+  start(): void {
+    if (!this.enabled) return;
+    this.rebuild.ensure().catch((error: unknown) => this.log.warn({ endpoint: this.endpoint, err: error }, 'quota counts could not be rebuilt at start; /readyz and the next request try again'));
+  }
+
+  /** /readyz: the counts are in Redis (a missing marker starts the rebuild, and is not ready). */
+  async ready(): Promise<void> {
+    if (!this.enabled) return;
+    if (!this.rebuild.busy && (await (await this.coordination.redis()).exists(this.keys.built)) === 1) return;
+    const failure = this.rebuild.failure;
+    this.start();
+    throw notCountedYet(this.endpoint, this.rebuild.counted, failure);
+  }
+
   /**
    * Make the counts agree with the store (the sweep calls this, under its lease): a slot no upload
    * holds (a creation killed between its quota check and its sidecar) is given back, an upload the
@@ -132,8 +150,8 @@ export class RedisQuota implements QuotaTracker {
           throw new QuotaErrors.TOO_MANY_BYTES(Number(answer[1]), Number(answer[2]));
         case 'rebuild':
           // Flushed again while we rebuilt would loop forever: after a few rounds, let the client retry.
-          if (attempt >= 3) throw this.rebuild.stillRebuilding();
-          await this.call(() => this.rebuild.ensure());
+          if (attempt >= 3) throw stillRebuilding();
+          await this.call(() => waitForCounts(this.rebuild.ensure()));
           break;
         default:
           throw new Error(`unexpected answer from the ${name} script: ${JSON.stringify(answer)}`);

@@ -17,7 +17,7 @@ export interface SharedState {
 }
 
 export function sharedState(redis: RedisHandle | undefined, options: { log: FastifyBaseLogger; cleanupIntervalMs: number }): SharedState {
-  if (!redis) return { quota: (endpoint, list, limits) => new MemoryQuota(endpoint, list, limits), sweepLease: LOCAL_SWEEP };
+  if (!redis) return { quota: (endpoint, list, limits) => new MemoryQuota(endpoint, list, limits, options.log), sweepLease: LOCAL_SWEEP };
   return {
     quota: (endpoint, list, limits) => new RedisQuota(redis, endpoint, list, limits, options.log),
     sweepLease: new RedisSweepLease(redis, sweepLeaseMs(options.cleanupIntervalMs), options.log),

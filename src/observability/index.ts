@@ -29,6 +29,10 @@ export function registerOperations(
     kind: backend.kind,
     check: async () => backend.check?.(),
   }));
+  // Quota counts still being rebuilt from the store (after a start): not ready to take uploads yet.
+  for (const { template, quota } of parts.runtimes) {
+    if (quota.enabled && quota.ready) checks.push({ name: `quota counts ${template.source}`, kind: 'quota', check: async () => quota.ready?.() });
+  }
   const outbox = parts.hooks.outboxCheck();
   if (outbox) checks.push({ name: 'outbox', ...outbox });
   const { coordination } = parts;

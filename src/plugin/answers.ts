@@ -21,6 +21,9 @@ export function registerErrorAnswers(scope: FastifyInstance, options: { notFound
     const status = error.statusCode ?? 500;
     if (status >= 500) request.log.error({ err: error }, 'request failed');
     const known = error.statusCode !== undefined;
+    // A coded error may say when to come back (Retry-After of a 503 while quota counts are rebuilt).
+    const headers = (error as { headers?: Record<string, string> }).headers;
+    if (known && headers) reply.headers(headers);
     return reply.code(status).send({
       statusCode: status,
       code: known ? error.code : 'TUSPORT_ERR_INTERNAL',

@@ -89,6 +89,11 @@ function registerLifecycle(scope: FastifyInstance, core: TusportCore): void {
       core.config.server.cleanupInterval,
     );
   });
+  // Quota counts rebuilt once the server listens, not by the first quota-checked request (/readyz
+  // waits for them); an app only made ready (`tusport cleanup`) serves nothing and skips it.
+  scope.addHook('onListen', async () => {
+    for (const runtime of core.runtimes) runtime.quota.start?.();
+  });
   scope.addHook('onClose', async () => {
     timer?.stop();
     await core.hooks.close();

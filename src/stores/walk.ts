@@ -1,6 +1,7 @@
 import type { Dirent } from 'node:fs';
 import fs from 'node:fs/promises';
 import path from 'node:path';
+import { mapInBatches } from './batches.js';
 import { isFinalizedFile, isTempName, readSidecar, type Sidecar } from './sidecar.js';
 
 export interface FoundUpload {
@@ -21,7 +22,14 @@ export type WalkProblem = (file: string, error: unknown) => void;
  * listed or offered for removal. An entry that cannot be read is reported to `problem` and
  * skipped: one bad entry never ends the walk.
  */
-export async function* walkUploads(root: string, problem: WalkProblem = () => {}): AsyncGenerator<FoundUpload | { leftover: string }> {
+export function walkUploads(root: string, problem: WalkProblem = () => {}): AsyncGenerator<FoundUpload | { leftover: string }> {
+  // Sidecars read READ_AT_ONCE at a time (the shape the S3 walks share: src/stores/batches.ts).
+  const inspected = mapInBatches(candidates(root, problem), READ_AT_ONCE, async (found) => ('leftover' in found ? found : inspect(found.sidecarPath, problem)));
+  return withoutGaps(inspected);
+}
+
+/** What the walk finds before reading anything: candidate sidecars (by name) and tusport's temp files. */
+async function* candidates(root: string, problem: WalkProblem): AsyncGenerator<{ sidecarPath: string } | { leftover: string }> {
   const pending = [root];
   for (let directory = pending.pop(); directory !== undefined; directory = pending.pop()) {
     let entries: AsyncIterable<Dirent>;
@@ -34,26 +42,18 @@ export async function* walkUploads(root: string, problem: WalkProblem = () => {}
       if ((error as NodeJS.ErrnoException).code !== 'ENOENT') problem(directory, error);
       continue;
     }
-    let batch: string[] = [];
     for await (const entry of readEntries(entries, directory, problem)) {
       const file = path.join(directory, entry.name);
-      if (entry.isDirectory()) {
-        pending.push(file);
-        continue;
-      }
-      if (!entry.isFile()) continue;
-      if (isTempName(entry.name)) {
-        yield { leftover: file };
-        continue;
-      }
-      if (!entry.name.endsWith('.json')) continue;
-      batch.push(file);
-      if (batch.length < READ_AT_ONCE) continue;
-      yield* await inspect(batch, problem);
-      batch = [];
+      if (entry.isDirectory()) pending.push(file);
+      else if (!entry.isFile()) continue;
+      else if (isTempName(entry.name)) yield { leftover: file };
+      else if (entry.name.endsWith('.json')) yield { sidecarPath: file };
     }
-    yield* await inspect(batch, problem);
   }
+}
+
+async function* withoutGaps<T>(source: AsyncIterable<T | undefined>): AsyncGenerator<T> {
+  for await (const item of source) if (item !== undefined) yield item;
 }
 
 /**
@@ -64,23 +64,18 @@ export async function* walkUploads(root: string, problem: WalkProblem = () => {}
  */
 const READ_AT_ONCE = 32;
 
-/** The uploads among `files` (candidate sidecars), in their order; one that cannot be read is reported and skipped. */
-async function inspect(files: readonly string[], problem: WalkProblem): Promise<FoundUpload[]> {
-  const found = await Promise.all(
-    files.map(async (file): Promise<FoundUpload | undefined> => {
-      let sidecar;
-      try {
-        sidecar = (await isFinalizedFile(file)) ? undefined : await readSidecar(file);
-      } catch (error) {
-        problem(file, error);
-        return undefined;
-      }
-      if (!sidecar) return undefined;
-      const dataPath = file.slice(0, -'.json'.length);
-      return { sidecar, sidecarPath: file, dataPath, dataSize: await fileSize(dataPath) };
-    }),
-  );
-  return found.filter((upload) => upload !== undefined);
+/** The upload whose sidecar `file` may be; undefined when it is not one (reported when it cannot be read). */
+async function inspect(file: string, problem: WalkProblem): Promise<FoundUpload | undefined> {
+  let sidecar;
+  try {
+    sidecar = (await isFinalizedFile(file)) ? undefined : await readSidecar(file);
+  } catch (error) {
+    problem(file, error);
+    return undefined;
+  }
+  if (!sidecar) return undefined;
+  const dataPath = file.slice(0, -'.json'.length);
+  return { sidecar, sidecarPath: file, dataPath, dataSize: await fileSize(dataPath) };
 }
 
 /**

@@ -45,3 +45,22 @@ it.each([
   expect(await listAllKeys(info, bucket, 'cut/')).toEqual([]);
   expect((await listMultipartUploads(info, bucket)).filter((upload) => upload.Key?.startsWith('cut/'))).toEqual([]);
 });
+
+it('a removal cut at the multipart abort is finished by the next sweep once the upload is past its expiry, not an hour later (a sweeper SIGKILLed mid-removal)', async () => {
+  const bucket = await createTestBucket(info, 'sweep-cut');
+  proxy = await startFaultProxy(info.endpoint);
+  server = await startTusport({ endpoints: [{ path: '/files', store: s3Store({ ...info, endpoint: proxy.url }, bucket, { prefix: 'cut/' }), expire: '10m' }] });
+  const id = (await createUpload(server.url, '/files', { 'Upload-Length': 100 })).split('/').pop()!;
+  await createUpload(server.url, '/files', { 'Upload-Length': 100 });
+
+  proxy.rules.push({ match: abortOf(bucket, `cut/${id}`), action: { kind: 'cut' } });
+  // 20 minutes on: both expired; the other one is removed, this one's removal stops after its sidecar is gone.
+  expect(await server.app.tusport.sweep(Date.now() + 20 * 60_000)).toMatchObject({ expired: 1, skipped: 1 });
+  proxy.rules.length = 0;
+  expect((await listMultipartUploads(info, bucket)).filter((upload) => upload.Key?.startsWith('cut/')).map((upload) => upload.Key)).toEqual([`cut/${id}`]);
+
+  // 30 minutes on (well inside the hour after which any sidecar-less multipart upload is debris).
+  expect(await server.app.tusport.sweep(Date.now() + 30 * 60_000)).toMatchObject({ leftovers: 1 });
+  expect(await listAllKeys(info, bucket, 'cut/')).toEqual([]);
+  expect((await listMultipartUploads(info, bucket)).filter((upload) => upload.Key?.startsWith('cut/'))).toEqual([]);
+});

@@ -20,7 +20,8 @@ import { offsetOf } from './upload-state.js';
 import { type CacheRedis, S3StateCache } from './state-cache.js';
 import { type Progress, UploadStates } from './states.js';
 import type { WriteFence } from '../../coordination/fence.js';
-import { listOpenUploads, sweepBucket } from './sweep.js';
+import { listOpenUploads, type OpenUpload, SIDECARS_AT_ONCE, sweepBucket } from './sweep.js';
+import { mapInBatches } from '../batches.js';
 import { NO_METRICS, type MetricsRecorder } from '../../observability/metrics/recorder.js';
 import { instrumentS3Client } from '../../observability/metrics/s3.js';
 
@@ -282,13 +283,20 @@ export class S3Backend implements StorageBackend {
   }
 
   async *unfinished(): AsyncIterable<UnfinishedUpload> {
-    for await (const upload of listOpenUploads(this.client, this.bucket, this.prefixRoot())) {
-      const info = await readInfo(this.client, this.bucket, upload.key);
-      if (!info || info.sidecar.tusport.completed_at !== undefined) continue;
-      // Quotas count declared sizes; only a deferred length needs the bytes so far.
-      const offset = info.sidecar.size === undefined ? offsetAfter(await this.states.progressInS3(upload.key, info.multipartId), undefined) : 0;
-      yield { sidecar: info.sidecar, offset };
+    // Sidecars read SIDECARS_AT_ONCE at a time: one after the other, the quota rebuild of a bucket
+    // with 2,000 open uploads took 105 s on a slow RGW, and the request waiting for it timed out.
+    const open = listOpenUploads(this.client, this.bucket, this.prefixRoot());
+    for await (const found of mapInBatches(open, SIDECARS_AT_ONCE, (upload) => this.unfinishedUpload(upload))) {
+      if (found) yield found;
     }
+  }
+
+  private async unfinishedUpload(upload: OpenUpload): Promise<UnfinishedUpload | undefined> {
+    const info = await readInfo(this.client, this.bucket, upload.key);
+    if (!info || info.sidecar.tusport.completed_at !== undefined) return undefined;
+    // Quotas count declared sizes; only a deferred length needs the bytes so far.
+    const offset = info.sidecar.size === undefined ? offsetAfter(await this.states.progressInS3(upload.key, info.multipartId), undefined) : 0;
+    return { sidecar: info.sidecar, offset };
   }
 
   sweep(options: SweepOptions): Promise<SweepResult> {
