@@ -19,10 +19,15 @@ export function registerErrorAnswers(scope: FastifyInstance, options: { notFound
     // logged, wherever it surfaced; only what is truly unexpected is a 500.
     const error: FastifyError = thrown.statusCode === undefined && isStorageFailure(thrown) ? (storageError(thrown, request.log) as FastifyError) : thrown;
     const status = error.statusCode ?? 500;
-    if (status >= 500) request.log.error({ err: error }, 'request failed');
     const known = error.statusCode !== undefined;
     // A coded error may say when to come back (Retry-After of a 503 while quota counts are rebuilt).
     const headers = (error as { headers?: Record<string, string> }).headers;
+    // Such a planned refusal is a warning: at a busy restart every client gets one, and an error
+    // line each would bury the real failures.
+    if (status >= 500) {
+      if (known && headers?.['Retry-After'] !== undefined) request.log.warn({ code: error.code, status }, 'request refused for now (Retry-After)');
+      else request.log.error({ err: error }, 'request failed');
+    }
     if (known && headers) reply.headers(headers);
     return reply.code(status).send({
       statusCode: status,

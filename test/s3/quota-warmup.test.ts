@@ -99,6 +99,9 @@ it.each([
     message: 'Quota counts are being rebuilt from the store (after a start, or Redis had none); retry in a few seconds',
   });
   expect(await openUploads(bucket)).toBe(SEEDED);
+  // A planned refusal is a warning in the log, not a failure (a busy restart would bury real errors).
+  expect(lines.filter((line) => line.msg === 'request refused for now (Retry-After)')).toMatchObject([{ level: 40, code: 'TUSPORT_ERR_QUOTA_REBUILDING', status: 503 }]);
+  expect(lines.filter((line) => line.msg === 'request failed')).toEqual([]);
 
   // A POST waiting when the listing goes on is taken: alice's 201st upload.
   const waiting = create(server, 'alice');
